@@ -1,0 +1,1 @@
+//! DHCP server with PXE extensions. Work in progress.

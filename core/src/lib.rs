@@ -1,0 +1,50 @@
+//! # pocketpxe-core
+//!
+//! The protocol half of pocketpxe: DHCP with PXE extensions and TFTP, as **sans-IO** state
+//! machines. `#![no_std]`, no `alloc`, no `unsafe`.
+//!
+//! Nothing here reads a clock, a socket or a file. Datagrams ([`Received`]), the current time
+//! ([`Instant`]) and file bytes (through [`FileStore`]) come in as arguments; datagrams to send
+//! ([`Transmit`], written into a caller buffer) and deadlines go out as return values.
+//!
+//! ## Run-loop contract
+//! After *every* `handle*` call the driver:
+//! 1. sends the reply that call returned, if any;
+//! 2. drains `poll_transmit` until it returns `None`;
+//! 3. drains `poll_event`;
+//! 4. reads `poll_timeout` and sleeps until that deadline or the next datagram, then calls
+//!    `handle_timeout(now)` if the deadline passed.
+//!
+//! Time passed in never goes backwards. Spurious `handle_timeout` calls are no-ops.
+//!
+//! ```text
+//! loop {
+//!     select! {
+//!         (src, bytes) = listener.recv() => core.handle_request(now, &rx, &mut store, &mut tx),
+//!         (id, src, bytes) = transfer_sockets.recv() => core.handle(now, id, &rx),
+//!         _ = sleep_until(core.poll_timeout()) => core.handle_timeout(now),
+//!     }
+//!     for id in active { while let Some(t) = core.poll_transmit(now, id, &mut store, &mut tx)? { send(t) } }
+//!     while let Some(event) = core.poll_event() { log(event) }
+//! }
+//! ```
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
+#[macro_use]
+mod fmt;
+
+pub mod dhcp;
+pub mod net;
+pub mod storage;
+pub mod tftp;
+pub mod time;
+pub mod wire;
+
+pub use net::{Destination, InsufficientSize, Received, Transmit};
+pub use storage::{FileStore, MemStore, OpenError, Opened, PathError, SafePath};
+pub use time::Instant;
+pub use wire::Error as WireError;

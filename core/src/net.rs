@@ -1,0 +1,64 @@
+//! Datagrams crossing the sans-IO boundary.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+/// One datagram handed to the core by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// Where it came from.
+    pub src: SocketAddrV4,
+    /// The local address and port it arrived on (broadcast vs unicast, :67 vs :4011).
+    pub dst: SocketAddrV4,
+    /// The UDP payload.
+    pub payload: &'a [u8],
+}
+
+/// A datagram the core wrote into the caller's buffer: the bytes are `tx[..len]`.
+#[must_use = "a Transmit describes bytes that must be sent"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transmit {
+    /// Where to send it.
+    pub dst: Destination,
+    /// How many bytes of the caller's buffer to send.
+    pub len: usize,
+}
+
+/// Where a [`Transmit`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Destination {
+    /// Plain IP unicast.
+    Unicast(SocketAddrV4),
+    /// Limited broadcast, 255.255.255.255 on the interface, to this port.
+    Broadcast {
+        /// Destination UDP port.
+        port: u16,
+    },
+    /// IP unicast to a client that cannot answer ARP yet (RFC 2131 §4.1). Only produced when
+    /// the driver advertises support for it; otherwise the core picks `Broadcast`.
+    UnicastToMac {
+        /// The client's (new) IP address.
+        ip: Ipv4Addr,
+        /// The client's hardware address.
+        mac: [u8; 6],
+        /// Destination UDP port.
+        port: u16,
+    },
+}
+
+/// The caller's transmit buffer is too small; nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct InsufficientSize {
+    /// The buffer size the call needs.
+    pub required: usize,
+}
+
+impl core::fmt::Display for InsufficientSize {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "transmit buffer too small: {} bytes required", self.required)
+    }
+}
+
+impl core::error::Error for InsufficientSize {}

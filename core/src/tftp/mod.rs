@@ -1,0 +1,1 @@
+//! TFTP server. Work in progress.

@@ -1,0 +1,1 @@
+//! TFTP wire format. Work in progress.
