@@ -1,0 +1,210 @@
+//! Option negotiation: RFC 2347 (framework), RFC 2348 (`blksize`), RFC 2349 (`timeout`,
+//! `tsize`) and RFC 7440 (`windowsize`).
+
+use core::time::Duration;
+
+use super::TftpConfig;
+use crate::wire::Error;
+use crate::wire::tftp::{DEFAULT_BLKSIZE, OptionWriter, Options, parse_decimal};
+
+/// What a transfer runs with after negotiation, and which options go into the OACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Negotiated {
+    /// Bytes per DATA block (RFC 2348): 512 unless negotiated.
+    pub blksize: u16,
+    /// Blocks sent before waiting for an ACK (RFC 7440): 1 unless negotiated.
+    pub windowsize: u16,
+    /// Retransmission timeout: the client's `timeout` (RFC 2349) or the configured default.
+    pub timeout: Duration,
+    /// Which options the OACK acknowledges. Empty means: no OACK, plain RFC 1350.
+    pub acked: Acked,
+    /// The file size sent as `tsize`, when acknowledged.
+    pub tsize: Option<u64>,
+}
+
+/// The set of options an OACK acknowledges (RFC 2347 §2: only those asked for and accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Acked {
+    /// `blksize` was accepted.
+    pub blksize: bool,
+    /// `timeout` was accepted.
+    pub timeout: bool,
+    /// `tsize` was accepted (the size is known).
+    pub tsize: bool,
+    /// `windowsize` was accepted.
+    pub windowsize: bool,
+}
+
+impl Acked {
+    /// Whether any option is acknowledged, i.e. whether an OACK is sent.
+    pub const fn any(&self) -> bool {
+        self.blksize || self.timeout || self.tsize || self.windowsize
+    }
+}
+
+impl Negotiated {
+    /// Plain RFC 1350: no options.
+    pub fn plain(cfg: &TftpConfig) -> Self {
+        Self {
+            blksize: DEFAULT_BLKSIZE,
+            windowsize: 1,
+            timeout: cfg.timeout,
+            acked: Acked::default(),
+            tsize: None,
+        }
+    }
+
+    /// Negotiates `requested` against the server's limits and the file's size.
+    ///
+    /// Values out of an option's range make the server ignore that option (RFC 2347 §2 lets
+    /// the server omit any option from its OACK); values above a configured maximum are
+    /// lowered to it (RFC 2348 §2, RFC 7440 §3: the OACK value may be smaller, never larger).
+    pub fn negotiate(cfg: &TftpConfig, requested: Options<'_>, size: Option<u64>) -> Self {
+        let mut negotiated = Self::plain(cfg);
+        if !cfg.options {
+            return negotiated;
+        }
+        for (name, value) in requested.iter() {
+            let value = parse_decimal(value);
+            if name.eq_ignore_ascii_case(b"blksize") {
+                // RFC 2348 §2: 8..=65464 octets.
+                if let Some(v) = value.filter(|v| *v >= MIN_BLKSIZE) {
+                    let max = u64::from(cfg.max_blksize.clamp(MIN_BLKSIZE as u16, MAX_BLKSIZE));
+                    negotiated.blksize = v.min(max) as u16;
+                    negotiated.acked.blksize = true;
+                }
+            } else if name.eq_ignore_ascii_case(b"timeout") {
+                // RFC 2349 §2: 1..=255 seconds, acknowledged unchanged.
+                if let Some(v) = value.filter(|v| (1..=255).contains(v)) {
+                    negotiated.timeout = Duration::from_secs(v);
+                    negotiated.acked.timeout = true;
+                }
+            } else if name.eq_ignore_ascii_case(b"tsize") {
+                // RFC 2349 §2: a read request carries 0; the OACK carries the size.
+                if value.is_some()
+                    && let Some(size) = size
+                {
+                    negotiated.tsize = Some(size);
+                    negotiated.acked.tsize = true;
+                }
+            } else if name.eq_ignore_ascii_case(b"windowsize") {
+                // RFC 7440 §3: 1..=65535 blocks.
+                if let Some(v) = value.filter(|v| (1..=65535).contains(v)) {
+                    negotiated.windowsize = v.min(u64::from(cfg.max_windowsize.max(1))) as u16;
+                    negotiated.acked.windowsize = true;
+                }
+            }
+        }
+        negotiated
+    }
+
+    /// Writes the OACK's option block (RFC 2347 §2) into `buf`, returning its length.
+    ///
+    /// # Errors
+    /// [`Error::TooLong`] if `buf` is too small (at most [`OACK_OPTIONS_MAX_LEN`] bytes are
+    /// needed).
+    pub fn write_oack_options(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut writer = OptionWriter::new(buf);
+        if self.acked.blksize {
+            writer.push_u64("blksize", u64::from(self.blksize))?;
+        }
+        if self.acked.timeout {
+            writer.push_u64("timeout", self.timeout.as_secs())?;
+        }
+        if let (true, Some(size)) = (self.acked.tsize, self.tsize) {
+            writer.push_u64("tsize", size)?;
+        }
+        if self.acked.windowsize {
+            writer.push_u64("windowsize", u64::from(self.windowsize))?;
+        }
+        Ok(writer.len())
+    }
+}
+
+/// The most bytes an OACK's option block can take.
+pub const OACK_OPTIONS_MAX_LEN: usize = (8 + 6) + (8 + 4) + (6 + 21) + (11 + 6);
+
+/// RFC 2348 §2: the smallest block size.
+const MIN_BLKSIZE: u64 = 8;
+/// RFC 2348 §2: the largest block size.
+const MAX_BLKSIZE: u16 = 65464;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(raw: &[u8]) -> Options<'_> {
+        Options::new_checked(raw).unwrap()
+    }
+
+    #[test]
+    fn ovmf_probe_is_clamped_and_acknowledged() {
+        let cfg = TftpConfig {
+            max_windowsize: 2,
+            ..TftpConfig::default()
+        };
+        let n = Negotiated::negotiate(
+            &cfg,
+            opts(b"tsize\x000\x00blksize\x001468\x00windowsize\x004\x00"),
+            Some(1_048_504),
+        );
+        assert_eq!(n.blksize, 1468);
+        assert_eq!(n.windowsize, 2);
+        assert_eq!(n.tsize, Some(1_048_504));
+        let mut buf = [0u8; OACK_OPTIONS_MAX_LEN];
+        let len = n.write_oack_options(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..len],
+            b"blksize\x001468\x00tsize\x001048504\x00windowsize\x002\x00"
+        );
+    }
+
+    #[test]
+    fn out_of_range_and_unknown_options_are_ignored() {
+        let cfg = TftpConfig::default();
+        let n = Negotiated::negotiate(
+            &cfg,
+            opts(b"blksize\x007\x00timeout\x00256\x00windowsize\x000\x00multicast\x00\x00tsize\x00x\x00"),
+            Some(10),
+        );
+        assert_eq!(n, Negotiated::plain(&cfg));
+        assert!(!n.acked.any());
+    }
+
+    #[test]
+    fn blksize_is_capped_by_config_and_rfc() {
+        let cfg = TftpConfig {
+            max_blksize: u16::MAX,
+            ..TftpConfig::default()
+        };
+        let n = Negotiated::negotiate(&cfg, opts(b"BLKSIZE\x0099999\x00"), None);
+        assert_eq!(n.blksize, 65464);
+        let cfg = TftpConfig::default();
+        let n = Negotiated::negotiate(&cfg, opts(b"blksize\x0065464\x00"), None);
+        assert_eq!(n.blksize, cfg.max_blksize);
+    }
+
+    #[test]
+    fn tsize_needs_a_known_size_and_timeout_is_kept() {
+        let cfg = TftpConfig::default();
+        let n = Negotiated::negotiate(&cfg, opts(b"tsize\x000\x00timeout\x003\x00"), None);
+        assert!(!n.acked.tsize);
+        assert!(n.acked.timeout);
+        assert_eq!(n.timeout, Duration::from_secs(3));
+        let mut buf = [0u8; OACK_OPTIONS_MAX_LEN];
+        let len = n.write_oack_options(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"timeout\x003\x00");
+    }
+
+    #[test]
+    fn options_can_be_switched_off() {
+        let cfg = TftpConfig {
+            options: false,
+            ..TftpConfig::default()
+        };
+        let n = Negotiated::negotiate(&cfg, opts(b"blksize\x001468\x00"), Some(5));
+        assert_eq!(n, Negotiated::plain(&cfg));
+    }
+}
