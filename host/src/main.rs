@@ -1,1 +1,104 @@
-fn main() {}
+//! `pocketpxe`: the command-line entry point. Parses flags, sets up logging, runs a task.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use pocketpxe::cli::{Cli, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
+use pocketpxe_core::tftp::TftpConfig;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Tftp(args) => runtime.block_on(tftp(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
+    let core = TftpConfig {
+        max_blksize: args.max_blksize,
+        max_windowsize: args.max_windowsize,
+        timeout: Duration::from_secs(u64::from(args.timeout)),
+        max_retries: args.retries,
+        options: !args.no_options,
+    };
+    let cfg = TftpTaskConfig {
+        root: args.root.clone(),
+        listen: args.listen,
+        max_transfers: args.max_transfers,
+        core,
+        grace: args.grace(),
+    };
+    let service = TftpService::bind(cfg)?;
+    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let signals = tokio::spawn(async move {
+        match pocketpxe::shutdown::signal().await {
+            Ok(name) => tracing::info!(signal = name, "stopping"),
+            Err(err) => tracing::error!(error = %err, "cannot watch signals; stopping"),
+        }
+        trigger.trigger();
+    });
+    let result = service.run(shutdown).await.context("TFTP server failed");
+    signals.abort();
+    result
+}
+
+/// Prints a command-line error as one line (help and version go to stdout as usual).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = err.render().to_string();
+    let line = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("error: invalid command line");
+    eprintln!("{line} (see pocketpxe --help)");
+    ExitCode::from(2)
+}
+
+fn init_logging(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(args.default_filter()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Full => builder.init(),
+        LogFormat::Compact => builder.compact().init(),
+    }
+}

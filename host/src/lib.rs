@@ -1,0 +1,26 @@
+//! # pocketpxe (host)
+//!
+//! The daemon half of pocketpxe: tokio sockets, files and signals around the sans-IO
+//! `pocketpxe-core` state machines. The binary (`main.rs`) only parses the command line and
+//! calls into this library, so that `pocketpxe serve` can reuse the same tasks.
+//!
+//! * [`tftp_task`]: [`run_tftp`] / [`TftpService`], the TFTP server.
+//! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
+//!   `openat2(2)`.
+//! * [`shutdown`]: a cooperative shutdown trigger and the OS signals that pull it.
+//! * [`clock`]: host time to core time.
+
+#![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("pocketpxe (host) needs Linux: file access is confined with openat2(2)");
+
+pub mod cli;
+pub mod clock;
+pub mod fs_store;
+pub mod shutdown;
+pub mod tftp_task;
+
+pub use fs_store::{FileHandle, FsStore, RootError};
+pub use shutdown::{Shutdown, ShutdownTrigger};
+pub use tftp_task::{TftpService, TftpTaskConfig, TftpTaskError, run_tftp};
