@@ -555,12 +555,15 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         if self.closed == 0 {
             return None;
         }
-        let (index, slot) = self.slots.iter_mut().enumerate().find(|(_, slot)| {
-            slot.transfer
-                .as_ref()
-                .is_some_and(Transfer::is_closed)
-        })?;
-        let transfer = slot.transfer.take().expect("invariant: found occupied above");
+        let (index, slot) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, slot)| slot.transfer.as_ref().is_some_and(Transfer::is_closed))?;
+        let transfer = slot
+            .transfer
+            .take()
+            .expect("invariant: found occupied above");
         let id = TransferId {
             slot: index as u16,
             generation: slot.generation,

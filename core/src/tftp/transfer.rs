@@ -174,11 +174,7 @@ impl<H: Copy> Transfer<H> {
         tx: &mut [u8],
     ) -> Result<Option<Transmit>, InsufficientSize> {
         if let Some(stranger) = self.stranger {
-            let len = emit_error(
-                ErrorCode::UnknownTransferId,
-                "unknown transfer ID",
-                tx,
-            )?;
+            let len = emit_error(ErrorCode::UnknownTransferId, "unknown transfer ID", tx)?;
             self.stranger = None;
             return Ok(Some(Transmit {
                 dst: Destination::Unicast(stranger),
@@ -195,7 +191,9 @@ impl<H: Copy> Transfer<H> {
         match self.phase {
             Phase::Negotiating { sent: false, .. } => {
                 let required = 2 + OACK_OPTIONS_MAX_LEN;
-                let out = tx.get_mut(..required).ok_or(InsufficientSize { required })?;
+                let out = tx
+                    .get_mut(..required)
+                    .ok_or(InsufficientSize { required })?;
                 out[..2].copy_from_slice(&wire::Opcode::Oack.code().to_be_bytes());
                 let len = 2 + self
                     .opts
@@ -283,7 +281,9 @@ impl<H: Copy> Transfer<H> {
     ) -> Result<Transmit, InsufficientSize> {
         let blksize = usize::from(self.opts.blksize);
         let required = HEADER_LEN + blksize;
-        let out = tx.get_mut(..required).ok_or(InsufficientSize { required })?;
+        let out = tx
+            .get_mut(..required)
+            .ok_or(InsufficientSize { required })?;
         let offset = (block - 1) * u64::from(self.opts.blksize);
         // With a known size, read exactly what belongs in this block: a different count means
         // the file changed under us. Without one, a short read marks the last block.
@@ -294,7 +294,9 @@ impl<H: Copy> Transfer<H> {
         let (header, payload) = out.split_at_mut(HEADER_LEN);
         let got = match store.read_at(self.file, offset, &mut payload[..want]) {
             Ok(got) if self.size.is_none() || got == want => got,
-            Ok(_) => return self.abort_now(FailReason::FileChanged, "file changed while sent", out),
+            Ok(_) => {
+                return self.abort_now(FailReason::FileChanged, "file changed while sent", out);
+            }
             Err(_) => return self.abort_now(FailReason::ReadError, "read error", out),
         };
         let got = got.min(want);

@@ -1,0 +1,342 @@
+//! Property tests of the TFTP server: wire round trips, no panics on arbitrary input, and the
+//! transfer machine against a reference client over a lossy, duplicating, reordering link.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::time::Duration;
+
+use pocketpxe_core::tftp::{Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer};
+use pocketpxe_core::wire::tftp::Repr;
+use pocketpxe_core::{Destination, Instant, MemStore, Received};
+use proptest::prelude::*;
+
+const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 69);
+const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 3000);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn parse_never_panics_and_emit_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(repr) = Repr::parse_bytes(&bytes) {
+            let mut buf = vec![0u8; repr.buffer_len()];
+            let n = repr.emit(&mut buf).unwrap();
+            prop_assert_eq!(Repr::parse_bytes(&buf[..n]).unwrap(), repr);
+        }
+    }
+
+    #[test]
+    fn server_never_panics_on_arbitrary_datagrams(
+        datagrams in proptest::collection::vec(
+            (any::<bool>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)), 0..40),
+    ) {
+        let file = vec![7u8; 3000];
+        let files = [("f", &file[..])];
+        let mut store = MemStore::new(&files);
+        let mut slots = vec![Slot::EMPTY; 4];
+        let mut server = TftpServer::new(TftpConfig::default(), &mut slots[..]);
+        let mut tx = vec![0u8; 2048];
+        let mut now = Instant::ZERO;
+        let mut ids = Vec::new();
+        for (to_listener, port, mut payload) in datagrams {
+            now = now + Duration::from_millis(u64::from(port) * 7);
+            let src = SocketAddrV4::new(*CLIENT.ip(), 3000 + u16::from(port % 4));
+            if to_listener {
+                // Bias towards real requests for the one file.
+                if port % 3 == 0 {
+                    payload = [&[0u8, 1][..], b"f\0octet\0", &payload].concat();
+                }
+                let rx = Received { src, dst: SERVER, payload: &payload };
+                if let Ok(RequestOutcome::Accepted(id)) = server.handle_request(now, &rx, &mut store, &mut tx) {
+                    ids.push(id);
+                }
+            } else if let Some(&id) = ids.get(usize::from(port) % ids.len().max(1)) {
+                let rx = Received { src, dst: SERVER, payload: &payload };
+                let _ = server.handle(now, id, &rx);
+            }
+            server.handle_timeout(now);
+            for &id in &ids {
+                while server.poll_transmit(now, id, &mut store, &mut tx).unwrap().is_some() {}
+            }
+            while server.poll_event(&mut store).is_some() {}
+            prop_assert!(server.live() <= 4);
+        }
+    }
+
+    #[test]
+    fn transfers_complete_exactly_over_a_hostile_link(
+        seed in any::<u64>(),
+        len in 0usize..20_000,
+        blksize in prop_oneof![Just(8u16), Just(16), Just(512), Just(1468)],
+        windowsize in 1u16..=8,
+        loss_pct in 0u32..=25,
+        dup_pct in 0u32..=10,
+        reorder_pct in 0u32..=30,
+    ) {
+        let link = Link { loss_pct, dup_pct, reorder_pct };
+        simulate(seed, len, blksize, windowsize, link)?;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Link {
+    loss_pct: u32,
+    dup_pct: u32,
+    reorder_pct: u32,
+}
+
+/// A datagram in flight: (arrival time, sequence for stable ordering, to_server, bytes).
+type Flight = (u64, u64, bool, Vec<u8>);
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pct(&mut self, pct: u32) -> bool {
+        (self.next() % 100) < u64::from(pct)
+    }
+}
+
+/// The reference client: an RFC 7440 receiver that takes blocks strictly in order.
+struct Client {
+    blksize: usize,
+    windowsize: u16,
+    next: u64,
+    since_ack: u16,
+    got: Vec<u8>,
+    done: bool,
+    started: bool,
+    last_heard: u64,
+}
+
+impl Client {
+    /// Handles one packet from the server; returns an ACK to send, if any.
+    fn on_packet(&mut self, now: u64, bytes: &[u8]) -> Option<u16> {
+        self.last_heard = now;
+        self.started = true;
+        match Repr::parse_bytes(bytes).expect("server sends valid packets") {
+            Repr::OptionAck { options } => {
+                if let Some(b) = options.get("blksize") {
+                    self.blksize = std::str::from_utf8(b).unwrap().parse().unwrap();
+                }
+                if let Some(w) = options.get("windowsize") {
+                    self.windowsize = std::str::from_utf8(w).unwrap().parse().unwrap();
+                }
+                (self.next == 1).then_some(0)
+            }
+            Repr::Data { block, data } => {
+                if self.done {
+                    // Dally: re-acknowledge the final block.
+                    return Some((self.next - 1) as u16);
+                }
+                if block == self.next as u16 {
+                    assert!(data.len() <= self.blksize, "block larger than blksize");
+                    self.got.extend_from_slice(data);
+                    self.next += 1;
+                    self.since_ack += 1;
+                    if data.len() < self.blksize {
+                        self.done = true;
+                        self.since_ack = 0;
+                        return Some((self.next - 1) as u16);
+                    }
+                    if self.since_ack >= self.windowsize {
+                        self.since_ack = 0;
+                        return Some((self.next - 1) as u16);
+                    }
+                    None
+                } else if block == (self.next as u16).wrapping_sub(1) {
+                    // A repeat of the last block: our ACK was lost (RFC 1350 §2).
+                    self.since_ack = 0;
+                    Some((self.next - 1) as u16)
+                } else if block == (self.next as u16).wrapping_add(1)
+                    || block == (self.next as u16).wrapping_add(2)
+                {
+                    // A gap: acknowledge what we have (RFC 7440 §4).
+                    self.since_ack = 0;
+                    Some((self.next - 1) as u16)
+                } else {
+                    None
+                }
+            }
+            other => panic!("unexpected packet from server: {other:?}"),
+        }
+    }
+}
+
+fn simulate(
+    seed: u64,
+    len: usize,
+    blksize: u16,
+    windowsize: u16,
+    link: Link,
+) -> Result<(), TestCaseError> {
+    let file: Vec<u8> = (0..len).map(|i| (i as u64 * 31 + seed) as u8).collect();
+    let files = [("file", &file[..])];
+    let mut store = MemStore::new(&files);
+    let mut slots = vec![Slot::EMPTY; 2];
+    let cfg = TftpConfig {
+        max_retries: 60,
+        ..TftpConfig::default()
+    };
+    let mut server = TftpServer::new(cfg, &mut slots[..]);
+    let mut rng = Rng(seed | 1);
+    let mut tx = vec![0u8; 4 + 1468];
+    let mut now: u64 = 0;
+    let mut seq = 0u64;
+    let mut flights: Vec<Flight> = Vec::new();
+    let mut client = Client {
+        blksize: 512,
+        windowsize: 1,
+        next: 1,
+        since_ack: 0,
+        got: Vec::new(),
+        done: false,
+        started: false,
+        last_heard: 0,
+    };
+
+    let request = {
+        let mut p = vec![0, 1];
+        p.extend_from_slice(b"file\0octet\0");
+        p.extend_from_slice(format!("blksize\0{blksize}\0windowsize\0{windowsize}\0").as_bytes());
+        p
+    };
+    let rx = Received {
+        src: CLIENT,
+        dst: SERVER,
+        payload: &request,
+    };
+    let RequestOutcome::Accepted(id) = server
+        .handle_request(Instant::from_millis(now), &rx, &mut store, &mut tx)
+        .unwrap()
+    else {
+        return Err(TestCaseError::fail("request refused"));
+    };
+
+    let mut send =
+        |flights: &mut Vec<Flight>, rng: &mut Rng, now: u64, to_server: bool, bytes: Vec<u8>| {
+            if rng.pct(link.loss_pct) {
+                return;
+            }
+            let copies = if rng.pct(link.dup_pct) { 2 } else { 1 };
+            for _ in 0..copies {
+                let delay = 5 + if rng.pct(link.reorder_pct) {
+                    rng.next() % 40
+                } else {
+                    0
+                };
+                seq += 1;
+                flights.push((now + delay, seq, to_server, bytes.clone()));
+            }
+        };
+
+    // Absolute block numbers the server has sent, and whether a resend is allowed now.
+    let mut highest_sent: u64 = 0;
+    let mut resend_allowed = false;
+    let mut finished = false;
+    let mut steps = 0u32;
+
+    loop {
+        steps += 1;
+        prop_assert!(steps < 2_000_000, "livelock: simulation did not end");
+
+        // Drain the server, checking the Sorcerer's Apprentice rule.
+        while let Some(t) = server
+            .poll_transmit(Instant::from_millis(now), id, &mut store, &mut tx)
+            .unwrap()
+        {
+            prop_assert_eq!(t.dst, Destination::Unicast(CLIENT));
+            let bytes = tx[..t.len].to_vec();
+            if let Repr::Data { block, .. } = Repr::parse_bytes(&bytes).unwrap() {
+                // Map to absolute: the nearest block at or below highest_sent + 1.
+                let base = highest_sent + 1;
+                let back = u64::from((base as u16).wrapping_sub(block));
+                let absolute = base - back.min(base - 1);
+                if absolute <= highest_sent {
+                    prop_assert!(
+                        resend_allowed,
+                        "block {} resent without a timeout or gap ACK",
+                        absolute
+                    );
+                } else {
+                    prop_assert_eq!(absolute, highest_sent + 1, "blocks skipped");
+                    highest_sent = absolute;
+                }
+            }
+            send(&mut flights, &mut rng, now, false, bytes);
+        }
+        resend_allowed = false;
+        while let Some(event) = server.poll_event(&mut store) {
+            match event {
+                TftpEvent::Finished { stats, .. } => {
+                    prop_assert_eq!(stats.bytes, len as u64);
+                    finished = true;
+                }
+                TftpEvent::Failed { reason, .. } => {
+                    return Err(TestCaseError::fail(format!("transfer failed: {reason}")));
+                }
+            }
+        }
+        if finished {
+            break;
+        }
+
+        // The next thing to happen: a delivery, the server's deadline, or the client's.
+        let next_flight = flights.iter().map(|f| (f.0, f.1)).min();
+        let server_deadline = server.poll_timeout().map(Instant::total_millis);
+        let client_deadline = (client.started && !client.done).then_some(client.last_heard + 3_000);
+        let t = [next_flight.map(|f| f.0), server_deadline, client_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("something is always pending");
+        prop_assert!(t >= now, "time goes backwards");
+        now = t;
+
+        if let Some((at, s)) = next_flight.filter(|f| f.0 == now) {
+            let index = flights.iter().position(|f| f.0 == at && f.1 == s).unwrap();
+            let (_, _, to_server, bytes) = flights.swap_remove(index);
+            if to_server {
+                let rx = Received {
+                    src: CLIENT,
+                    dst: SERVER,
+                    payload: &bytes,
+                };
+                let handled = server.handle(Instant::from_millis(now), id, &rx);
+                if handled == Handled::Accepted
+                    && let Ok(Repr::Ack { block }) = Repr::parse_bytes(&bytes)
+                    && block != (highest_sent as u16)
+                {
+                    // An ACK inside the window rewinds (RFC 7440 §4).
+                    resend_allowed = true;
+                }
+            } else if let Some(ack) = client.on_packet(now, &bytes) {
+                let mut buf = [0u8; 4];
+                Repr::Ack { block: ack }.emit(&mut buf).unwrap();
+                send(&mut flights, &mut rng, now, true, buf.to_vec());
+            }
+        } else if server_deadline == Some(now) {
+            server.handle_timeout(Instant::from_millis(now));
+            resend_allowed = true;
+        } else {
+            // The client heard nothing for a while: re-acknowledge (RFC 1350 §2).
+            client.last_heard = now;
+            let mut buf = [0u8; 4];
+            Repr::Ack {
+                block: (client.next - 1) as u16,
+            }
+            .emit(&mut buf)
+            .unwrap();
+            send(&mut flights, &mut rng, now, true, buf.to_vec());
+        }
+    }
+    prop_assert!(client.got == file, "content differs");
+    prop_assert_eq!(server.live(), 0);
+    Ok(())
+}
