@@ -57,7 +57,11 @@ pub struct InsufficientSize {
 
 impl core::fmt::Display for InsufficientSize {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "transmit buffer too small: {} bytes required", self.required)
+        write!(
+            f,
+            "transmit buffer too small: {} bytes required",
+            self.required
+        )
     }
 }
 

@@ -205,7 +205,9 @@ impl FileStore for MemStore<'_> {
 
     fn read_at(&mut self, file: usize, offset: u64, buf: &mut [u8]) -> Result<usize, Self::Error> {
         let data = self.files.get(file).map_or(&[][..], |(_, data)| *data);
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let n = buf.len().min(data.len() - start);
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(n)
@@ -240,9 +242,18 @@ mod tests {
         assert_eq!(SafePath::parse(b""), Err(PathError::Empty));
         assert_eq!(SafePath::parse(b"/"), Err(PathError::Empty));
         assert_eq!(SafePath::parse(b"./."), Err(PathError::Empty));
-        assert_eq!(SafePath::parse(b"../etc/passwd"), Err(PathError::ParentComponent));
-        assert_eq!(SafePath::parse(b"a/../../x"), Err(PathError::ParentComponent));
-        assert_eq!(SafePath::parse(b"a\\..\\x"), Err(PathError::ParentComponent));
+        assert_eq!(
+            SafePath::parse(b"../etc/passwd"),
+            Err(PathError::ParentComponent)
+        );
+        assert_eq!(
+            SafePath::parse(b"a/../../x"),
+            Err(PathError::ParentComponent)
+        );
+        assert_eq!(
+            SafePath::parse(b"a\\..\\x"),
+            Err(PathError::ParentComponent)
+        );
         assert_eq!(SafePath::parse(b"a\0b"), Err(PathError::Nul));
         assert_eq!(SafePath::parse(b"\xff\xfe"), Err(PathError::NotUtf8));
         assert_eq!(SafePath::parse(&[b'a'; 2000]), Err(PathError::TooLong));

@@ -76,6 +76,9 @@ mod tests {
             Instant::from_millis(3000).saturating_duration_since(t),
             Duration::from_millis(1500)
         );
-        assert_eq!(t.saturating_duration_since(Instant::from_millis(3000)), Duration::ZERO);
+        assert_eq!(
+            t.saturating_duration_since(Instant::from_millis(3000)),
+            Duration::ZERO
+        );
     }
 }

@@ -636,7 +636,10 @@ mod tests {
         };
         let mut buf = [0u8; 64];
         let n = repr.emit(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"\x00\x06tsize\x001048504\x00blksize\x001468\x00");
+        assert_eq!(
+            &buf[..n],
+            b"\x00\x06tsize\x001048504\x00blksize\x001468\x00"
+        );
     }
 
     #[test]
@@ -682,10 +685,7 @@ mod tests {
             Repr::parse_bytes(b"\x00\x09"),
             Err(Error::UnknownOpcode { code: 9 })
         );
-        assert_eq!(
-            Repr::parse_bytes(b"\x00\x01file"),
-            Err(Error::Unterminated)
-        );
+        assert_eq!(Repr::parse_bytes(b"\x00\x01file"), Err(Error::Unterminated));
         assert_eq!(
             Repr::parse_bytes(b"\x00\x01file\x00octet"),
             Err(Error::Unterminated)
@@ -730,7 +730,10 @@ mod tests {
         assert_eq!(parse_decimal(b"99999999999999999999"), None);
         assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
         let mut digits = [0u8; 20];
-        assert_eq!(format_decimal(u64::MAX, &mut digits), b"18446744073709551615");
+        assert_eq!(
+            format_decimal(u64::MAX, &mut digits),
+            b"18446744073709551615"
+        );
         assert_eq!(format_decimal(0, &mut digits), b"0");
     }
 }
