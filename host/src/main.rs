@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use pocketpxe::cli::{Cli, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::shutdown::Signals;
 use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
 use pocketpxe_core::tftp::TftpConfig;
 use std::process::ExitCode;
@@ -52,14 +53,9 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
         grace: args.grace(),
     };
     let service = TftpService::bind(cfg)?;
+    let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
     let (trigger, shutdown) = pocketpxe::shutdown::channel();
-    let signals = tokio::spawn(async move {
-        match pocketpxe::shutdown::signal().await {
-            Ok(name) => tracing::info!(signal = name, "stopping"),
-            Err(err) => tracing::error!(error = %err, "cannot watch signals; stopping"),
-        }
-        trigger.trigger();
-    });
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = service.run(shutdown).await.context("TFTP server failed");
     signals.abort();
     result
@@ -81,11 +77,20 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
+    // clap's first paragraph, on one line (it lists missing arguments on lines of their own).
     let rendered = err.render().to_string();
     let line = rendered
         .lines()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("error: invalid command line");
+        .skip_while(|line| line.trim().is_empty())
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = if line.is_empty() {
+        "error: invalid command line"
+    } else {
+        &line
+    };
     eprintln!("{line} (see pocketpxe --help)");
     ExitCode::from(2)
 }

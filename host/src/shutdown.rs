@@ -52,17 +52,40 @@ impl Shutdown {
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM and returns the signal's name.
-///
-/// # Errors
-/// Installing a signal handler failed.
-pub async fn signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
+/// SIGINT (Ctrl-C) and SIGTERM handlers. Install them before announcing readiness, so that
+/// a signal that arrives right after is not fatal.
+#[derive(Debug)]
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// Installing a signal handler failed.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for the next SIGINT or SIGTERM and returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+
+    /// Pulls `trigger` on the first signal (spawn this).
+    pub async fn trigger_on_signal(mut self, trigger: ShutdownTrigger) {
+        let name = self.recv().await;
+        tracing::info!(signal = name, "stopping");
+        trigger.trigger();
     }
 }
 

@@ -294,7 +294,7 @@ impl Driver<'_> {
             Ok(RequestOutcome::Accepted(id)) => self.start_transfer(id, src, payload).await,
             Ok(RequestOutcome::Rejected { transmit, reason }) => {
                 let (file, asked) = describe_request(payload);
-                tracing::info!(client = %src, file = %file, options = %asked, reason = ?reason,
+                tracing::info!(client = %src, file = %file, asked = %asked, reason = ?reason,
                     "request refused");
                 send(&self.listener, &self.tx, transmit).await;
             }

@@ -3,6 +3,8 @@
 //! minus one, exactly one block (ends with an empty DATA), two blocks, 1 MiB, and 40 MiB
 //! (over 65535 blocks of 512 bytes: block numbers roll over).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::{Client, SIZE_ROLLOVER, SIZES_SMALL, Server, TempDir, have_client, make_file};

@@ -2,7 +2,7 @@
 //! (always killed by its own PID), real TFTP clients with timeouts, and a raw UDP client.
 //! Everything talks to 127.0.0.1 only.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
