@@ -258,6 +258,8 @@ pub enum FailReason {
     FileChanged,
     /// The same client port asked for something else.
     Superseded,
+    /// The driver ended it with [`TftpServer::abort`] (ERROR 0 sent).
+    ServerAborted,
 }
 
 impl FailReason {
@@ -285,6 +287,7 @@ impl fmt::Display for FailReason {
             Self::ReadError => f.write_str("read error"),
             Self::FileChanged => f.write_str("file changed during the transfer"),
             Self::Superseded => f.write_str("superseded by a new request from the same port"),
+            Self::ServerAborted => f.write_str("aborted by the server"),
         }
     }
 }
@@ -600,7 +603,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         if let Some(transfer) = self.transfer_mut(id)
             && !transfer.is_closed()
         {
-            transfer.abort(ErrorCode::Undefined, message, FailReason::TimedOut);
+            transfer.abort(ErrorCode::Undefined, message, FailReason::ServerAborted);
         }
     }
 
