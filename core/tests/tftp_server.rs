@@ -641,3 +641,31 @@ fn options_off_serves_plain_rfc1350() {
     let id = h.rrq("f", &[("blksize", "1468"), ("tsize", "0")]);
     assert_eq!(data_block(&h.drain(id)[0].1), (1, 512));
 }
+
+#[test]
+fn driver_abort_sends_error_0_once() {
+    let file = pattern(5000);
+    let files = [("f", &file[..])];
+    let mut slots = vec![Slot::EMPTY; 1];
+    let mut h = Harness::new(TftpConfig::default(), &mut slots, &files);
+    let id = h.rrq("f", &[]);
+    h.drain(id);
+    h.server.abort(id, "shutting down");
+    let out = h.drain(id);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        parse(&out[0].1),
+        Repr::Error {
+            code: ErrorCode::Undefined,
+            message: b"shutting down"
+        }
+    );
+    assert!(matches!(
+        h.events()[..],
+        [TftpEvent::Failed {
+            reason: FailReason::ServerAborted,
+            ..
+        }]
+    ));
+    assert_eq!(h.store.open, 0);
+}
