@@ -52,12 +52,12 @@ pub enum RootError {
         path: PathBuf,
     },
     /// The root cannot be read (permissions).
-    #[error("TFTP root {}: not readable: {source}", .path.display())]
+    #[error("TFTP root {}: not readable: {error}", .path.display())]
     Unreadable {
         /// The root as configured.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
     /// The kernel lacks `openat2(2)` (Linux < 5.6, or a sandbox that filters it). There is no
     /// weaker fallback: without it, symlinks could lead out of the root.
@@ -71,12 +71,12 @@ pub enum RootError {
         path: PathBuf,
     },
     /// Any other OS error.
-    #[error("TFTP root {}: {source}", .path.display())]
+    #[error("TFTP root {}: {error}", .path.display())]
     Io {
         /// The root as configured.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -98,11 +98,11 @@ impl FsStore {
             Errno::NOTDIR => RootError::NotADirectory { path: path.clone() },
             Errno::ACCESS | Errno::PERM => RootError::Unreadable {
                 path: path.clone(),
-                source: errno.into(),
+                error: errno.into(),
             },
             _ => RootError::Io {
                 path: path.clone(),
-                source: errno.into(),
+                error: errno.into(),
             },
         })?;
         // Probe: openat2 exists, and the directory can be read through it.
@@ -118,13 +118,13 @@ impl FsStore {
             Err(errno @ (Errno::ACCESS | Errno::PERM)) => {
                 return Err(RootError::Unreadable {
                     path,
-                    source: errno.into(),
+                    error: errno.into(),
                 });
             }
             Err(errno) => {
                 return Err(RootError::Io {
                     path,
-                    source: errno.into(),
+                    error: errno.into(),
                 });
             }
         }

@@ -53,22 +53,22 @@ pub enum TftpTaskError {
     #[error(transparent)]
     Root(#[from] RootError),
     /// The listener could not be bound.
-    #[error("cannot listen for TFTP on {addr}: {source}{hint}")]
+    #[error("cannot listen for TFTP on {addr}: {error}{hint}")]
     Bind {
         /// The address asked for.
         addr: SocketAddrV4,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
         /// Advice on the usual causes, may be empty.
         hint: &'static str,
     },
     /// The listener failed while running.
-    #[error("TFTP listener {addr}: {source}")]
+    #[error("TFTP listener {addr}: {error}")]
     Listener {
         /// The listener's address.
         addr: SocketAddrV4,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -94,7 +94,7 @@ impl TftpService {
                 socket.set_nonblocking(true)?;
                 UdpSocket::from_std(socket)
             })
-            .map_err(|source| bind_error(cfg.listen, source))?;
+            .map_err(|error| bind_error(cfg.listen, error))?;
         Self::with_parts(cfg, store, listener)
     }
 
@@ -113,13 +113,13 @@ impl TftpService {
             Ok(SocketAddr::V6(_)) => {
                 return Err(TftpTaskError::Listener {
                     addr: cfg.listen,
-                    source: io::Error::new(io::ErrorKind::Unsupported, "not an IPv4 socket"),
+                    error: io::Error::new(io::ErrorKind::Unsupported, "not an IPv4 socket"),
                 });
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(TftpTaskError::Listener {
                     addr: cfg.listen,
-                    source,
+                    error,
                 });
             }
         };
@@ -267,8 +267,8 @@ impl Driver<'_> {
                         Err(err) if transient(&err) => {
                             tracing::debug!(error = %err, "listener receive error (ignored)");
                         }
-                        Err(source) => {
-                            return Err(TftpTaskError::Listener { addr: self.local, source });
+                        Err(error) => {
+                            return Err(TftpTaskError::Listener { addr: self.local, error });
                         }
                     }
                 }
@@ -602,8 +602,8 @@ fn transient(err: &io::Error) -> bool {
     )
 }
 
-fn bind_error(addr: SocketAddrV4, source: io::Error) -> TftpTaskError {
-    let hint = match source.kind() {
+fn bind_error(addr: SocketAddrV4, error: io::Error) -> TftpTaskError {
+    let hint = match error.kind() {
         io::ErrorKind::AddrInUse => " (another TFTP server is already listening there)",
         io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
             " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
@@ -611,7 +611,7 @@ fn bind_error(addr: SocketAddrV4, source: io::Error) -> TftpTaskError {
         io::ErrorKind::AddrNotAvailable => " (no local interface has this address)",
         _ => "",
     };
-    TftpTaskError::Bind { addr, source, hint }
+    TftpTaskError::Bind { addr, error, hint }
 }
 
 /// Datagrams queued from transfer sockets to the loop.

@@ -139,3 +139,61 @@ fn sigterm_with_a_stalled_transfer_exits_after_the_grace_period() {
     let (reply, _) = client.recv().expect("no ERROR after the grace period");
     assert_eq!(common::as_error(&reply).map(|(c, _)| c), Some(0));
 }
+
+/// As an unprivileged user (root drops to `nobody` with setpriv): port 69 and an unreadable
+/// root each give one line naming the cause. Skipped where the test does not run as root.
+#[test]
+fn unprivileged_errors_name_the_cause() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !is_root || !has_setpriv {
+        eprintln!("SKIP: needs root and setpriv to test as an unprivileged user");
+        return;
+    }
+    let tmp = TempDir::new("cli-unpriv");
+    std::fs::set_permissions(&tmp.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = tmp.join("pocketpxe");
+    std::fs::copy(env!("CARGO_BIN_EXE_pocketpxe"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let public = tmp.join("public");
+    let private = tmp.join("private");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let as_nobody = |root: &std::path::Path, listen: &str| {
+        let out = run_bounded(
+            Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                ])
+                .arg(&bin)
+                .args(["tftp", "--root"])
+                .arg(root)
+                .args(["--listen", listen])
+                .env("NO_COLOR", "1"),
+            Duration::from_secs(20),
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let unprivileged_ports_start =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(1024);
+    if unprivileged_ports_start > 69 {
+        let (code, err) = as_nobody(&public, "127.0.0.1:69");
+        assert_eq!(code, Some(1), "{err}");
+        assert_one_line(&err, &["127.0.0.1:69", "CAP_NET_BIND_SERVICE"]);
+    }
+    let (code, err) = as_nobody(&private, "127.0.0.1:0");
+    assert_eq!(code, Some(1), "{err}");
+    assert_one_line(&err, &[private.to_str().unwrap(), "not readable"]);
+}
