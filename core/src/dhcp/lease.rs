@@ -1,0 +1,132 @@
+//! The lease table: caller-owned slots, one binding (or offer, or quarantined address) each.
+
+use core::net::Ipv4Addr;
+
+use crate::time::Instant;
+
+/// A binding of an IP address to a client's MAC address until `expires_at` (RFC 2131 §4.3).
+///
+/// `expires_at` is in the driver's clock domain (see [`Instant`]). To persist across restarts,
+/// store the wall-clock expiry and convert back before [`restore`](super::DhcpServer::restore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Lease {
+    /// The client's hardware address (`chaddr`).
+    pub mac: [u8; 6],
+    /// The leased address.
+    pub ip: Ipv4Addr,
+    /// When the lease ends.
+    pub expires_at: Instant,
+}
+
+/// Storage for one lease table entry. The caller provides an array of these (e.g.
+/// `[LeaseSlot::EMPTY; 64]`); its length bounds the number of clients served at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LeaseSlot {
+    pub(crate) entry: Option<Entry>,
+}
+
+impl LeaseSlot {
+    /// An unused slot.
+    pub const EMPTY: Self = Self { entry: None };
+
+    /// The bound lease in this slot, if any (offers and declined addresses are not leases).
+    pub fn lease(&self) -> Option<&Lease> {
+        self.entry
+            .as_ref()
+            .filter(|e| e.state == State::Bound)
+            .map(|e| &e.lease)
+    }
+}
+
+/// One table entry: an address held for a MAC until `lease.expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Entry {
+    pub(crate) lease: Lease,
+    pub(crate) state: State,
+}
+
+/// Why an entry holds its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) enum State {
+    /// Offered in a DHCPOFFER, held until the offer times out (RFC 2131 §4.3.1).
+    Offered,
+    /// Acknowledged: a lease (RFC 2131 §4.3.2).
+    Bound,
+    /// Declined by a client as in use (RFC 2131 §4.3.3): unusable until expiry. `lease.mac`
+    /// is the client that declined it.
+    Declined,
+}
+
+/// Finds the entry holding `ip`, whatever its state.
+pub(crate) fn holder(slots: &[LeaseSlot], ip: Ipv4Addr) -> Option<(usize, Entry)> {
+    slots
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| s.entry.filter(|e| e.lease.ip == ip).map(|e| (i, e)))
+}
+
+/// Finds the offer or lease of `mac` for which `fits` holds.
+pub(crate) fn of_client(
+    slots: &[LeaseSlot],
+    mac: [u8; 6],
+    fits: impl Fn(Ipv4Addr) -> bool,
+) -> Option<(usize, Entry)> {
+    slots.iter().enumerate().find_map(|(i, s)| {
+        s.entry
+            .filter(|e| e.lease.mac == mac && e.state != State::Declined && fits(e.lease.ip))
+            .map(|e| (i, e))
+    })
+}
+
+/// The first unused slot.
+pub(crate) fn free_slot(slots: &[LeaseSlot]) -> Option<usize> {
+    slots.iter().position(|s| s.entry.is_none())
+}
+
+/// The earliest expiry in the table.
+pub(crate) fn next_expiry(slots: &[LeaseSlot]) -> Option<Instant> {
+    slots
+        .iter()
+        .filter_map(|s| s.entry.map(|e| e.lease.expires_at))
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mac: u8, ip: u8, state: State) -> LeaseSlot {
+        LeaseSlot {
+            entry: Some(Entry {
+                lease: Lease {
+                    mac: [mac; 6],
+                    ip: Ipv4Addr::new(10, 0, 0, ip),
+                    expires_at: Instant::from_millis(u64::from(ip) * 1000),
+                },
+                state,
+            }),
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let slots = [
+            LeaseSlot::EMPTY,
+            entry(1, 10, State::Bound),
+            entry(2, 11, State::Declined),
+            entry(2, 12, State::Offered),
+        ];
+        assert_eq!(holder(&slots, Ipv4Addr::new(10, 0, 0, 11)).unwrap().0, 2);
+        assert!(holder(&slots, Ipv4Addr::new(10, 0, 0, 13)).is_none());
+        assert_eq!(of_client(&slots, [2; 6], |_| true).unwrap().0, 3);
+        assert!(of_client(&slots, [2; 6], |ip| ip.octets()[3] == 11).is_none());
+        assert_eq!(free_slot(&slots), Some(0));
+        assert_eq!(next_expiry(&slots), Some(Instant::from_millis(10_000)));
+        assert!(slots[1].lease().is_some());
+        assert!(slots[2].lease().is_none() && slots[3].lease().is_none());
+    }
+}
