@@ -1,6 +1,8 @@
 //! Property tests of the TFTP server: wire round trips, no panics on arbitrary input, and the
 //! transfer machine against a reference client over a lossy, duplicating, reordering link.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 

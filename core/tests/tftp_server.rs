@@ -1,5 +1,7 @@
 //! Scenario tests of the TFTP server through its public API: exact packets, exact deadlines.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 

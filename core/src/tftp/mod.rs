@@ -20,9 +20,11 @@
 //! - A repeated identical request from the same client address and port does not start a
 //!   second transfer; a different request from that port replaces the old transfer.
 
+pub mod client;
 mod options;
 mod transfer;
 
+pub use client::{ClientConfig, ClientError, ClientInput, ClientStats, TftpClient};
 pub use options::{Acked, Negotiated, OACK_OPTIONS_MAX_LEN};
 
 use core::fmt;
