@@ -82,9 +82,10 @@ impl Negotiated {
                     negotiated.acked.timeout = true;
                 }
             } else if name.eq_ignore_ascii_case(b"tsize") {
-                // RFC 2349 §2: a read request carries 0; the OACK carries the size.
+                // RFC 2349 §2: a read request carries 0; the OACK carries the size. An empty
+                // file's `tsize=0` is left out: curl 7.88 rejects it and leaves silently.
                 if value.is_some()
-                    && let Some(size) = size
+                    && let Some(size) = size.filter(|s| *s > 0)
                 {
                     negotiated.tsize = Some(size);
                     negotiated.acked.tsize = true;
@@ -196,6 +197,13 @@ mod tests {
         let mut buf = [0u8; OACK_OPTIONS_MAX_LEN];
         let len = n.write_oack_options(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"timeout\x003\x00");
+    }
+
+    #[test]
+    fn empty_files_get_no_tsize() {
+        let cfg = TftpConfig::default();
+        let n = Negotiated::negotiate(&cfg, opts(b"tsize\x000\x00"), Some(0));
+        assert!(!n.acked.any(), "no OACK at all: plain DATA 1 follows");
     }
 
     #[test]
