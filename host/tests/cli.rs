@@ -96,7 +96,14 @@ fn sigterm_lets_a_running_transfer_finish_within_the_grace_period() {
     let (data, tid) = client.recv().expect("no DATA 1");
     assert_eq!(opcode(&data), 3);
     server.terminate();
-    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    while !server.log().contains("shutdown requested") {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "SIGTERM not seen"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // New requests are no longer answered...
     let other = RawClient::new();
     other
