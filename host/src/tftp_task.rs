@@ -237,8 +237,8 @@ impl Driver<'_> {
                 return Ok(());
             }
             let timer = self.server.poll_timeout().map(|at| self.clock.deadline(at));
+            // Unbiased: a flood of requests must not starve running transfers, nor the reverse.
             tokio::select! {
-                biased;
                 () = shutdown.requested(), if accepting => {
                     accepting = false;
                     grace_deadline = Some(tokio::time::Instant::now() + grace);
