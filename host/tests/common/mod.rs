@@ -230,8 +230,7 @@ pub fn have_client(name: &str) -> bool {
 pub enum Client {
     Curl,
     CurlBlksize1468,
-    /// `--tftp-no-options`: curl 7.88 refuses an OACK with `tsize=0` ("invalid tsize -:0:-
-    /// value in OACK packet"), so it can fetch an empty file only without options.
+    /// `--tftp-no-options`: plain RFC 1350.
     CurlNoOptions,
     TftpHpa,
     Atftp,
@@ -287,10 +286,6 @@ impl Client {
 
     /// Fetches `file` and asserts the bytes equal `expected`.
     pub fn fetch_and_check(self, server: &Server, dir: &Path, file: &str, expected: &[u8]) {
-        // curl cannot take `tsize=0` (see `CurlNoOptions`): fetch empty files without options.
-        if expected.is_empty() && matches!(self, Self::Curl | Self::CurlBlksize1468) {
-            return Self::CurlNoOptions.fetch_and_check(server, dir, file, expected);
-        }
         let out = dir.join(format!("out-{self:?}-{file}"));
         let _ = std::fs::remove_file(&out);
         let started = Instant::now();
