@@ -585,16 +585,29 @@ impl<'a> DhcpServer<'a> {
                 let (slot, entry) = self.pick_address(ctx, &subnet)?;
                 let mut reply = self.base(ctx.req, MessageType::Offer);
                 reply.your_ip = entry.lease.ip;
+                let hold_until = ctx.now + self.cfg.offer_hold;
                 let commit = match entry.state {
                     // Offering a client its own lease does not shorten it.
-                    State::Bound => Commit::Nothing,
+                    State::Bound if entry.lease.expires_at >= hold_until => Commit::Nothing,
+                    // ...but holds it at least as long as any offer (RFC 2131 §4.3.1).
+                    State::Bound => Commit::Set {
+                        slot,
+                        entry: Some(Entry {
+                            lease: Lease {
+                                expires_at: hold_until,
+                                ..entry.lease
+                            },
+                            state: State::Bound,
+                        }),
+                        event: None,
+                    },
                     _ => Commit::Set {
                         slot,
                         entry: Some(Entry {
                             lease: Lease {
                                 mac: ctx.mac,
                                 ip: entry.lease.ip,
-                                expires_at: ctx.now + self.cfg.offer_hold,
+                                expires_at: hold_until,
                             },
                             state: State::Offered,
                         }),
