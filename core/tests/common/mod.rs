@@ -1,0 +1,3 @@
+//! Helpers shared by the DHCP integration tests.
+
+pub mod pcap;
