@@ -162,7 +162,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pocketpxe-leases-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("pocketpxe-leases-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -187,7 +188,10 @@ mod tests {
         assert_eq!(file.load().unwrap(), vec![a, b]);
         file.save(&[b]).unwrap();
         assert_eq!(file.load().unwrap(), vec![b]);
-        assert!(!dir.join("sub/leases.tmp").exists(), "no temporary file left");
+        assert!(
+            !dir.join("sub/leases.tmp").exists(),
+            "no temporary file left"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -195,7 +199,11 @@ mod tests {
     fn bad_lines_are_named() {
         let dir = temp_dir("bad");
         let path = dir.join("leases");
-        fs::write(&path, "# c\n52:54:00:a5:00:01 192.168.242.88 5\nzz 1.2.3.4 5\n").unwrap();
+        fs::write(
+            &path,
+            "# c\n52:54:00:a5:00:01 192.168.242.88 5\nzz 1.2.3.4 5\n",
+        )
+        .unwrap();
         let err = LeaseFile::new(&path).load().unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("bad MAC"), "{err}");

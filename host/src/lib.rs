@@ -9,6 +9,8 @@
 //!   `openat2(2)`.
 //! * [`shutdown`]: a cooperative shutdown trigger and the OS signals that pull it.
 //! * [`clock`]: host time to core time.
+//! * [`netif`]: network interfaces: addresses, flags, the address `serve` may add.
+//! * [`lease_file`]: DHCP leases persisted by atomic replace.
 
 #![warn(missing_docs)]
 
@@ -18,6 +20,8 @@ compile_error!("pocketpxe (host) needs Linux: file access is confined with opena
 pub mod cli;
 pub mod clock;
 pub mod fs_store;
+pub mod lease_file;
+pub mod netif;
 pub mod shutdown;
 pub mod tftp_task;
 

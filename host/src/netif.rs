@@ -184,8 +184,12 @@ impl AddedAddress {
 impl Drop for AddedAddress {
     fn drop(&mut self) {
         match ip(&["addr", "del", &self.cidr.to_string(), "dev", &self.iface]) {
-            Ok(_) => tracing::info!(iface = %self.iface, addr = %self.cidr, "removed the address we added"),
-            Err(e) => tracing::warn!(iface = %self.iface, addr = %self.cidr, "could not remove the address we added: {e}"),
+            Ok(_) => {
+                tracing::info!(iface = %self.iface, addr = %self.cidr, "removed the address we added")
+            }
+            Err(e) => {
+                tracing::warn!(iface = %self.iface, addr = %self.cidr, "could not remove the address we added: {e}")
+            }
         }
     }
 }
@@ -264,7 +268,10 @@ mod tests {
                    2: eth0    inet 192.168.242.1/24 scope global eth0\\       valid_lft forever preferred_lft forever\n";
         assert_eq!(
             parse_ip_addr_show(out),
-            ["10.0.0.5/24".parse().unwrap(), "192.168.242.1/24".parse().unwrap()]
+            [
+                "10.0.0.5/24".parse().unwrap(),
+                "192.168.242.1/24".parse().unwrap()
+            ]
         );
     }
 
@@ -274,10 +281,16 @@ mod tests {
             parse_mac("52:54:00:a5:00:01"),
             Some([0x52, 0x54, 0, 0xa5, 0, 1])
         );
-        assert_eq!(parse_mac("52-54-00-A5-00-01"), Some([0x52, 0x54, 0, 0xa5, 0, 1]));
+        assert_eq!(
+            parse_mac("52-54-00-A5-00-01"),
+            Some([0x52, 0x54, 0, 0xa5, 0, 1])
+        );
         assert_eq!(parse_mac("52:54:00:a5:00"), None);
         assert_eq!(parse_mac("52:54:00:a5:00:01:02"), None);
-        assert_eq!(format_mac(&[0x52, 0x54, 0, 0xa5, 0, 1]), "52:54:00:a5:00:01");
+        assert_eq!(
+            format_mac(&[0x52, 0x54, 0, 0xa5, 0, 1]),
+            "52:54:00:a5:00:01"
+        );
     }
 
     #[test]
