@@ -48,3 +48,5 @@ pub use net::{Destination, InsufficientSize, Received, Transmit};
 pub use storage::{FileStore, MemStore, OpenError, Opened, PathError, SafePath};
 pub use time::Instant;
 pub use wire::Error as WireError;
+pub use wire::dhcp::{Packet as DhcpPacket, Repr as DhcpRepr};
+pub use wire::tftp::{Packet as TftpPacket, Repr as TftpRepr};
