@@ -22,6 +22,17 @@ pub struct Cli {
 pub enum Command {
     /// Serve a directory read-only over TFTP (RFC 1350, options RFC 2347-2349, 7440).
     Tftp(TftpArgs),
+    /// Load-test a server: many concurrent clients from one process.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// What `pocketpxe bench` can load.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Many concurrent TFTP downloads against any TFTP server; prints throughput, latency
+    /// percentiles, retransmissions, failures and corrupt downloads.
+    Tftp(crate::bench::BenchTftpArgs),
 }
 
 /// Flags of `pocketpxe tftp`.
@@ -115,7 +126,9 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["pocketpxe", "tftp", "--root", "/srv/tftp"]).unwrap();
-        let Command::Tftp(args) = cli.command;
+        let Command::Tftp(args) = cli.command else {
+            panic!("not parsed as tftp")
+        };
         assert_eq!(args.listen.to_string(), "0.0.0.0:69");
         assert_eq!(args.max_blksize, 1468);
         assert!(

@@ -4,6 +4,7 @@
 //! `pocketpxe-core` state machines. The binary (`main.rs`) only parses the command line and
 //! calls into this library, so that `pocketpxe serve` can reuse the same tasks.
 //!
+//! * [`bench`]: `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at once).
 //! * [`tftp_task`]: [`run_tftp`] / [`TftpService`], the TFTP server.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
@@ -17,6 +18,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("pocketpxe (host) needs Linux: file access is confined with openat2(2)");
 
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod fs_store;

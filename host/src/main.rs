@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use pocketpxe::cli::{Cli, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
 use pocketpxe::shutdown::Signals;
 use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
 use pocketpxe_core::tftp::TftpConfig;
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
+        Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,6 +36,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn bench_tftp(args: pocketpxe::bench::BenchTftpArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let summary = pocketpxe::bench::run_bench_tftp(args).await?;
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        println!("{}", summary.to_text());
+    }
+    if summary.failed + summary.corrupt > 0 {
+        anyhow::bail!(
+            "{} failed and {} corrupt downloads",
+            summary.failed,
+            summary.corrupt
+        );
+    }
+    Ok(())
 }
 
 async fn tftp(args: TftpArgs) -> anyhow::Result<()> {

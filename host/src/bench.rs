@@ -1,0 +1,452 @@
+//! `pocketpxe bench tftp`: many concurrent TFTP downloads from one process, against any TFTP
+//! server, with a summary of throughput, latency, retransmissions, failures and corruption.
+//!
+//! Every download is driven by the core's sans-IO [`TftpClient`]; each client is a small tokio
+//! task with its own UDP socket, so a thousand clients cost little CPU. Content is verified:
+//! against `--expect-sha256` when given, otherwise every download must match the first one.
+//! The tool sends only to the one address it is given.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use clap::Args;
+use pocketpxe_core::tftp::{ClientConfig, ClientInput, TftpClient};
+use pocketpxe_core::{Destination, Received};
+use sha2::{Digest, Sha256};
+use tokio::net::UdpSocket;
+
+use crate::clock::Clock;
+
+/// Flags of `pocketpxe bench tftp`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchTftpArgs {
+    /// The TFTP server to load (only this address is ever sent to).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: SocketAddrV4,
+    /// The file every client downloads.
+    #[arg(long, value_name = "NAME")]
+    pub file: String,
+    /// Concurrent clients.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub clients: u32,
+    /// `blksize` to ask for (RFC 2348); none asks for nothing (512).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(8..=65464))]
+    pub blksize: Option<u16>,
+    /// `windowsize` to ask for (RFC 7440); none is lock-step.
+    #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub windowsize: Option<u16>,
+    /// Downloads per client (default 1).
+    #[arg(long, value_name = "R", conflicts_with = "duration",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: Option<u32>,
+    /// Keep downloading for this long instead (e.g. 10s, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// The expected SHA-256 of the file (hex); otherwise all downloads must match the first.
+    #[arg(long, value_name = "HEX")]
+    pub expect_sha256: Option<String>,
+    /// Client retransmission timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// Client retransmissions before a download counts as failed.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u8,
+    /// Print one machine-readable JSON line instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The outcome of a benchmark run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSummary {
+    /// Downloads attempted.
+    pub transfers: u64,
+    /// Downloads that completed with the right content.
+    pub ok: u64,
+    /// Downloads that failed (error, timeout).
+    pub failed: u64,
+    /// Downloads that completed with wrong content.
+    pub corrupt: u64,
+    /// File bytes received by completed downloads.
+    pub bytes: u64,
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// Per-download time, median.
+    pub p50: Duration,
+    /// Per-download time, 99th percentile.
+    pub p99: Duration,
+    /// Client retransmissions (RRQ or ACK resent after a timeout).
+    pub retransmits: u64,
+    /// This process's CPU time (user + system).
+    pub cpu: Duration,
+    /// The first failure's description, if any.
+    pub first_error: Option<String>,
+}
+
+impl BenchSummary {
+    /// Aggregate throughput in MB/s (10^6 bytes per second).
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// The summary as one JSON object.
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"transfers\":{},\"ok\":{},\"failed\":{},\"corrupt\":{},\"bytes\":{},\"wall_s\":{:.3},\"mb_per_s\":{:.2},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"retransmits\":{},\"cpu_s\":{:.3}}}",
+            self.transfers,
+            self.ok,
+            self.failed,
+            self.corrupt,
+            self.bytes,
+            self.wall.as_secs_f64(),
+            self.mb_per_s(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.retransmits,
+            self.cpu.as_secs_f64()
+        )
+    }
+
+    /// The summary as text.
+    pub fn to_text(&self) -> String {
+        let mut text = format!(
+            "transfers {} ok {} failed {} corrupt {}\n\
+             {} bytes in {:.2} s: {:.1} MB/s aggregate\n\
+             per transfer: p50 {:.1} ms, p99 {:.1} ms\n\
+             retransmits {}; client CPU {:.2} s",
+            self.transfers,
+            self.ok,
+            self.failed,
+            self.corrupt,
+            self.bytes,
+            self.wall.as_secs_f64(),
+            self.mb_per_s(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.retransmits,
+            self.cpu.as_secs_f64()
+        );
+        if let Some(e) = &self.first_error {
+            text.push_str(&format!("\nfirst failure: {e}"));
+        }
+        text
+    }
+}
+
+/// Runs the benchmark described by `args`. Progress goes to stderr once a second.
+///
+/// # Errors
+/// When `--expect-sha256` is not 64 hex digits, or no UDP socket can be opened.
+pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary> {
+    let expected =
+        match &args.expect_sha256 {
+            Some(hex) => Some(parse_sha256(hex).ok_or_else(|| {
+                anyhow::anyhow!("--expect-sha256 {hex}: not 64 hexadecimal digits")
+            })?),
+            None => None,
+        };
+    let cfg = ClientConfig {
+        blksize: args.blksize,
+        windowsize: args.windowsize,
+        tsize: true,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        max_retries: args.retries,
+    };
+    let rounds = args.rounds.unwrap_or(1);
+    let stop_at = args.duration.map(|d| StdInstant::now() + d);
+    let progress = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_time();
+    let started = StdInstant::now();
+
+    let mut tasks = Vec::with_capacity(args.clients as usize);
+    for _ in 0..args.clients {
+        let file = args.file.clone();
+        let progress = progress.clone();
+        let server = args.server;
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            let mut round = 0;
+            loop {
+                let more = match stop_at {
+                    Some(stop) => StdInstant::now() < stop,
+                    None => round < rounds,
+                };
+                if !more {
+                    break;
+                }
+                round += 1;
+                results.push(download(cfg, server, file.as_bytes(), &progress).await);
+            }
+            results
+        }));
+    }
+
+    let ticker = tokio::spawn({
+        let progress = progress.clone();
+        async move {
+            let mut last = 0;
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let now = progress.load(Ordering::Relaxed);
+                eprintln!(
+                    "bench: {:.1} MB received, {:.1} MB/s",
+                    now as f64 / 1e6,
+                    (now - last) as f64 / 1e6
+                );
+                last = now;
+            }
+        }
+    });
+
+    let mut results = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(r) => results.extend(r),
+            Err(e) => results.push(Err(format!("client task failed: {e}"))),
+        }
+    }
+    ticker.abort();
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    Ok(summarize(&results, expected, wall, cpu))
+}
+
+/// One completed download.
+#[derive(Debug, Clone)]
+struct Download {
+    bytes: u64,
+    elapsed: Duration,
+    sha256: [u8; 32],
+    retransmits: u64,
+}
+
+async fn download(
+    cfg: ClientConfig,
+    server: SocketAddrV4,
+    file: &[u8],
+    progress: &AtomicU64,
+) -> Result<Download, String> {
+    let socket = UdpSocket::bind(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0))
+        .await
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    let local = match socket.local_addr() {
+        Ok(SocketAddr::V4(a)) => a,
+        _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+    };
+    let clock = Clock::new();
+    let mut client = TftpClient::new(cfg, server, file);
+    let mut hasher = Sha256::new();
+    let mut tx = [0u8; 600];
+    let mut rx = vec![0u8; 65536];
+    let started = StdInstant::now();
+    loop {
+        while let Some(t) = client
+            .poll_transmit(clock.now(), &mut tx)
+            .map_err(|e| format!("bug: {e}"))?
+        {
+            let Destination::Unicast(dst) = t.dst else {
+                continue;
+            };
+            // Only ever the server's address: its port 69 or its transfer port.
+            if dst.ip() != server.ip() {
+                continue;
+            }
+            let _ = socket.send_to(&tx[..t.len], dst).await;
+        }
+        if let Some(outcome) = client.outcome() {
+            return match outcome {
+                Ok(bytes) => Ok(Download {
+                    bytes,
+                    elapsed: started.elapsed(),
+                    sha256: hasher.finalize().into(),
+                    retransmits: u64::from(client.stats().retransmits),
+                }),
+                Err(e) => Err(format!("{}: {e}", String::from_utf8_lossy(file))),
+            };
+        }
+        let deadline = client.poll_timeout().map(|at| clock.deadline(at));
+        tokio::select! {
+            received = socket.recv_from(&mut rx) => {
+                if let Ok((len, SocketAddr::V4(src))) = received {
+                    let datagram = Received { src, dst: local, payload: &rx[..len] };
+                    if let ClientInput::Data { data, .. } = client.handle(clock.now(), &datagram) {
+                        hasher.update(data);
+                        progress.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+            () = sleep_until(deadline) => client.handle_timeout(clock.now()),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn summarize(
+    results: &[Result<Download, String>],
+    expected: Option<[u8; 32]>,
+    wall: Duration,
+    cpu: Duration,
+) -> BenchSummary {
+    let reference = expected.or_else(|| {
+        results
+            .iter()
+            .find_map(|r| r.as_ref().ok())
+            .map(|d| d.sha256)
+    });
+    let mut times: Vec<Duration> = Vec::new();
+    let mut summary = BenchSummary {
+        transfers: results.len() as u64,
+        ok: 0,
+        failed: 0,
+        corrupt: 0,
+        bytes: 0,
+        wall,
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+        retransmits: 0,
+        cpu,
+        first_error: None,
+    };
+    for result in results {
+        match result {
+            Ok(d) => {
+                summary.retransmits += d.retransmits;
+                summary.bytes += d.bytes;
+                times.push(d.elapsed);
+                if Some(d.sha256) == reference {
+                    summary.ok += 1;
+                } else {
+                    summary.corrupt += 1;
+                    summary.first_error.get_or_insert_with(|| {
+                        format!("content mismatch: sha256 {}", hex(&d.sha256))
+                    });
+                }
+            }
+            Err(e) => {
+                summary.failed += 1;
+                summary.first_error.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+    times.sort();
+    summary.p50 = percentile(&times, 50);
+    summary.p99 = percentile(&times, 99);
+    summary
+}
+
+fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (sorted.len() * pct).div_ceil(100).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses `500ms`, `10s`, `2m`, or a plain number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, ""), |i| s.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 10s or 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1e3,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 * 7.0 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// This process's CPU time (user + system): `CLOCK_PROCESS_CPUTIME_ID`.
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sha256_hex_parses() {
+        let h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(hex(&parse_sha256(h).unwrap()), h);
+        assert!(parse_sha256("e3b0").is_none());
+        assert!(parse_sha256(&"zz".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn summary_counts_corrupt_and_failed() {
+        let d = |sha: u8, ms: u64| {
+            Ok(Download {
+                bytes: 10,
+                elapsed: Duration::from_millis(ms),
+                sha256: [sha; 32],
+                retransmits: 1,
+            })
+        };
+        let results = vec![d(1, 10), d(1, 30), d(2, 20), Err("timed out".to_owned())];
+        let s = summarize(&results, None, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!((s.transfers, s.ok, s.corrupt, s.failed), (4, 2, 1, 1));
+        assert_eq!(s.bytes, 30);
+        assert_eq!(s.retransmits, 3);
+        assert_eq!(s.p50, Duration::from_millis(20));
+        assert_eq!(s.p99, Duration::from_millis(30));
+        let s = summarize(
+            &results,
+            Some([2; 32]),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        assert_eq!((s.ok, s.corrupt), (1, 2));
+        assert!(s.to_json().starts_with("{\"transfers\":4,\"ok\":1,"));
+    }
+}
