@@ -38,8 +38,7 @@ impl Add<Duration> for Instant {
 
     /// Saturates at `u64::MAX` milliseconds instead of overflowing.
     fn add(self, span: Duration) -> Self {
-        let ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
-        Self(self.0.saturating_add(ms))
+        Self(self.0.saturating_add(span_millis(span)))
     }
 }
 
@@ -48,8 +47,7 @@ impl Sub<Duration> for Instant {
 
     /// Saturates at the epoch.
     fn sub(self, span: Duration) -> Self {
-        let ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
-        Self(self.0.saturating_sub(ms))
+        Self(self.0.saturating_sub(span_millis(span)))
     }
 }
 
@@ -57,6 +55,13 @@ impl core::fmt::Display for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
     }
+}
+
+/// Whole milliseconds in `span`, saturating; cheaper than `Duration::as_millis` (no u128).
+fn span_millis(span: Duration) -> u64 {
+    span.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(span.subsec_millis()))
 }
 
 #[cfg(test)]
