@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve a directory read-only over TFTP (RFC 1350, options RFC 2347-2349, 7440).
     Tftp(TftpArgs),
+    /// Boot machines on one interface: DHCP (or proxyDHCP) plus TFTP.
+    Serve(crate::serve::ServeArgs),
     /// Load-test a server: many concurrent clients from one process.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -12,6 +12,9 @@
 //! * [`clock`]: host time to core time.
 //! * [`netif`]: network interfaces: addresses, flags, the address `serve` may add.
 //! * [`lease_file`]: DHCP leases persisted by atomic replace.
+//! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface.
+//! * [`dhcp_task`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs.
+//! * [`udp`]: sockets bound to one interface, and who holds a taken port.
 
 #![warn(missing_docs)]
 
@@ -21,11 +24,14 @@ compile_error!("pocketpxe (host) needs Linux: file access is confined with opena
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod dhcp_task;
 pub mod fs_store;
 pub mod lease_file;
 pub mod netif;
+pub mod serve;
 pub mod shutdown;
 pub mod tftp_task;
+pub mod udp;
 
 pub use fs_store::{FileHandle, FsStore, RootError};
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
     };
     match result {
@@ -78,6 +79,17 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let result = service.run(shutdown).await.context("TFTP server failed");
     signals.abort();
     result
+}
+
+async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
+    // Everything is checked and bound before the signal handlers go in and "ready" is logged.
+    let serve = pocketpxe::serve::Serve::prepare(&args)?;
+    let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
+    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger));
+    let result = serve.run(shutdown).await;
+    signals.abort();
+    Ok(result?)
 }
 
 /// Prints a command-line error as one line (help and version go to stdout as usual).

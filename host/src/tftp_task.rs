@@ -9,8 +9,14 @@
 //!
 //! On shutdown the listener stops being read, running transfers may finish until the grace
 //! deadline, then the rest are dropped.
+//!
+//! `serve` binds the listener itself on one interface (`0.0.0.0:69` with `SO_BINDTODEVICE`) and
+//! sets [`TftpService::bind_transfers`], so that transfer sockets answer from the server's
+//! address on that interface too; with [`TftpService::with_client_book`] transfer logs name the
+//! client's MAC address as DHCP learned it.
 
 use crate::clock::Clock;
+use crate::dhcp_task::ClientBook;
 use crate::fs_store::{FileHandle, FsStore, RootError};
 use crate::shutdown::Shutdown;
 use pocketpxe_core::tftp::{
@@ -22,7 +28,7 @@ use pocketpxe_core::{Destination, Received, Transmit};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +85,9 @@ pub struct TftpService {
     store: FsStore,
     listener: UdpSocket,
     local: SocketAddrV4,
+    transfer_ip: Ipv4Addr,
+    device: Option<String>,
+    clients: Option<ClientBook>,
 }
 
 impl TftpService {
@@ -128,7 +137,26 @@ impl TftpService {
             store,
             listener,
             local,
+            transfer_ip: *local.ip(),
+            device: None,
+            clients: None,
         })
+    }
+
+    /// Binds each transfer's socket to `ip` (port 0) and, if set, to interface `device`
+    /// (`SO_BINDTODEVICE`), instead of the listener's address. Use it when the listener is
+    /// bound to `0.0.0.0` on one interface: the client then sees its DATA come from the address
+    /// it sent the request to, over the same interface.
+    pub fn bind_transfers(mut self, ip: Ipv4Addr, device: Option<String>) -> Self {
+        self.transfer_ip = ip;
+        self.device = device;
+        self
+    }
+
+    /// Names clients in transfer logs by the MAC address `book` holds for their IP.
+    pub fn with_client_book(mut self, book: ClientBook) -> Self {
+        self.clients = Some(book);
+        self
     }
 
     /// The listener's actual address (useful with port 0).
@@ -147,6 +175,9 @@ impl TftpService {
             mut store,
             listener,
             local,
+            transfer_ip,
+            device,
+            clients,
         } = self;
         tracing::info!(
             listen = %local,
@@ -166,6 +197,9 @@ impl TftpService {
             clock: Clock::new(),
             listener,
             local,
+            transfer_ip,
+            device,
+            clients,
             transfers: HashMap::new(),
             inbound_tx,
             tx: vec![0; TX_BUF_LEN],
@@ -192,6 +226,9 @@ struct Driver<'a> {
     clock: Clock,
     listener: UdpSocket,
     local: SocketAddrV4,
+    transfer_ip: Ipv4Addr,
+    device: Option<String>,
+    clients: Option<ClientBook>,
     transfers: HashMap<TransferId, Transfer>,
     inbound_tx: mpsc::Sender<Inbound>,
     tx: Vec<u8>,
@@ -207,6 +244,7 @@ struct Transfer {
 
 struct TransferLog {
     peer: SocketAddrV4,
+    mac: Option<String>,
     file: String,
     asked: String,
     granted: String,
@@ -294,8 +332,9 @@ impl Driver<'_> {
             Ok(RequestOutcome::Accepted(id)) => self.start_transfer(id, src, payload).await,
             Ok(RequestOutcome::Rejected { transmit, reason }) => {
                 let (file, asked) = describe_request(payload);
-                tracing::info!(client = %src, file = %file, asked = %asked, reason = ?reason,
-                    "request refused");
+                let mac = self.mac_of(src);
+                tracing::info!(client = %src, mac = mac.as_deref(), file = %file, asked = %asked,
+                    reason = ?reason, "request refused");
                 send(&self.listener, &self.tx, transmit).await;
             }
             Ok(RequestOutcome::Ignored(reason)) => {
@@ -312,14 +351,15 @@ impl Driver<'_> {
         let info = self.server.transfer(id);
         let log = TransferLog {
             peer,
+            mac: self.mac_of(peer),
             file,
             asked,
             granted: info.as_ref().map(describe_granted).unwrap_or_default(),
             size: info.and_then(|info| info.size),
             started: tokio::time::Instant::now(),
         };
-        let bind_to = SocketAddrV4::new(*self.local.ip(), 0);
-        let socket = match bind_transfer_socket(bind_to) {
+        let bind_to = SocketAddrV4::new(self.transfer_ip, 0);
+        let socket = match bind_transfer_socket(bind_to, self.device.as_deref()) {
             Ok(socket) => Arc::new(socket),
             Err(err) => {
                 tracing::error!(client = %peer, file = %log.file, error = %err,
@@ -334,8 +374,8 @@ impl Driver<'_> {
             Ok(SocketAddr::V4(local)) => local,
             _ => bind_to,
         };
-        tracing::debug!(client = %peer, file = %log.file, asked = %log.asked,
-            granted = %log.granted, tid = local.port(), "transfer started");
+        tracing::debug!(client = %peer, mac = log.mac.as_deref(), file = %log.file,
+            asked = %log.asked, granted = %log.granted, tid = local.port(), "transfer started");
         let reader = tokio::spawn(read_transfer(id, socket.clone(), self.inbound_tx.clone()));
         self.transfers.insert(
             id,
@@ -429,6 +469,11 @@ impl Driver<'_> {
         Some(transfer)
     }
 
+    /// The client's MAC address, if DHCP handed out its IP (for logs).
+    fn mac_of(&self, peer: SocketAddrV4) -> Option<String> {
+        self.clients.as_ref()?.mac_of(*peer.ip())
+    }
+
     fn abort_all(&mut self) {
         for (_, transfer) in self.transfers.drain() {
             transfer.reader.abort();
@@ -450,6 +495,7 @@ fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>
         ($level:ident, $outcome:expr) => {
             tracing::$level!(
                 client = %log.peer,
+                mac = log.mac.as_deref(),
                 file = %log.file,
                 asked = %log.asked,
                 granted = %log.granted,
@@ -498,10 +544,12 @@ async fn read_transfer(id: TransferId, socket: Arc<UdpSocket>, out: mpsc::Sender
     }
 }
 
-fn bind_transfer_socket(addr: SocketAddrV4) -> io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(addr)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+fn bind_transfer_socket(addr: SocketAddrV4, device: Option<&str>) -> io::Result<UdpSocket> {
+    let opts = crate::udp::BindOptions {
+        device,
+        ..Default::default()
+    };
+    crate::udp::bind(addr, opts).map_err(crate::udp::BindStep::into_error)
 }
 
 /// The options a transfer runs with, for logs: acknowledged ones as `name=value`.

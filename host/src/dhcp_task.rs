@@ -1,0 +1,697 @@
+//! The DHCP task: tokio sockets on one interface around the core's [`DhcpServer`].
+//!
+//! Sockets listen on `0.0.0.0:67` (and `0.0.0.0:4011` in proxy mode) with `SO_BINDTODEVICE`,
+//! so only that interface's clients are heard and answered. Replies to
+//! [`Destination::Broadcast`] go to `255.255.255.255` out of the same interface; the driver
+//! reports `LinkCaps { unicast_to_mac: false }`, so the core never asks for ARP-less unicast.
+//!
+//! Leases are durable before they are announced (the core's driver contract, see
+//! `pocketpxe_core::dhcp`): after each `handle`, the lease events are drained and the lease
+//! table is written to the lease file by atomic replace; only then does the DHCPACK go out.
+//! If the file cannot be written the ACK is withheld (the client retries) and the error names
+//! the file. On start, the file's unexpired leases are restored.
+//!
+//! Each exchange is logged as one line keyed by the client's MAC address (`mac=`): its class,
+//! the request, the reply, the address and the boot file. TFTP transfers of that client carry
+//! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
+//! client's story.
+
+use crate::clock::Clock;
+use crate::lease_file::{LeaseFile, LeaseFileError, LeaseRecord};
+use crate::netif::{Ipv4Cidr, format_mac};
+use crate::shutdown::Shutdown;
+use crate::udp::{BindOptions, ListenError};
+use pocketpxe_core::dhcp::{
+    BootRule, ClientClass, ClientInfo, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
+    LeaseSlot, Mode, PXE_PORT, Pool, Reservation,
+};
+use pocketpxe_core::wire::dhcp::{MessageType, Packet, Repr};
+use pocketpxe_core::{Destination, Instant, Received};
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+
+/// Which client (MAC) holds which IP, as DHCP learned it; read by the TFTP task for its logs.
+/// Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct ClientBook {
+    inner: Arc<Mutex<HashMap<Ipv4Addr, [u8; 6]>>>,
+}
+
+impl ClientBook {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Notes that `mac` uses `ip`.
+    pub fn record(&self, ip: Ipv4Addr, mac: [u8; 6]) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.insert(ip, mac);
+        }
+    }
+
+    /// The MAC address using `ip`, formatted `52:54:00:12:34:56`.
+    pub fn mac_of(&self, ip: Ipv4Addr) -> Option<String> {
+        let map = self.inner.lock().ok()?;
+        map.get(&ip).map(format_mac)
+    }
+}
+
+/// Address-giving or proxy, with what each needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhcpModeConfig {
+    /// Hand out addresses from `pool` (RFC 2131).
+    Authoritative {
+        /// Addresses to lease.
+        pool: Pool,
+        /// Lease time.
+        lease_time: Duration,
+        /// Option 3.
+        router: Option<Ipv4Addr>,
+        /// Option 6 (may be empty).
+        dns: Vec<Ipv4Addr>,
+    },
+    /// proxyDHCP: boot information only, next to another DHCP server.
+    Proxy,
+}
+
+/// One boot table entry (see `pocketpxe_core::dhcp::BootRule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootSpec {
+    /// The client class it serves.
+    pub class: ClientClass,
+    /// Only this client, if set.
+    pub mac: Option<[u8; 6]>,
+    /// The boot file, relative to the TFTP root.
+    pub file: String,
+}
+
+/// What the DHCP task needs.
+#[derive(Debug, Clone)]
+pub struct DhcpTaskConfig {
+    /// The interface served.
+    pub interface: String,
+    /// Our address and subnet on it.
+    pub server: Ipv4Cidr,
+    /// Authoritative or proxy.
+    pub mode: DhcpModeConfig,
+    /// The boot table.
+    pub boot: Vec<BootSpec>,
+    /// Fixed addresses.
+    pub reservations: Vec<Reservation>,
+    /// Where leases are kept (authoritative mode).
+    pub leases: Option<LeaseFile>,
+    /// The DHCP server port (67).
+    pub port: u16,
+}
+
+/// Why the DHCP task could not start or had to stop. Every message names the interface or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DhcpTaskError {
+    /// A socket could not be set up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The lease file could not be read.
+    #[error(transparent)]
+    Leases(#[from] LeaseFileError),
+    /// A socket failed while running.
+    #[error("DHCP socket on port {port} of {iface}: {error}")]
+    Socket {
+        /// The interface.
+        iface: String,
+        /// The port.
+        port: u16,
+        /// The OS error.
+        error: io::Error,
+    },
+}
+
+/// A DHCP server ready to run: sockets bound, lease file read.
+#[derive(Debug)]
+pub struct DhcpService {
+    cfg: DhcpTaskConfig,
+    main: UdpSocket,
+    pxe: Option<UdpSocket>,
+    book: ClientBook,
+    stored: Vec<LeaseRecord>,
+}
+
+impl DhcpService {
+    /// Reads the lease file and binds the sockets (port 67, plus 4011 in proxy mode) on the
+    /// interface. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`DhcpTaskError::Leases`] naming the file, [`DhcpTaskError::Listen`] naming the port,
+    /// the interface and, if it can be found, the process holding the port.
+    pub fn bind(cfg: DhcpTaskConfig) -> Result<Self, DhcpTaskError> {
+        let stored = match &cfg.leases {
+            Some(file) => file.load()?,
+            None => Vec::new(),
+        };
+        let proxy = cfg.mode == DhcpModeConfig::Proxy;
+        let service = if proxy { "proxyDHCP" } else { "DHCP" };
+        // Authoritative: exclusive, so a second DHCP server on this interface is an error.
+        // Proxy: shares port 67 with an address-giving server on this host that allows it.
+        let opts = BindOptions {
+            device: Some(&cfg.interface),
+            broadcast: true,
+            reuse_addr: proxy,
+        };
+        let bind = |service, port| {
+            crate::udp::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), opts)
+                .map_err(|step| ListenError::new(service, port, &cfg.interface, step))
+        };
+        let main = bind(service, cfg.port)?;
+        let pxe = if proxy {
+            Some(bind("PXE boot server", PXE_PORT)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            cfg,
+            main,
+            pxe,
+            book: ClientBook::new(),
+            stored,
+        })
+    }
+
+    /// The book of client addresses this server fills (hand it to the TFTP task).
+    pub fn client_book(&self) -> ClientBook {
+        self.book.clone()
+    }
+
+    /// Serves until `shutdown` fires.
+    ///
+    /// # Errors
+    /// [`DhcpTaskError::Socket`] if a socket fails for good.
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), DhcpTaskError> {
+        let Self {
+            cfg,
+            main,
+            pxe,
+            book,
+            stored,
+        } = self;
+        let rules: Vec<BootRule<'_>> = cfg
+            .boot
+            .iter()
+            .map(|b| BootRule {
+                mac: b.mac,
+                ..BootRule::new(b.class, &b.file)
+            })
+            .collect();
+        let (mode, slot_count) = match &cfg.mode {
+            DhcpModeConfig::Authoritative {
+                pool,
+                lease_time,
+                router,
+                dns,
+            } => {
+                let pool_len = u32::from(pool.end).saturating_sub(u32::from(pool.start)) as usize;
+                let slots = (pool_len + 1 + cfg.reservations.len() + stored.len() + 16)
+                    .min(MAX_LEASE_SLOTS);
+                let mode = Mode::Authoritative {
+                    pool: *pool,
+                    lease_time: *lease_time,
+                    router: *router,
+                    dns,
+                    broadcast: Some(cfg.server.broadcast()),
+                    relay_subnets: &[],
+                };
+                (mode, slots)
+            }
+            DhcpModeConfig::Proxy => (Mode::Proxy, 0),
+        };
+        let mut core_cfg = DhcpConfig::new(cfg.server.addr, cfg.server.mask(), mode);
+        core_cfg.boot = &rules;
+        core_cfg.reservations = &cfg.reservations;
+        let mut slots = vec![LeaseSlot::EMPTY; slot_count];
+        let clock = Clock::new();
+        let mut driver = Driver {
+            server: DhcpServer::new(core_cfg, &mut slots[..]),
+            unix_ms_at_zero: unix_ms().saturating_sub(clock.now().total_millis()),
+            clock,
+            file: cfg.leases.as_ref(),
+            book,
+            iface: &cfg.interface,
+            tx: vec![0; TX_BUF_LEN],
+        };
+        driver.restore(stored, cfg.server);
+        tracing::info!(
+            interface = %cfg.interface,
+            server = %cfg.server,
+            mode = if pxe.is_some() { "proxy" } else { "dhcp" },
+            pool = ?match &cfg.mode {
+                DhcpModeConfig::Authoritative { pool, .. } => Some(format!("{}-{}", pool.start, pool.end)),
+                DhcpModeConfig::Proxy => None,
+            },
+            leases = driver.server.leases().count(),
+            "DHCP server ready"
+        );
+        let mut rx_main = vec![0u8; RX_BUF_LEN];
+        let mut rx_pxe = vec![0u8; RX_BUF_LEN];
+        let pxe_port = PXE_PORT;
+        loop {
+            let timer = driver
+                .server
+                .poll_timeout()
+                .map(|at| driver.clock.deadline(at));
+            tokio::select! {
+                () = shutdown.requested() => {
+                    tracing::info!(interface = %cfg.interface, "DHCP server stopped");
+                    return Ok(());
+                }
+                received = main.recv_from(&mut rx_main) => {
+                    let (len, src) = driver.check(received, cfg.port)?;
+                    if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
+                        driver.on_datagram(&main, cfg.port, src, payload).await;
+                    }
+                }
+                received = recv_opt(pxe.as_ref(), &mut rx_pxe) => {
+                    let (len, src) = driver.check(received, pxe_port)?;
+                    if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe.as_ref()) {
+                        driver.on_datagram(sock, pxe_port, src, payload).await;
+                    }
+                }
+                () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
+            }
+        }
+    }
+}
+
+/// The loop's state.
+struct Driver<'a> {
+    server: DhcpServer<'a>,
+    clock: Clock,
+    /// Unix time (ms) of the clock's `Instant::ZERO`: converts expiries for the lease file.
+    unix_ms_at_zero: u64,
+    file: Option<&'a LeaseFile>,
+    book: ClientBook,
+    iface: &'a str,
+    tx: Vec<u8>,
+}
+
+impl Driver<'_> {
+    /// Puts the stored leases back; drops the ones that ran out while we were stopped.
+    fn restore(&mut self, stored: Vec<LeaseRecord>, subnet: Ipv4Cidr) {
+        let Some(file) = self.file else { return };
+        let now_unix_ms = unix_ms();
+        let now = self.clock.now();
+        let mut dropped = 0usize;
+        for record in stored {
+            let mac = format_mac(&record.mac);
+            let remaining = record
+                .expires_unix
+                .saturating_mul(1000)
+                .saturating_sub(now_unix_ms);
+            if remaining == 0 {
+                dropped += 1;
+                continue;
+            }
+            if !subnet.contains(record.ip) {
+                tracing::warn!(file = %file.path().display(), mac, ip = %record.ip,
+                    "stored lease is outside {subnet}: dropped");
+                dropped += 1;
+                continue;
+            }
+            let lease = Lease {
+                mac: record.mac,
+                ip: record.ip,
+                expires_at: now + Duration::from_millis(remaining),
+            };
+            match self.server.restore(lease) {
+                Ok(()) => self.book.record(record.ip, record.mac),
+                Err(err) => {
+                    tracing::warn!(file = %file.path().display(), mac, ip = %record.ip,
+                        error = %err, "stored lease not restored");
+                    dropped += 1;
+                }
+            }
+        }
+        tracing::info!(file = %file.path().display(), restored = self.server.leases().count(),
+            dropped, "leases loaded");
+        if dropped > 0
+            && let Err(err) = self.save()
+        {
+            tracing::warn!(error = %err, "cannot rewrite the lease file");
+        }
+    }
+
+    /// A receive result: the length and IPv4 source, or the fatal error.
+    fn check(
+        &self,
+        received: io::Result<(usize, SocketAddr)>,
+        port: u16,
+    ) -> Result<(usize, Option<SocketAddrV4>), DhcpTaskError> {
+        match received {
+            Ok((len, SocketAddr::V4(src))) => Ok((len, Some(src))),
+            Ok((len, SocketAddr::V6(_))) => Ok((len, None)),
+            Err(err) if transient(&err) => {
+                tracing::debug!(interface = self.iface, port, error = %err,
+                    "receive error (ignored)");
+                Ok((0, None))
+            }
+            Err(error) => Err(DhcpTaskError::Socket {
+                iface: self.iface.to_owned(),
+                port,
+                error,
+            }),
+        }
+    }
+
+    async fn on_datagram(
+        &mut self,
+        socket: &UdpSocket,
+        port: u16,
+        src: SocketAddrV4,
+        payload: &[u8],
+    ) {
+        let now = self.clock.now();
+        let rx = Received {
+            src,
+            dst: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
+            payload,
+        };
+        let outcome = self.server.handle(now, &rx, &mut self.tx);
+        let request = Summary::of(payload);
+        // Durable before announced: store lease changes, then send.
+        let stored = self.persist_events();
+        match outcome {
+            Ok(DhcpOutcome::Reply(transmit)) => {
+                let Some(bytes) = self.tx.get(..transmit.len) else {
+                    tracing::error!(len = transmit.len, "bug: reply longer than the buffer");
+                    return;
+                };
+                let reply = Summary::of(bytes);
+                if let Err(err) = stored {
+                    tracing::error!(mac = request.mac(), error = %err,
+                        "lease not saved: reply withheld (the client will retry)");
+                    return;
+                }
+                if let (Some(mac), Some(ip)) = (reply.mac, reply.assigned())
+                    && reply.kind == Some(MessageType::Ack)
+                {
+                    self.book.record(ip, mac);
+                }
+                log_exchange(self.iface, port, &request, &reply);
+                let to = match transmit.dst {
+                    Destination::Unicast(to) => to,
+                    Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
+                    Destination::UnicastToMac { port, .. } => {
+                        tracing::error!("bug: unicast to MAC asked for without LinkCaps");
+                        SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
+                    }
+                };
+                if let Err(err) = socket.send_to(bytes, to).await {
+                    tracing::warn!(interface = self.iface, mac = request.mac(), to = %to,
+                        error = %err, "cannot send DHCP reply");
+                }
+            }
+            Ok(DhcpOutcome::Handled) => {
+                if let Err(err) = stored {
+                    tracing::error!(mac = request.mac(), error = %err, "lease change not saved");
+                }
+                tracing::info!(interface = self.iface, mac = request.mac(),
+                    request = request.kind_name(), ip = ?request.about(), "DHCP");
+            }
+            Ok(DhcpOutcome::Ignored(reason)) => {
+                // A proxy sees the client's REQUEST to the address-giving server: note the
+                // address for the TFTP logs.
+                if matches!(
+                    reason,
+                    IgnoreReason::OtherServerId | IgnoreReason::NotAddressedToUs
+                ) && let (Some(mac), Some(ip)) = (request.mac, request.about())
+                {
+                    self.book.record(ip, mac);
+                }
+                log_ignored(self.iface, port, src, &request, reason);
+            }
+            Err(err) => tracing::error!(error = %err, "bug: DHCP transmit buffer too small"),
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        self.server.handle_timeout(self.clock.now());
+        if let Err(err) = self.persist_events() {
+            tracing::error!(error = %err, "expired leases not saved");
+        }
+    }
+
+    /// Drains the core's lease events (logging them) and, if there were any, rewrites the
+    /// lease file from the table.
+    fn persist_events(&mut self) -> Result<(), LeaseFileError> {
+        use pocketpxe_core::dhcp::DhcpEvent;
+        let mut changed = false;
+        while let Some(event) = self.server.poll_event() {
+            changed = true;
+            let (what, lease) = match event {
+                DhcpEvent::LeaseGranted(l) => ("granted", l),
+                DhcpEvent::LeaseRenewed(l) => ("renewed", l),
+                DhcpEvent::LeaseReleased(l) => ("released", l),
+                DhcpEvent::LeaseDeclined(l) => ("declined (address in use)", l),
+                DhcpEvent::LeaseExpired(l) => ("expired", l),
+            };
+            let expires = self.to_unix(lease.expires_at);
+            tracing::debug!(interface = self.iface, mac = %format_mac(&lease.mac),
+                ip = %lease.ip, expires_unix = expires, "lease {what}");
+        }
+        if changed { self.save() } else { Ok(()) }
+    }
+
+    fn save(&self) -> Result<(), LeaseFileError> {
+        let Some(file) = self.file else { return Ok(()) };
+        let records: Vec<LeaseRecord> = self
+            .server
+            .leases()
+            .map(|l| LeaseRecord {
+                mac: l.mac,
+                ip: l.ip,
+                expires_unix: self.to_unix(l.expires_at),
+            })
+            .collect();
+        file.save(&records)
+    }
+
+    /// A core instant as Unix seconds, rounded up.
+    fn to_unix(&self, at: Instant) -> u64 {
+        self.unix_ms_at_zero
+            .saturating_add(at.total_millis())
+            .div_ceil(1000)
+    }
+}
+
+/// What a DHCP message says, for logs (parsed apart from the core, which owns the protocol).
+#[derive(Debug, Default)]
+struct Summary {
+    kind: Option<MessageType>,
+    mac: Option<[u8; 6]>,
+    class: Option<&'static str>,
+    vendor: Option<String>,
+    client_ip: Option<Ipv4Addr>,
+    your_ip: Option<Ipv4Addr>,
+    requested_ip: Option<Ipv4Addr>,
+    next_server: Option<Ipv4Addr>,
+    boot_file: Option<String>,
+}
+
+impl Summary {
+    fn of(bytes: &[u8]) -> Self {
+        let Ok(packet) = Packet::new_checked(bytes) else {
+            return Self::default();
+        };
+        let Ok(repr) = Repr::parse(&packet) else {
+            return Self::default();
+        };
+        let info = ClientInfo::classify(&repr);
+        let class = if info.ipxe {
+            Some(ClientClass::Ipxe.name())
+        } else {
+            info.arch_class.map(ClientClass::name)
+        };
+        let nonzero = |ip: Ipv4Addr| (!ip.is_unspecified()).then_some(ip);
+        let vendor = repr.vendor_class_id.map(|v| {
+            let bytes: Vec<u8> = v.bytes().collect();
+            String::from_utf8_lossy(&bytes).escape_debug().to_string()
+        });
+        Self {
+            kind: repr.message_type,
+            mac: repr.client_hw_addr.mac(),
+            class,
+            vendor,
+            client_ip: nonzero(repr.client_ip),
+            your_ip: nonzero(repr.your_ip),
+            requested_ip: repr.requested_ip,
+            next_server: nonzero(repr.server_ip),
+            boot_file: (!repr.boot_file.is_empty()).then(|| {
+                String::from_utf8_lossy(repr.boot_file)
+                    .escape_debug()
+                    .to_string()
+            }),
+        }
+    }
+
+    fn mac(&self) -> Option<String> {
+        self.mac.as_ref().map(format_mac)
+    }
+
+    fn kind_name(&self) -> &'static str {
+        message_name(self.kind)
+    }
+
+    /// The address a reply gives or confirms.
+    fn assigned(&self) -> Option<Ipv4Addr> {
+        self.your_ip.or(self.client_ip)
+    }
+
+    /// The address a request is about.
+    fn about(&self) -> Option<Ipv4Addr> {
+        self.requested_ip.or(self.client_ip)
+    }
+}
+
+/// One line per answered message: the client's story, keyed by `mac`.
+fn log_exchange(iface: &str, port: u16, request: &Summary, reply: &Summary) {
+    tracing::info!(
+        interface = iface,
+        port,
+        mac = request.mac(),
+        class = request.class.unwrap_or("-"),
+        vendor = request.vendor.as_deref(),
+        request = request.kind_name(),
+        reply = reply.kind_name(),
+        ip = reply.your_ip.map(|ip| ip.to_string()),
+        client_ip = reply.client_ip.map(|ip| ip.to_string()),
+        boot_file = reply.boot_file.as_deref(),
+        next_server = reply.next_server.map(|ip| ip.to_string()),
+        "DHCP"
+    );
+}
+
+fn log_ignored(iface: &str, port: u16, src: SocketAddrV4, request: &Summary, reason: IgnoreReason) {
+    macro_rules! ignored {
+        ($level:ident) => {
+            tracing::$level!(
+                interface = iface,
+                port,
+                source = %src,
+                mac = request.mac(),
+                class = request.class.unwrap_or("-"),
+                vendor = request.vendor.as_deref(),
+                request = request.kind_name(),
+                reason = %reason,
+                "DHCP message not answered"
+            )
+        };
+    }
+    match reason {
+        IgnoreReason::PoolExhausted
+        | IgnoreReason::LeaseTableFull
+        | IgnoreReason::BootFileTooLong
+        | IgnoreReason::ReplyTooLarge
+        | IgnoreReason::EventQueueFull => ignored!(warn),
+        IgnoreReason::NoBootRule => ignored!(info),
+        _ => ignored!(debug),
+    }
+}
+
+fn message_name(kind: Option<MessageType>) -> &'static str {
+    match kind {
+        Some(MessageType::Discover) => "DISCOVER",
+        Some(MessageType::Offer) => "OFFER",
+        Some(MessageType::Request) => "REQUEST",
+        Some(MessageType::Decline) => "DECLINE",
+        Some(MessageType::Ack) => "ACK",
+        Some(MessageType::Nak) => "NAK",
+        Some(MessageType::Release) => "RELEASE",
+        Some(MessageType::Inform) => "INFORM",
+        Some(_) => "UNKNOWN",
+        None => "BOOTP",
+    }
+}
+
+async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => socket.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(
+        rustix::io::Errno::from_io_error(err),
+        Some(
+            rustix::io::Errno::HOSTUNREACH
+                | rustix::io::Errno::NETUNREACH
+                | rustix::io::Errno::NOBUFS
+                | rustix::io::Errno::NETDOWN
+        )
+    )
+}
+
+/// The lease table never grows beyond this many clients (a /16 pool), whatever the range.
+const MAX_LEASE_SLOTS: usize = 65_536;
+/// DHCP messages are at most 1500 bytes on Ethernet; leave room for jumbo frames.
+const RX_BUF_LEN: usize = 9000;
+/// Replies: the core honours option 57 (at most 65535) but stays within what fits.
+const TX_BUF_LEN: usize = 9000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pocketpxe_core::wire::dhcp::{HwAddr, Op};
+    use pocketpxe_core::wire::dhcp_option::OptionBytes;
+
+    #[test]
+    fn summary_names_class_and_vendor() {
+        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        let mut r = Repr::new(Op::Request, 7, HwAddr::ethernet(mac));
+        r.message_type = Some(MessageType::Discover);
+        r.vendor_class_id = Some(OptionBytes::new(b"PXEClient:Arch:00007:UNDI:003000"));
+        r.client_arch = Some(OptionBytes::new(&[0, 7]));
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
+        let s = Summary::of(&buf);
+        assert_eq!(s.kind_name(), "DISCOVER");
+        assert_eq!(s.mac().as_deref(), Some("52:54:00:12:34:56"));
+        assert_eq!(s.class, Some("efi-x64"));
+        assert_eq!(
+            s.vendor.as_deref(),
+            Some("PXEClient:Arch:00007:UNDI:003000")
+        );
+        assert_eq!(Summary::of(b"garbage").kind_name(), "BOOTP");
+    }
+
+    #[test]
+    fn client_book_maps_ip_to_mac() {
+        let book = ClientBook::new();
+        let ip = Ipv4Addr::new(192, 168, 242, 2);
+        assert_eq!(book.mac_of(ip), None);
+        book.clone().record(ip, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(book.mac_of(ip).as_deref(), Some("02:00:00:00:00:01"));
+    }
+}

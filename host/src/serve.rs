@@ -1,0 +1,796 @@
+//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
+//!
+//! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
+//! gives the most useful error first: flags, the interface (exists, up), its address (adding
+//! `--address` if missing), the range against the subnet, the TFTP root, the lease file, then
+//! the sockets (naming who holds a taken port). [`Serve::run`] then serves until shutdown and
+//! removes an address it added, also when a task fails.
+
+use crate::dhcp_task::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+use crate::fs_store::{FsStore, RootError};
+use crate::lease_file::LeaseFile;
+use crate::netif::{AddedAddress, Interface, Ipv4Cidr, NetIfError, parse_mac};
+use crate::shutdown::Shutdown;
+use crate::tftp_task::{TftpService, TftpTaskConfig, TftpTaskError};
+use crate::udp::{BindOptions, ListenError};
+use clap::Args;
+use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
+use pocketpxe_core::tftp::TftpConfig;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Flags of `pocketpxe serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The interface to serve; nothing is answered on any other.
+    #[arg(long, value_name = "IFACE")]
+    pub interface: String,
+    /// Directory served read-only over TFTP; boot files are relative to it.
+    #[arg(long, visible_alias = "tftp-root", value_name = "DIR")]
+    pub root: PathBuf,
+    /// `dhcp`: hand out addresses. `proxy`: another DHCP server does; only add boot information.
+    #[arg(long, value_enum, default_value_t = ServeMode::Dhcp)]
+    pub mode: ServeMode,
+    /// Addresses to lease (dhcp mode), e.g. 192.168.242.2-192.168.242.99. Default: .2 to .99 of
+    /// the server's subnet.
+    #[arg(long, value_name = "START-END")]
+    pub range: Option<AddrRange>,
+    /// Lease time (dhcp mode): seconds, or with a unit: 90s, 30m, 1h, 2d. Default 1h.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub lease_time: Option<Duration>,
+    /// The server's address; added to the interface if missing and removed again on exit.
+    /// Default: the interface's (first) IPv4 address.
+    #[arg(long, value_name = "CIDR")]
+    pub address: Option<Ipv4Cidr>,
+    /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
+    /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
+    #[arg(long = "boot", value_name = "CLASS=PATH")]
+    pub boot: Vec<BootArg>,
+    /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
+    #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
+    pub boot_mac: Vec<BootMacArg>,
+    /// A fixed address for one client (repeatable, dhcp mode).
+    #[arg(long = "reserve", value_name = "MAC=IP")]
+    pub reserve: Vec<ReserveArg>,
+    /// Router (option 3) handed out in dhcp mode, or `none`. Default: the server.
+    #[arg(long, value_name = "IP|none")]
+    pub router: Option<Optional<Ipv4Addr>>,
+    /// DNS server (option 6) handed out in dhcp mode (repeatable), or `none`. Default: the
+    /// server.
+    #[arg(long, value_name = "IP|none")]
+    pub dns: Vec<Optional<Ipv4Addr>>,
+    /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
+    #[arg(long, value_name = "FILE")]
+    pub leases: Option<PathBuf>,
+    /// DHCP server port.
+    #[arg(long, value_name = "PORT", default_value_t = 67)]
+    pub dhcp_port: u16,
+    /// TFTP port.
+    #[arg(long, value_name = "PORT", default_value_t = 69)]
+    pub tftp_port: u16,
+    /// Maximum number of concurrent TFTP transfers.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_transfers: u16,
+    /// Largest TFTP block size granted (RFC 2348, 8-65464).
+    #[arg(long, value_name = "BYTES", default_value_t = 1468,
+          value_parser = clap::value_parser!(u16).range(8..=65464))]
+    pub max_blksize: u16,
+    /// On shutdown, how long running TFTP transfers may take to finish, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub grace: u64,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeMode {
+    /// Authoritative DHCP server for the interface's subnet.
+    Dhcp,
+    /// proxyDHCP next to an existing DHCP server (ports 67 and 4011).
+    Proxy,
+}
+
+/// `START-END`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    /// First address.
+    pub start: Ipv4Addr,
+    /// Last address.
+    pub end: Ipv4Addr,
+}
+
+impl FromStr for AddrRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("'{s}' is not START-END, e.g. 192.168.242.2-192.168.242.99"))?;
+        let ip = |t: &str| {
+            t.trim()
+                .parse::<Ipv4Addr>()
+                .map_err(|_| format!("'{t}' is not an IPv4 address"))
+        };
+        let (start, end) = (ip(a)?, ip(b)?);
+        if u32::from(start) > u32::from(end) {
+            return Err(format!("range {start}-{end} ends before it starts"));
+        }
+        Ok(Self { start, end })
+    }
+}
+
+impl std::fmt::Display for AddrRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+/// `CLASS=PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootArg {
+    /// The class.
+    pub class: ClientClass,
+    /// The boot file.
+    pub file: String,
+}
+
+impl FromStr for BootArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (class, file) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not CLASS=PATH, e.g. efi-x64=ipxe.efi"))?;
+        Ok(Self {
+            class: class.parse().map_err(|e| format!("'{class}': {e}"))?,
+            file: boot_file(file)?,
+        })
+    }
+}
+
+/// `MAC[@CLASS]=PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootMacArg {
+    /// The client.
+    pub mac: [u8; 6],
+    /// Only this class, if set.
+    pub class: Option<ClientClass>,
+    /// The boot file.
+    pub file: String,
+}
+
+impl FromStr for BootMacArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (who, file) = s.split_once('=').ok_or_else(|| {
+            format!("'{s}' is not MAC[@CLASS]=PATH, e.g. 52:54:00:12:34:56=test.0")
+        })?;
+        let (mac, class) = match who.split_once('@') {
+            Some((mac, class)) => (
+                mac,
+                Some(class.parse().map_err(|e| format!("'{class}': {e}"))?),
+            ),
+            None => (who, None),
+        };
+        Ok(Self {
+            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
+            class,
+            file: boot_file(file)?,
+        })
+    }
+}
+
+/// `MAC=IP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveArg {
+    /// The client.
+    pub mac: [u8; 6],
+    /// Its address.
+    pub ip: Ipv4Addr,
+}
+
+impl FromStr for ReserveArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (mac, ip) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not MAC=IP, e.g. 52:54:00:12:34:56=192.168.242.50"))?;
+        Ok(Self {
+            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
+            ip: ip
+                .parse()
+                .map_err(|_| format!("'{ip}' is not an IPv4 address"))?,
+        })
+    }
+}
+
+/// A value or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optional<T> {
+    /// The value.
+    Some(T),
+    /// `none`.
+    None,
+}
+
+impl<T: FromStr> FromStr for Optional<T> {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(Self::None);
+        }
+        s.parse()
+            .map(Self::Some)
+            .map_err(|_| format!("'{s}' is not an IPv4 address or 'none'"))
+    }
+}
+
+/// Why `serve` cannot start or had to stop. Each message is one line naming the interface,
+/// file or port concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Flags that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// The interface is missing, down, or has no address.
+    #[error(transparent)]
+    Interface(NetIfError),
+    /// `--address` could not be added.
+    #[error("cannot add {cidr} to {iface}: {detail}")]
+    AddAddress {
+        /// The address.
+        cidr: Ipv4Cidr,
+        /// The interface.
+        iface: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The range does not fit the subnet.
+    #[error("{0}")]
+    Range(String),
+    /// The TFTP root is unusable.
+    #[error(transparent)]
+    Root(#[from] RootError),
+    /// A socket could not be set up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The DHCP task failed.
+    #[error(transparent)]
+    Dhcp(#[from] DhcpTaskError),
+    /// The TFTP task failed.
+    #[error(transparent)]
+    Tftp(#[from] TftpTaskError),
+}
+
+/// Everything set up, ready to serve.
+#[derive(Debug)]
+pub struct Serve {
+    summary: String,
+    dhcp: DhcpService,
+    tftp: TftpService,
+    // Dropped last: the address stays until both tasks are done.
+    added: Option<AddedAddress>,
+}
+
+impl Serve {
+    /// Checks the flags and the interface, adds `--address` if needed, and binds every socket.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// One [`ServeError`] naming what is wrong; an address added so far is removed again.
+    pub fn prepare(args: &ServeArgs) -> Result<Self, ServeError> {
+        check_mode_flags(args)?;
+        let iface_name = args.interface.as_str();
+        let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
+        let (server, added) = match args.address {
+            Some(cidr) => {
+                let added = iface
+                    .ensure_address(cidr)
+                    .map_err(|e| add_error(cidr, iface_name, e))?;
+                if let Some(added) = &added {
+                    tracing::info!(interface = iface_name, address = %added.cidr(),
+                        "address added (removed again on exit)");
+                }
+                (cidr, added)
+            }
+            None => {
+                let cidr = iface.addrs.first().copied().ok_or_else(|| {
+                    ServeError::Interface(NetIfError::NoAddress(iface_name.to_owned()))
+                })?;
+                (cidr, None)
+            }
+        };
+        let mode = dhcp_mode(args, iface_name, server)?;
+        let reservations = reservations(args, iface_name, server)?;
+        let store = FsStore::open_root(&args.root)?;
+        let leases = (args.mode == ServeMode::Dhcp).then(|| {
+            LeaseFile::new(args.leases.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("/var/lib/pocketpxe/{iface_name}.leases"))
+            }))
+        });
+        let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
+        let dhcp = DhcpService::bind(DhcpTaskConfig {
+            interface: iface_name.to_owned(),
+            server,
+            mode: mode.clone(),
+            boot: boot_table(args),
+            reservations,
+            leases,
+            port: args.dhcp_port,
+        })?;
+        let listener = crate::udp::bind(
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
+            BindOptions {
+                device: Some(iface_name),
+                ..BindOptions::default()
+            },
+        )
+        .map_err(|step| ListenError::new("TFTP", args.tftp_port, iface_name, step))?;
+        let tftp_cfg = TftpTaskConfig {
+            root: args.root.clone(),
+            listen: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
+            max_transfers: args.max_transfers,
+            core: TftpConfig {
+                max_blksize: args.max_blksize,
+                ..TftpConfig::default()
+            },
+            grace: Duration::from_secs(args.grace),
+        };
+        let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
+            .bind_transfers(server.addr, Some(iface_name.to_owned()))
+            .with_client_book(dhcp.client_book());
+        let summary = match &mode {
+            DhcpModeConfig::Authoritative {
+                pool,
+                lease_time,
+                router,
+                dns,
+            } => format!(
+                "mode=dhcp range={}-{} lease_time={}s router={} dns={} leases={}",
+                pool.start,
+                pool.end,
+                lease_time.as_secs(),
+                router.map_or("none".to_owned(), |r| r.to_string()),
+                if dns.is_empty() {
+                    "none".to_owned()
+                } else {
+                    dns.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+                lease_path.unwrap_or_default(),
+            ),
+            DhcpModeConfig::Proxy => "mode=proxy".to_owned(),
+        };
+        Ok(Self {
+            summary: format!(
+                "interface={iface_name} server={server} {summary} root={}",
+                args.root.display()
+            ),
+            dhcp,
+            tftp,
+            added,
+        })
+    }
+
+    /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
+    /// period) or a task fails; then removes an address it added.
+    ///
+    /// # Errors
+    /// The first task failure.
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServeError> {
+        let Self {
+            summary,
+            dhcp,
+            tftp,
+            added,
+        } = self;
+        tracing::info!("pocketpxe serve ready: {summary}");
+        let (trigger, inner) = crate::shutdown::channel();
+        let dhcp = async {
+            let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
+            if result.is_err() {
+                trigger.trigger();
+            }
+            result
+        };
+        let tftp = async {
+            let result = tftp.run(inner.clone()).await.map_err(ServeError::from);
+            if result.is_err() {
+                trigger.trigger();
+            }
+            result
+        };
+        let outer = async {
+            tokio::select! {
+                () = shutdown.requested() => trigger.trigger(),
+                () = wait_fired(inner.clone()) => {}
+            }
+        };
+        let (dhcp, tftp, ()) = tokio::join!(dhcp, tftp, outer);
+        drop(added);
+        dhcp.and(tftp)
+    }
+}
+
+/// Parses `90`, `90s`, `30m`, `1h`, `2d`.
+///
+/// # Errors
+/// A message naming the bad value.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a time like 3600, 90s, 30m, 1h or 2d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
+        .ok_or_else(|| format!("'{s}' is out of range (1 s to 136 years)"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+async fn wait_fired(mut shutdown: Shutdown) {
+    shutdown.requested().await;
+}
+
+/// Flags that only make sense in dhcp mode are refused in proxy mode, not ignored.
+fn check_mode_flags(args: &ServeArgs) -> Result<(), ServeError> {
+    if args.mode != ServeMode::Proxy {
+        return Ok(());
+    }
+    let mut given = Vec::new();
+    if args.range.is_some() {
+        given.push("--range");
+    }
+    if args.lease_time.is_some() {
+        given.push("--lease-time");
+    }
+    if !args.reserve.is_empty() {
+        given.push("--reserve");
+    }
+    if args.router.is_some() {
+        given.push("--router");
+    }
+    if !args.dns.is_empty() {
+        given.push("--dns");
+    }
+    if args.leases.is_some() {
+        given.push("--leases");
+    }
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(ServeError::Usage(format!(
+        "{} only apply to --mode dhcp: in proxy mode the other DHCP server hands out addresses",
+        given.join(", ")
+    )))
+}
+
+fn dhcp_mode(
+    args: &ServeArgs,
+    iface: &str,
+    server: Ipv4Cidr,
+) -> Result<DhcpModeConfig, ServeError> {
+    if args.mode == ServeMode::Proxy {
+        return Ok(DhcpModeConfig::Proxy);
+    }
+    let subnet = Ipv4Cidr {
+        addr: server.network(),
+        prefix: server.prefix,
+    };
+    let range = match args.range {
+        Some(range) => range,
+        None => default_range(server).ok_or_else(|| {
+            ServeError::Range(format!(
+                "subnet {subnet} of {iface} is too small for the default range: give --range"
+            ))
+        })?,
+    };
+    for ip in [range.start, range.end] {
+        if !server.contains(ip) {
+            return Err(ServeError::Range(format!(
+                "range {range} is outside {iface}'s subnet {subnet} (server address {server})"
+            )));
+        }
+    }
+    if server.prefix < 31 && (range.start == server.network() || range.end == server.broadcast()) {
+        return Err(ServeError::Range(format!(
+            "range {range} includes the network or broadcast address of {subnet}"
+        )));
+    }
+    let with_default = |given: Option<Optional<Ipv4Addr>>| match given {
+        None => Some(server.addr),
+        Some(Optional::Some(ip)) => Some(ip),
+        Some(Optional::None) => None,
+    };
+    let dns = if args.dns.is_empty() {
+        vec![server.addr]
+    } else {
+        args.dns
+            .iter()
+            .filter_map(|d| match d {
+                Optional::Some(ip) => Some(*ip),
+                Optional::None => None,
+            })
+            .collect()
+    };
+    Ok(DhcpModeConfig::Authoritative {
+        pool: Pool {
+            start: range.start,
+            end: range.end,
+        },
+        lease_time: args.lease_time.unwrap_or(Duration::from_secs(3600)),
+        router: with_default(args.router),
+        dns,
+    })
+}
+
+/// `.2` to `.99` of the server's subnet, clipped to its last host address.
+fn default_range(server: Ipv4Cidr) -> Option<AddrRange> {
+    if server.prefix > 30 {
+        return None;
+    }
+    let net = u32::from(server.network());
+    let last_host = u32::from(server.broadcast()) - 1;
+    let start = net + 2;
+    if start > last_host {
+        return None;
+    }
+    Some(AddrRange {
+        start: Ipv4Addr::from(start),
+        end: Ipv4Addr::from((net + 99).min(last_host)),
+    })
+}
+
+fn reservations(
+    args: &ServeArgs,
+    iface: &str,
+    server: Ipv4Cidr,
+) -> Result<Vec<Reservation>, ServeError> {
+    args.reserve
+        .iter()
+        .map(|r| {
+            if !server.contains(r.ip) || r.ip == server.addr {
+                return Err(ServeError::Range(format!(
+                    "reservation {}={} is not a client address in {iface}'s subnet {server}",
+                    crate::netif::format_mac(&r.mac),
+                    r.ip
+                )));
+            }
+            Ok(Reservation {
+                mac: r.mac,
+                ip: r.ip,
+            })
+        })
+        .collect()
+}
+
+fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
+    let mut table: Vec<BootSpec> = args
+        .boot
+        .iter()
+        .map(|b| BootSpec {
+            class: b.class,
+            mac: None,
+            file: b.file.clone(),
+        })
+        .collect();
+    if table.is_empty() {
+        table.push(BootSpec {
+            class: ClientClass::Bios,
+            mac: None,
+            file: DEFAULT_BIOS_BOOT.to_owned(),
+        });
+    }
+    for b in &args.boot_mac {
+        let classes: Vec<ClientClass> = match b.class {
+            Some(class) => vec![class],
+            // Not ipxe: an iPXE client must get its script, not the loader again.
+            None => ClientClass::ALL
+                .into_iter()
+                .filter(|c| *c != ClientClass::Ipxe)
+                .collect(),
+        };
+        table.extend(classes.into_iter().map(|class| BootSpec {
+            class,
+            mac: Some(b.mac),
+            file: b.file.clone(),
+        }));
+    }
+    table
+}
+
+fn boot_file(file: &str) -> Result<String, String> {
+    if file.is_empty() {
+        return Err("empty boot file".to_owned());
+    }
+    if file.len() > 127 {
+        return Err(format!(
+            "boot file '{file}' is longer than 127 bytes (the BOOTP file field)"
+        ));
+    }
+    Ok(file.to_owned())
+}
+
+fn add_error(cidr: Ipv4Cidr, iface: &str, err: NetIfError) -> ServeError {
+    let detail = match err {
+        NetIfError::Ip { detail, .. } if detail.contains("not permitted") => {
+            format!("{detail} (needs root or CAP_NET_ADMIN)")
+        }
+        NetIfError::Ip { command, detail } => format!("`{command}`: {detail}"),
+        other => other.to_string(),
+    };
+    ServeError::AddAddress {
+        cidr,
+        iface: iface.to_owned(),
+        detail,
+    }
+}
+
+/// The origin's boot file for BIOS clients.
+const DEFAULT_BIOS_BOOT: &str = "pxelinux.0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        let mut argv = vec![
+            "pocketpxe",
+            "serve",
+            "--interface",
+            "eth1",
+            "--root",
+            "/srv",
+        ];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn cidr(s: &str) -> Ipv4Cidr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_origin() {
+        let args = parse(&[]);
+        let mode = dhcp_mode(&args, "eth1", cidr("192.168.242.1/24")).unwrap();
+        let server = Ipv4Addr::new(192, 168, 242, 1);
+        assert_eq!(
+            mode,
+            DhcpModeConfig::Authoritative {
+                pool: Pool {
+                    start: Ipv4Addr::new(192, 168, 242, 2),
+                    end: Ipv4Addr::new(192, 168, 242, 99),
+                },
+                lease_time: Duration::from_secs(3600),
+                router: Some(server),
+                dns: vec![server],
+            }
+        );
+        assert_eq!(
+            boot_table(&args),
+            [BootSpec {
+                class: ClientClass::Bios,
+                mac: None,
+                file: "pxelinux.0".into()
+            }]
+        );
+        // A /28 clips the range to its last host.
+        let r = default_range(cidr("10.0.0.17/28")).unwrap();
+        assert_eq!(r.to_string(), "10.0.0.18-10.0.0.30");
+        assert_eq!(default_range(cidr("10.0.0.1/31")), None);
+    }
+
+    #[test]
+    fn flags_parse_and_are_checked() {
+        let args = parse(&[
+            "--range",
+            "10.0.0.10-10.0.0.20",
+            "--lease-time",
+            "30m",
+            "--router",
+            "none",
+            "--dns",
+            "1.1.1.1",
+            "--dns",
+            "9.9.9.9",
+            "--boot",
+            "efi-x64=ipxe.efi",
+            "--boot-mac",
+            "52:54:00:12:34:56@bios=test.0",
+            "--boot-mac",
+            "52:54:00:12:34:57=all.efi",
+            "--reserve",
+            "52:54:00:12:34:56=10.0.0.50",
+        ]);
+        let mode = dhcp_mode(&args, "eth1", cidr("10.0.0.1/24")).unwrap();
+        let DhcpModeConfig::Authoritative {
+            pool,
+            lease_time,
+            router,
+            dns,
+        } = mode
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (pool.start, pool.end),
+            ("10.0.0.10".parse().unwrap(), "10.0.0.20".parse().unwrap())
+        );
+        assert_eq!(lease_time, Duration::from_secs(1800));
+        assert_eq!(router, None);
+        assert_eq!(dns.len(), 2);
+        let table = boot_table(&args);
+        assert_eq!(
+            table.len(),
+            1 + 1 + 7,
+            "no bios default once --boot is given"
+        );
+        assert!(table.iter().all(|b| b.class != ClientClass::Ipxe));
+        assert_eq!(
+            reservations(&args, "eth1", cidr("10.0.0.1/24"))
+                .unwrap()
+                .len(),
+            1
+        );
+        let err = reservations(&args, "eth1", cidr("10.9.0.1/24"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("10.0.0.50") && err.contains("eth1"), "{err}");
+        // Outside the subnet.
+        let err = dhcp_mode(&args, "eth1", cidr("192.168.1.1/24"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("outside eth1's subnet 192.168.1.0/24"),
+            "{err}"
+        );
+        // Proxy mode refuses dhcp-only flags.
+        let mut proxy = args.clone();
+        proxy.mode = ServeMode::Proxy;
+        let err = check_mode_flags(&proxy).unwrap_err().to_string();
+        assert!(err.contains("--range") && err.contains("--dns"), "{err}");
+        // Bad values.
+        for bad in [
+            ["--range", "10.0.0.20-10.0.0.10"],
+            ["--boot", "pdp11=x"],
+            ["--lease-time", "1y"],
+            ["--reserve", "zz=10.0.0.1"],
+            ["--router", "gateway"],
+        ] {
+            let mut argv = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            argv.extend_from_slice(&bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999d").is_err());
+    }
+}
