@@ -12,6 +12,9 @@
 //! * [`clock`]: host time to core time.
 //! * [`netif`]: network interfaces: addresses, flags, the address `serve` may add.
 //! * [`lease_file`]: DHCP leases persisted by atomic replace.
+//! * [`fetch`]: `pocketpxe fetch debian`: download, verify and safely unpack Debian's netboot
+//!   installer; [`menus`]: its BIOS and UEFI boot menus.
+//! * [`nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit.
 //! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface.
 //! * [`dhcp_task`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs.
 //! * [`udp`]: sockets bound to one interface, and who holds a taken port.
@@ -25,8 +28,11 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod dhcp_task;
+pub mod fetch;
 pub mod fs_store;
 pub mod lease_file;
+pub mod menus;
+pub mod nat;
 pub mod netif;
 pub mod serve;
 pub mod shutdown;

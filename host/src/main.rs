@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
+        Command::Fetch(args) => fetch(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +91,50 @@ async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
     let result = serve.run(shutdown).await;
     signals.abort();
     Ok(result?)
+}
+
+fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
+    use pocketpxe::cli::FetchSource;
+    use pocketpxe::fetch::{FetchAction, FetchMode, FetchRequest};
+    use pocketpxe::menus::MenuWrite;
+    let FetchSource::Debian(args) = args.source;
+    let req = FetchRequest {
+        dist: args.dist,
+        arch: args.arch,
+        mirror: args.mirror,
+        root: args.root,
+        console: args.console,
+        tftp_server: args.tftp_server,
+        mode: FetchMode::Check,
+    };
+    let report = pocketpxe::fetch::fetch_debian(&req)?;
+    let what = format!("debian {} {}", req.dist, req.arch);
+    match report.action {
+        FetchAction::AlreadyPresent => tracing::info!(
+            sha256 = %report.sha256,
+            "{what}: already fetched and verified in {}, nothing to download",
+            req.root.display()
+        ),
+        FetchAction::Downloaded { bytes } => tracing::info!(
+            sha256 = %report.sha256,
+            bytes,
+            "{what}: verified and unpacked into {}",
+            req.root.display()
+        ),
+    }
+    for (file, outcome) in &report.menus {
+        let path = req.root.join(file);
+        match outcome {
+            MenuWrite::Created => tracing::info!("wrote boot menu {}", path.display()),
+            MenuWrite::Replaced => tracing::info!("updated boot menu {}", path.display()),
+            MenuWrite::Unchanged => tracing::debug!("boot menu {} is up to date", path.display()),
+            MenuWrite::KeptHandEdited => tracing::warn!(
+                "left boot menu {} alone: it was edited by hand (no pocketpxe marker line); delete it to get a generated one",
+                path.display()
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// Prints a command-line error as one line (help and version go to stdout as usual).
