@@ -1,0 +1,118 @@
+//! QEMU command lines for the two PXE clients the tests boot.
+//!
+//! Always TCG: under KVM the 2019 iPXE ROM hangs (FIRMWARE.md). QEMU runs inside the LAN
+//! namespace (`ip netns exec`), where its tap is.
+//! * [`Firmware::Bios`]: SeaBIOS with iPXE's e1000 ROM (`ipxe-qemu`). iPXE's own messages go
+//!   to the (absent) screen only; the serial log starts with pxelinux.
+//! * [`Firmware::Uefi`]: OVMF with virtio-net and **no option ROM** (`romfile=`): without that,
+//!   QEMU's virtio-net ROM (iPXE for EFI) would boot instead of EDK2's own PXE.
+
+use std::path::{Path, PathBuf};
+
+use crate::gate::{OVMF, QEMU};
+use crate::netns::Netns;
+use crate::process::Proc;
+use crate::serial::Console;
+
+/// Which firmware the VM runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS + iPXE ROM on an e1000.
+    Bios,
+    /// OVMF (EDK2) with its own PXE on virtio-net.
+    Uefi,
+}
+
+/// One VM to boot from the network.
+#[derive(Debug, Clone)]
+pub struct Vm {
+    /// Firmware and NIC.
+    pub firmware: Firmware,
+    /// The tap in the LAN namespace ([`crate::netns::Lab::add_tap`]).
+    pub tap: String,
+    /// The NIC's MAC address.
+    pub mac: String,
+    /// Guest memory in MiB (the installer wants more than 512 to stay out of low-memory mode).
+    pub memory_mib: u32,
+    /// Where the serial console goes.
+    pub serial: PathBuf,
+}
+
+impl Vm {
+    /// A VM with 1 GiB, MAC `52:54:00:e2:e2:<n>`, serial console at `serial`.
+    pub fn new(firmware: Firmware, tap: &str, n: u8, serial: &Path) -> Self {
+        Self {
+            firmware,
+            tap: tap.to_owned(),
+            mac: format!("52:54:00:e2:e2:{n:02x}"),
+            memory_mib: 1024,
+            serial: serial.to_owned(),
+        }
+    }
+
+    /// QEMU's arguments.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-M",
+            "pc",
+            "-accel",
+            "tcg",
+            "-smp",
+            "1",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-parallel",
+            "none",
+            "-no-reboot",
+            "-boot",
+            "n",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.push("-m".into());
+        args.push(self.memory_mib.to_string());
+        args.push("-serial".into());
+        args.push(format!("file:{}", self.serial.display()));
+        args.push("-netdev".into());
+        args.push(format!(
+            "tap,id=net0,ifname={},script=no,downscript=no",
+            self.tap
+        ));
+        match self.firmware {
+            Firmware::Bios => {
+                args.push("-device".into());
+                args.push(format!("e1000,netdev=net0,mac={}", self.mac));
+            }
+            Firmware::Uefi => {
+                args.push("-bios".into());
+                args.push(OVMF.into());
+                args.push("-device".into());
+                args.push(format!(
+                    "virtio-net-pci,netdev=net0,mac={},romfile=",
+                    self.mac
+                ));
+            }
+        }
+        args
+    }
+
+    /// Starts QEMU inside `ns`; its own stderr goes to `<serial>.qemu.log`.
+    ///
+    /// # Errors
+    /// When QEMU cannot be started.
+    pub fn start(&self, ns: &Netns) -> crate::Result<(Proc, Console)> {
+        let _ = std::fs::remove_file(&self.serial);
+        let mut cmd = ns.command(QEMU);
+        cmd.args(self.args());
+        let log = self.serial.with_extension("qemu.log");
+        let name = match self.firmware {
+            Firmware::Bios => "qemu (BIOS)",
+            Firmware::Uefi => "qemu (UEFI)",
+        };
+        let proc = Proc::spawn(name, cmd, &log)?;
+        Ok((proc, Console::new(&self.serial)))
+    }
+}

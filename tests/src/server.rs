@@ -1,0 +1,261 @@
+//! The servers the scenarios run: `pocketpxe serve`, and dnsmasq (the reference the harness
+//! was validated against, and the proxy scenario's address-giving DHCP server).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::netns::{Netns, SERVER_IF};
+use crate::process::Proc;
+
+/// Addresses the servers lease on the LAN.
+pub const POOL_START: &str = "192.168.242.100";
+/// Last address of the pool.
+pub const POOL_END: &str = "192.168.242.150";
+
+/// How long a server may take to say it is ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `pocketpxe` binary of this workspace, built if needed.
+///
+/// `POCKETPXE_BIN` overrides. Otherwise the binary sits next to this test's profile directory
+/// (`target/<profile>/pocketpxe`, also with `CARGO_TARGET_DIR`), and `cargo build -p pocketpxe`
+/// is run once first so that it is never stale (`cargo test` has released its build lock by
+/// the time tests run; a fresh build is a no-op).
+///
+/// # Errors
+/// When the binary cannot be built or found.
+pub fn pocketpxe_bin() -> crate::Result<PathBuf> {
+    static BIN: OnceLock<crate::Result<PathBuf>> = OnceLock::new();
+    BIN.get_or_init(locate_and_build).clone()
+}
+
+fn locate_and_build() -> crate::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("POCKETPXE_BIN") {
+        return Ok(bin.into());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
+    let bin = profile_dir.join("pocketpxe");
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| format!("no target dir above {}", profile_dir.display()))?;
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| "no workspace dir".to_owned())?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--quiet", "-p", "pocketpxe", "--bin", "pocketpxe"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    match crate::process::run(cmd, Duration::from_secs(900)) {
+        Ok(_) => {}
+        Err(e) if bin.exists() => {
+            eprintln!(
+                "warning: could not rebuild pocketpxe, using {}: {e}",
+                bin.display()
+            );
+        }
+        Err(e) => return Err(format!("building pocketpxe failed: {e}")),
+    }
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!("{} missing after cargo build", bin.display()))
+    }
+}
+
+/// `pocketpxe serve` on the lab's [`SERVER_IF`].
+#[derive(Debug, Clone)]
+pub struct Serve {
+    /// The TFTP root.
+    pub root: PathBuf,
+    /// `dhcp` (authoritative, default) or `proxy`.
+    pub mode: &'static str,
+    /// `CLASS=PATH` boot rules.
+    pub boot: Vec<String>,
+    /// The lease file (dhcp mode).
+    pub leases: PathBuf,
+    /// Any further flags (`--nat`, `--uplink wan0`, `--address …`).
+    pub extra: Vec<String>,
+}
+
+impl Serve {
+    /// Authoritative DHCP + TFTP from `root`, leases in `leases`, pool
+    /// [`POOL_START`]-[`POOL_END`].
+    pub fn new(root: &Path, leases: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            mode: "dhcp",
+            boot: Vec::new(),
+            leases: leases.to_owned(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds a `--boot CLASS=PATH` rule.
+    pub fn boot(mut self, class: &str, path: &str) -> Self {
+        self.boot.push(format!("{class}={path}"));
+        self
+    }
+
+    /// The command-line arguments after the binary.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "serve".to_owned(),
+            "--interface".into(),
+            SERVER_IF.into(),
+            "--root".into(),
+            self.root.display().to_string(),
+            "--mode".into(),
+            self.mode.into(),
+        ];
+        if self.mode == "dhcp" {
+            args.push("--range".into());
+            args.push(format!("{POOL_START}-{POOL_END}"));
+            args.push("--leases".into());
+            args.push(self.leases.display().to_string());
+        }
+        for b in &self.boot {
+            args.push("--boot".into());
+            args.push(b.clone());
+        }
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// Starts the server in `ns`, logging to `log`, and waits until DHCP and TFTP say they are
+    /// ready.
+    ///
+    /// # Errors
+    /// When it cannot be built or started, or does not get ready (the report has its log).
+    pub fn start(&self, ns: &Netns, log: &Path) -> crate::Result<Proc> {
+        let bin = pocketpxe_bin()?;
+        let mut cmd = ns.command(&bin);
+        cmd.args(self.args())
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1");
+        let mut proc = Proc::spawn("pocketpxe serve", cmd, log)?;
+        proc.wait_for_log("DHCP server ready", READY_TIMEOUT)?;
+        proc.wait_for_log("TFTP server ready", READY_TIMEOUT)?;
+        Ok(proc)
+    }
+}
+
+/// dnsmasq as a complete boot server (DHCP + TFTP), the way the captures were recorded:
+/// BIOS clients get pxelinux, x64 UEFI clients (arch 7 or 9) get shim.
+pub fn dnsmasq_boot_server(root: &Path) -> Vec<String> {
+    let mut args = dnsmasq_common();
+    args.extend([
+        format!("--dhcp-range={POOL_START},{POOL_END},1h"),
+        "--enable-tftp".into(),
+        format!("--tftp-root={}", root.display()),
+        "--dhcp-match=set:efi64,option:client-arch,7".into(),
+        "--dhcp-match=set:efi64,option:client-arch,9".into(),
+        // shim needs the boot file in the BOOTP header's `file` field, not only option 67.
+        "--dhcp-no-override".into(),
+        format!("--dhcp-boot=tag:efi64,{}", crate::tftp_root::SHIM),
+        format!("--dhcp-boot=tag:!efi64,{}", crate::tftp_root::PXELINUX),
+    ]);
+    args
+}
+
+/// dnsmasq handing out addresses only (no boot options, no TFTP): the "existing DHCP server"
+/// of the proxy scenario. Runs on the LAN bridge.
+pub fn dnsmasq_address_only(interface: &str, start: &str, end: &str) -> Vec<String> {
+    let mut args = dnsmasq_common();
+    if let Some(i) = args.iter().position(|a| a.starts_with("--interface=")) {
+        args[i] = format!("--interface={interface}");
+    }
+    args.push(format!("--dhcp-range={start},{end},1h"));
+    args
+}
+
+/// Starts dnsmasq with `args` in `ns` and waits for it to bind.
+///
+/// # Errors
+/// When it cannot be started or exits early (the report has its log).
+pub fn start_dnsmasq(ns: &Netns, args: &[String], log: &Path) -> crate::Result<Proc> {
+    let mut cmd = ns.command("dnsmasq");
+    cmd.args(args);
+    let mut proc = Proc::spawn("dnsmasq", cmd, log)?;
+    proc.wait_for_log("DHCP, ", READY_TIMEOUT)?;
+    Ok(proc)
+}
+
+fn dnsmasq_common() -> Vec<String> {
+    [
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--pid-file",
+        "--leasefile-ro",
+        "--log-dhcp",
+        "--no-ping",
+        "--bind-interfaces",
+        "--dhcp-authoritative",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([format!("--interface={SERVER_IF}")])
+    .collect()
+}
+
+/// Which implementation serves the scenario: `POCKETPXE_E2E_SERVER=dnsmasq` switches the boot
+/// server to dnsmasq, the reference the harness was validated against (to tell a harness
+/// problem from a pocketpxe one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    /// `pocketpxe serve` (the default).
+    Pocketpxe,
+    /// dnsmasq.
+    Dnsmasq,
+}
+
+impl Impl {
+    /// From `POCKETPXE_E2E_SERVER` (`pocketpxe` when unset).
+    ///
+    /// # Panics
+    /// On an unknown value.
+    pub fn from_env() -> Self {
+        match std::env::var("POCKETPXE_E2E_SERVER").as_deref() {
+            Err(_) | Ok("" | "pocketpxe") => Self::Pocketpxe,
+            Ok("dnsmasq") => Self::Dnsmasq,
+            Ok(other) => panic!("POCKETPXE_E2E_SERVER={other}: expected pocketpxe or dnsmasq"),
+        }
+    }
+}
+
+/// Starts a full boot server (DHCP + TFTP, BIOS → pxelinux, x64 UEFI → shim) from `root` in
+/// `ns`, with the implementation chosen by [`Impl::from_env`]; logs and leases go to `dir`.
+///
+/// # Errors
+/// When the server does not start.
+pub fn start_boot_server(ns: &Netns, root: &Path, dir: &Path) -> crate::Result<Proc> {
+    match Impl::from_env() {
+        Impl::Dnsmasq => start_dnsmasq(ns, &dnsmasq_boot_server(root), &dir.join("dnsmasq.log")),
+        Impl::Pocketpxe => Serve::new(root, &dir.join("leases"))
+            .boot("bios", crate::tftp_root::PXELINUX)
+            .boot("efi-x64", crate::tftp_root::SHIM)
+            .start(ns, &dir.join("pocketpxe.log")),
+    }
+}
