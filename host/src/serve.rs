@@ -288,23 +288,11 @@ impl Serve {
         check_mode_flags(args)?;
         let iface_name = args.interface.as_str();
         let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
-        let (server, added) = match args.address {
-            Some(cidr) => {
-                let added = iface
-                    .ensure_address(cidr)
-                    .map_err(|e| add_error(cidr, iface_name, e))?;
-                if let Some(added) = &added {
-                    tracing::info!(interface = iface_name, address = %added.cidr(),
-                        "address added (removed again on exit)");
-                }
-                (cidr, added)
-            }
-            None => {
-                let cidr = iface.addrs.first().copied().ok_or_else(|| {
-                    ServeError::Interface(NetIfError::NoAddress(iface_name.to_owned()))
-                })?;
-                (cidr, None)
-            }
+        let server = match args.address {
+            Some(cidr) => cidr,
+            None => iface.addrs.first().copied().ok_or_else(|| {
+                ServeError::Interface(NetIfError::NoAddress(iface_name.to_owned()))
+            })?,
         };
         let mode = dhcp_mode(args, iface_name, server)?;
         let reservations = reservations(args, iface_name, server)?;
@@ -345,6 +333,18 @@ impl Serve {
         let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
             .bind_transfers(server.addr, Some(iface_name.to_owned()))
             .with_client_book(dhcp.client_book());
+        // Last, so that every error above leaves the interface as it was. The sockets listen on
+        // 0.0.0.0 and do not need the address yet.
+        let added = match args.address {
+            Some(cidr) => iface
+                .ensure_address(cidr)
+                .map_err(|e| add_error(cidr, iface_name, e))?,
+            None => None,
+        };
+        if let Some(added) = &added {
+            tracing::info!(interface = iface_name, address = %added.cidr(),
+                "address added (removed again on exit)");
+        }
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
                 pool,
