@@ -1,0 +1,450 @@
+//! `pocketpxe fetch debian` end to end against a mirror on 127.0.0.1 that the test runs itself
+//! (a tiny HTTP server thread), serving a netboot.tar.gz built from the installed
+//! debian-installer-12-netboot-amd64 package with the real tarball's layout. Never any other host.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TempDir, run_bounded};
+use pocketpxe::menus::{self, Arch, MenuSpec};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const PACKAGE_TREE: &str = "/usr/lib/debian-installer/images/12/amd64/text";
+const IMAGES: &str = "debian/dists/bookworm/main/installer-amd64/current/images";
+
+/// Serves files from a map (URL path → bytes) on 127.0.0.1; records every request path.
+struct Mirror {
+    port: u16,
+    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Mirror {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files = Arc::new(Mutex::new(BTreeMap::<String, Vec<u8>>::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (f, r) = (files.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    match reader.read_line(&mut header) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if header.trim().is_empty() => break,
+                        Ok(_) => {}
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                r.lock().unwrap().push(path.clone());
+                let body = f.lock().unwrap().get(path.trim_start_matches('/')).cloned();
+                let _ = match body {
+                    Some(body) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        stream.write_all(&body)
+                    }
+                    None => stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            }
+        });
+        Self {
+            port,
+            files,
+            requests,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/debian", self.port)
+    }
+
+    fn put(&self, path: &str, body: Vec<u8>) {
+        self.files.lock().unwrap().insert(path.to_owned(), body);
+    }
+
+    /// Publishes `tarball` with a SHA256SUMS listing `listed_hash` (the real one if `None`).
+    fn publish(&self, images: &str, tarball: &[u8], listed_hash: Option<&str>) {
+        let real = hex(&Sha256::digest(tarball));
+        let hash = listed_hash.unwrap_or(&real);
+        let sums = format!(
+            "{}  ./netboot/mini.iso\n{hash}  ./netboot/netboot.tar.gz\n",
+            "0".repeat(64)
+        );
+        self.put(&format!("{images}/SHA256SUMS"), sums.into_bytes());
+        self.put(
+            &format!("{images}/netboot/netboot.tar.gz"),
+            tarball.to_vec(),
+        );
+    }
+
+    fn tarball_requests(&self) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.ends_with("netboot.tar.gz"))
+            .count()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The installed package tree; missing: fails under CI=true, else skips loudly.
+fn package_tree() -> Option<PathBuf> {
+    let tree = PathBuf::from(PACKAGE_TREE);
+    if tree.join("debian-installer/amd64/linux").is_file() {
+        return Some(tree);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{PACKAGE_TREE} missing: apt-get install debian-installer-12-netboot-amd64 (CI=true: not skipping)"
+        );
+    }
+    eprintln!("SKIP: {PACKAGE_TREE} missing (apt-get install debian-installer-12-netboot-amd64)");
+    None
+}
+
+/// `tar czf` of `dir` with the real netboot.tar.gz's layout: `./`, `./debian-installer/…`,
+/// symlinks kept as symlinks, root-owned.
+fn make_tarball(dir: &Path, out: &Path) -> Vec<u8> {
+    let output = run_bounded(
+        Command::new("tar")
+            .arg("-C")
+            .arg(dir)
+            .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+            .arg(out)
+            .arg("."),
+        Duration::from_secs(120),
+    );
+    assert!(output.status.success(), "tar: {output:?}");
+    std::fs::read(out).unwrap()
+}
+
+fn fetch(root: &Path, mirror: &Mirror, extra: &[&str]) -> Output {
+    let output = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_pocketpxe"))
+            .args(["fetch", "debian", "--mirror", &mirror.url(), "--root"])
+            .arg(root)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info"),
+        Duration::from_secs(180),
+    );
+    eprintln!(
+        "--- fetch {extra:?} ---\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every path under `dir` with its kind and content (file bytes' hash, symlink target).
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(base).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_symlink() {
+                out.insert(
+                    rel,
+                    format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, "dir".into());
+                walk(base, &path, out);
+            } else {
+                out.insert(rel, hex(&Sha256::digest(std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn spec(console: Option<&str>) -> MenuSpec {
+    MenuSpec {
+        dist: "bookworm".into(),
+        arch: Arch::Amd64,
+        console: console.map(|c| c.parse().unwrap()),
+        tftp_server: None,
+    }
+}
+
+#[test]
+fn fetch_debian_from_local_mirror() {
+    let Some(tree) = package_tree() else { return };
+    let tmp = TempDir::new("fetch");
+    let tarball = make_tarball(&tree, &tmp.join("netboot.tar.gz"));
+    let mirror = Mirror::start();
+    mirror.publish(IMAGES, &tarball, None);
+    let root = tmp.join("root");
+
+    // First run: download, verify, unpack, menus.
+    let out = fetch(&root, &mirror, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("verified and unpacked"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mirror.tarball_requests(), 1);
+    for file in [
+        "debian-installer/amd64/linux",
+        "debian-installer/amd64/initrd.gz",
+        "debian-installer/amd64/bootnetx64.efi",
+        "debian-installer/amd64/grubx64.efi",
+        "debian-installer/amd64/boot-screens/ldlinux.c32",
+        "version.info",
+    ] {
+        assert_eq!(
+            std::fs::read(root.join(file)).unwrap(),
+            std::fs::read(tree.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    for (link, target) in [
+        ("pxelinux.0", "debian-installer/amd64/pxelinux.0"),
+        ("pxelinux.cfg", "debian-installer/amd64/pxelinux.cfg"),
+        (
+            "ldlinux.c32",
+            "debian-installer/amd64/boot-screens/ldlinux.c32",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read_link(root.join(link)).unwrap(),
+            Path::new(target),
+            "{link}"
+        );
+    }
+    // Through the top-level symlink, as pxelinux reads it; a real file now, not Debian's link.
+    let default = root.join("pxelinux.cfg/default");
+    assert!(!std::fs::symlink_metadata(&default).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&default).unwrap(),
+        menus::pxelinux_menu(&spec(None))
+    );
+    let grub = root.join("debian-installer/amd64/grub/grub.cfg");
+    assert_eq!(
+        std::fs::read_to_string(&grub).unwrap(),
+        menus::grub_menu(&spec(None))
+    );
+    let stamp = std::fs::read_to_string(root.join(".pocketpxe-debian-amd64.stamp")).unwrap();
+    assert!(
+        stamp.contains(&format!("sha256 {}", hex(&Sha256::digest(&tarball)))),
+        "{stamp}"
+    );
+    assert!(
+        !root.join(".pocketpxe-fetch.tmp").exists(),
+        "work dir left behind"
+    );
+    let after_first = snapshot(&root);
+
+    // Second run: nothing downloaded, nothing changed, and it says so.
+    let out = fetch(&root, &mirror, &[]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("nothing to download"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("boot menu"), "{}", stderr(&out));
+    assert_eq!(
+        mirror.tarball_requests(),
+        1,
+        "the tarball was downloaded again"
+    );
+    assert_eq!(snapshot(&root), after_first);
+
+    // A hand-edited GRUB menu is kept; the generated pxelinux menu follows --console.
+    let mine = "# my own menu\nmenuentry 'mine' { true }\n";
+    std::fs::write(&grub, mine).unwrap();
+    let out = fetch(&root, &mirror, &["--console", "ttyS0"]);
+    assert!(out.status.success());
+    let log = stderr(&out);
+    assert!(
+        log.contains("left boot menu") && log.contains("grub.cfg"),
+        "{log}"
+    );
+    assert!(log.contains("updated boot menu"), "{log}");
+    assert_eq!(std::fs::read_to_string(&grub).unwrap(), mine);
+    let serial = std::fs::read_to_string(&default).unwrap();
+    assert_eq!(serial, menus::pxelinux_menu(&spec(Some("ttyS0"))));
+    assert!(serial.contains("\nSERIAL 0 115200\n") && serial.contains("console=ttyS0,115200"));
+
+    // A new release on the mirror: downloaded again; your files and your menu survive.
+    std::fs::write(root.join("debian-installer/amd64/preseed.cfg"), "d-i x\n").unwrap();
+    std::fs::write(root.join("mine.txt"), "mine\n").unwrap();
+    let newer = tmp.join("newer");
+    let copy = run_bounded(
+        Command::new("cp").arg("-a").arg(&tree).arg(&newer),
+        Duration::from_secs(60),
+    );
+    assert!(copy.status.success());
+    std::fs::write(
+        newer.join("version.info"),
+        "Debian version:  12.99 (bookworm)\n",
+    )
+    .unwrap();
+    let tarball2 = make_tarball(&newer, &tmp.join("netboot2.tar.gz"));
+    mirror.publish(IMAGES, &tarball2, None);
+    let out = fetch(&root, &mirror, &["--console", "ttyS0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mirror.tarball_requests(), 2);
+    assert_eq!(
+        std::fs::read_to_string(root.join("version.info")).unwrap(),
+        "Debian version:  12.99 (bookworm)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("debian-installer/amd64/preseed.cfg")).unwrap(),
+        "d-i x\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("mine.txt")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(std::fs::read_to_string(&grub).unwrap(), mine);
+    assert_eq!(std::fs::read_to_string(&default).unwrap(), serial);
+    assert!(!root.join(".pocketpxe-fetch.tmp").exists());
+}
+
+#[test]
+fn bad_hash_is_refused_and_root_untouched() {
+    let Some(tree) = package_tree() else { return };
+    let tmp = TempDir::new("fetch-bad");
+    let tarball = make_tarball(&tree, &tmp.join("netboot.tar.gz"));
+    let mut corrupt = tarball.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x55;
+    let mirror = Mirror::start();
+    let real_hash = hex(&Sha256::digest(&tarball));
+    mirror.publish(IMAGES, &corrupt, Some(&real_hash));
+
+    let root = tmp.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("keep.txt"), "keep\n").unwrap();
+    let before = snapshot(&root);
+    let out = fetch(&root, &mirror, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = stderr(&out);
+    assert!(log.contains("SHA-256 mismatch"), "{log}");
+    assert!(
+        log.contains("/netboot/netboot.tar.gz"),
+        "error must name the URL: {log}"
+    );
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(snapshot(&root), before, "root changed");
+
+    // After a good fetch, a corrupt "new release" leaves the tree exactly as it was.
+    mirror.publish(IMAGES, &tarball, None);
+    assert!(fetch(&root, &mirror, &[]).status.success());
+    let good = snapshot(&root);
+    mirror.publish(IMAGES, &corrupt, Some(&"ab".repeat(32)));
+    let out = fetch(&root, &mirror, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("SHA-256 mismatch"));
+    assert_eq!(snapshot(&root), good, "root changed");
+}
+
+#[test]
+fn hostile_tarball_with_right_hash_is_refused() {
+    let tmp = TempDir::new("fetch-hostile");
+    let src = tmp.join("src");
+    std::fs::create_dir_all(src.join("debian-installer/amd64")).unwrap();
+    std::fs::write(src.join("debian-installer/amd64/linux"), "kernel").unwrap();
+    std::os::unix::fs::symlink("/etc", src.join("etc")).unwrap();
+    let tarball = make_tarball(&src, &tmp.join("t.tar.gz"));
+    let mirror = Mirror::start();
+    mirror.publish(IMAGES, &tarball, None);
+    let root = tmp.join("root");
+    let out = fetch(&root, &mirror, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = stderr(&out);
+    assert!(
+        log.contains("entry './etc'") && log.contains("absolute target"),
+        "{log}"
+    );
+    assert_eq!(snapshot(&root), BTreeMap::new());
+}
+
+#[test]
+fn arm64_trixie_gets_only_a_grub_menu() {
+    let tmp = TempDir::new("fetch-arm64");
+    let src = tmp.join("src");
+    let d = src.join("debian-installer/arm64");
+    std::fs::create_dir_all(d.join("grub")).unwrap();
+    for f in [
+        "linux",
+        "initrd.gz",
+        "bootnetaa64.efi",
+        "grubaa64.efi",
+        "grub/grub.cfg",
+    ] {
+        std::fs::write(d.join(f), f).unwrap();
+    }
+    std::fs::write(src.join("version.info"), "Debian version:  13 (trixie)\n").unwrap();
+    let tarball = make_tarball(&src, &tmp.join("t.tar.gz"));
+    let mirror = Mirror::start();
+    mirror.publish(
+        "debian/dists/trixie/main/installer-arm64/current/images",
+        &tarball,
+        None,
+    );
+    let root = tmp.join("root");
+    let out = fetch(&root, &mirror, &["--dist", "trixie", "--arch", "arm64"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let grub = std::fs::read_to_string(root.join("debian-installer/arm64/grub/grub.cfg")).unwrap();
+    assert_eq!(
+        grub,
+        menus::grub_menu(&MenuSpec {
+            dist: "trixie".into(),
+            arch: Arch::Arm64,
+            console: None,
+            tftp_server: None,
+        })
+    );
+    assert!(!root.join("pxelinux.cfg").exists());
+    assert!(!root.join("debian-installer/arm64/pxelinux.cfg").exists());
+
+    // A dist the mirror lacks: the error names the URL.
+    let out = fetch(&root, &mirror, &["--dist", "forky", "--arch", "arm64"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = stderr(&out);
+    assert!(
+        log.contains("dists/forky/main/installer-arm64/current/images/SHA256SUMS")
+            && log.contains("404"),
+        "{log}"
+    );
+}
