@@ -19,6 +19,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of `ServeArgs` does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve a directory read-only over TFTP (RFC 1350, options RFC 2347-2349, 7440).
     Tftp(TftpArgs),

@@ -81,6 +81,24 @@ pub struct ServeArgs {
     /// On shutdown, how long running TFTP transfers may take to finish, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub grace: u64,
+    /// Let booted machines reach the internet through this server: IPv4 forwarding plus
+    /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
+    /// exit and, after a crash, on the next start.
+    #[arg(long)]
+    pub nat: bool,
+    /// The uplink for --nat (default: the interface holding the default route).
+    #[arg(long, value_name = "IFACE", requires = "nat")]
+    pub uplink: Option<String>,
+    /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
+    /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
+    #[arg(long, value_name = "DIST")]
+    pub debian: Option<String>,
+    /// With --debian: the Debian mirror to fetch from (http:// or https://).
+    #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
+    pub mirror: String,
+    /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
+    #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
+    pub console: Option<crate::menus::SerialConsole>,
 }
 
 /// `--mode`.
@@ -266,6 +284,12 @@ pub enum ServeError {
     /// The TFTP task failed.
     #[error(transparent)]
     Tftp(#[from] TftpTaskError),
+    /// `--debian`: fetching the installer failed.
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    /// `--nat` could not be set up.
+    #[error(transparent)]
+    Nat(#[from] crate::nat::NatError),
 }
 
 /// Everything set up, ready to serve.
@@ -274,6 +298,8 @@ pub struct Serve {
     summary: String,
     dhcp: DhcpService,
     tftp: TftpService,
+    // Dropped after the tasks, before the address.
+    nat: Option<crate::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
     added: Option<AddedAddress>,
 }
@@ -296,6 +322,9 @@ impl Serve {
         };
         let mode = dhcp_mode(args, iface_name, server)?;
         let reservations = reservations(args, iface_name, server)?;
+        if let Some(dist) = &args.debian {
+            fetch_debian(args, dist, server)?;
+        }
         let store = FsStore::open_root(&args.root)?;
         let leases = (args.mode == ServeMode::Dhcp).then(|| {
             LeaseFile::new(args.leases.clone().unwrap_or_else(|| {
@@ -345,6 +374,7 @@ impl Serve {
             tracing::info!(interface = iface_name, address = %added.cidr(),
                 "address added (removed again on exit)");
         }
+        let nat = setup_nat(args, iface_name, server)?;
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
                 pool,
@@ -376,6 +406,7 @@ impl Serve {
             ),
             dhcp,
             tftp,
+            nat,
             added,
         })
     }
@@ -390,6 +421,7 @@ impl Serve {
             summary,
             dhcp,
             tftp,
+            nat,
             added,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
@@ -415,6 +447,7 @@ impl Serve {
             }
         };
         let (dhcp, tftp, ()) = tokio::join!(dhcp, tftp, outer);
+        drop(nat);
         drop(added);
         dhcp.and(tftp)
     }
@@ -590,6 +623,14 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         })
         .collect();
     if table.is_empty() {
+        if args.debian.is_some() {
+            // What `fetch debian` unpacks for amd64 (UEFI: the signed shim, which chains GRUB).
+            table.push(BootSpec {
+                class: ClientClass::EfiX64,
+                mac: None,
+                file: crate::menus::Arch::Amd64.efi_loader(),
+            });
+        }
         table.push(BootSpec {
             class: ClientClass::Bios,
             mac: None,
@@ -612,6 +653,67 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         }));
     }
     table
+}
+
+/// `--debian DIST`: fetches Debian's netboot installer into the root unless a verified copy is
+/// there (no network then), and (re)writes its generated menus.
+fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), ServeError> {
+    use crate::fetch::{FetchAction, FetchMode, FetchRequest};
+    let req = FetchRequest {
+        dist: dist.to_owned(),
+        arch: crate::menus::Arch::Amd64,
+        mirror: args.mirror.clone(),
+        root: args.root.clone(),
+        console: args.console.clone(),
+        // PROTOCOL.md §2: behind another DHCP server, GRUB must be told where the files are.
+        tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
+        mode: FetchMode::IfMissing,
+    };
+    let report = crate::fetch::fetch_debian(&req)?;
+    if let FetchAction::Downloaded { bytes } = report.action {
+        tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.root.display(),
+            "Debian installer fetched and verified");
+    }
+    for (file, outcome) in report.menus {
+        if outcome == crate::menus::MenuWrite::KeptHandEdited {
+            tracing::warn!(
+                file,
+                "boot menu edited by hand (no pocketpxe marker line): left as it is"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--nat`: forwarding plus masquerading; without it, only a killed run's leftovers are undone.
+fn setup_nat(
+    args: &ServeArgs,
+    iface: &str,
+    server: Ipv4Cidr,
+) -> Result<Option<crate::nat::NatGuard>, ServeError> {
+    use crate::nat::{DEFAULT_STATE_DIR, Nat};
+    if !args.nat {
+        if std::path::Path::new(DEFAULT_STATE_DIR)
+            .join("nat.state")
+            .exists()
+        {
+            match Nat::cleanup_leftovers() {
+                Ok(done) => tracing::info!(?done, "undid NAT left behind by a killed pocketpxe"),
+                Err(e) => tracing::warn!("could not undo NAT left by a killed pocketpxe: {e}"),
+            }
+        }
+        return Ok(None);
+    }
+    let uplink = match &args.uplink {
+        Some(uplink) => uplink.clone(),
+        None => crate::nat::default_uplink()?,
+    };
+    if uplink == iface {
+        return Err(ServeError::Usage(format!(
+            "--nat: the uplink {uplink} is the interface being served; name another with --uplink"
+        )));
+    }
+    Ok(Some(Nat::enable(server, &uplink)?))
 }
 
 fn boot_file(file: &str) -> Result<String, String> {
@@ -792,5 +894,38 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999d").is_err());
+    }
+
+    #[test]
+    fn debian_and_nat_flags() {
+        let args = parse(&["--debian", "bookworm", "--console", "ttyS0", "--nat"]);
+        assert_eq!(args.debian.as_deref(), Some("bookworm"));
+        assert_eq!(args.console.as_ref().map(|c| c.baud), Some(115_200));
+        assert!(args.nat && args.uplink.is_none());
+        let files: Vec<(ClientClass, String)> = boot_table(&args)
+            .into_iter()
+            .map(|b| (b.class, b.file))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (
+                    ClientClass::EfiX64,
+                    "debian-installer/amd64/bootnetx64.efi".to_owned()
+                ),
+                (ClientClass::Bios, "pxelinux.0".to_owned()),
+            ]
+        );
+        // Explicit --boot wins over the Debian defaults.
+        let args = parse(&["--debian", "trixie", "--boot", "efi-x64=ipxe.efi"]);
+        assert_eq!(boot_table(&args).len(), 1);
+        let argv = |extra: &[&'static str]| {
+            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            v.extend_from_slice(extra);
+            v
+        };
+        assert!(Cli::try_parse_from(argv(&["--uplink", "eth0"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--console", "ttyS0"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--nat", "--uplink", "eth0"])).is_ok());
     }
 }
