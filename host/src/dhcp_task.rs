@@ -47,12 +47,20 @@ impl ClientBook {
         Self::default()
     }
 
-    /// Notes that `mac` uses `ip`.
+    /// Notes that `mac` uses `ip`. The book holds at most [`ClientBook::CAPACITY`] addresses
+    /// (clients choose what they put in requests); when full it starts over, which only costs
+    /// older transfer logs their `mac=` field.
     pub fn record(&self, ip: Ipv4Addr, mac: [u8; 6]) {
         if let Ok(mut map) = self.inner.lock() {
+            if map.len() >= Self::CAPACITY && !map.contains_key(&ip) {
+                map.clear();
+            }
             map.insert(ip, mac);
         }
     }
+
+    /// The most addresses remembered at once.
+    pub const CAPACITY: usize = 65_536;
 
     /// The MAC address using `ip`, formatted `52:54:00:12:34:56`.
     pub fn mac_of(&self, ip: Ipv4Addr) -> Option<String> {
@@ -693,5 +701,10 @@ mod tests {
         assert_eq!(book.mac_of(ip), None);
         book.clone().record(ip, [2, 0, 0, 0, 0, 1]);
         assert_eq!(book.mac_of(ip).as_deref(), Some("02:00:00:00:00:01"));
+        // Bounded whatever clients claim.
+        for n in 0..=ClientBook::CAPACITY as u32 {
+            book.record(Ipv4Addr::from(0x0a00_0000 + n), [2, 0, 0, 0, 0, 2]);
+        }
+        assert!(book.inner.lock().unwrap().len() <= ClientBook::CAPACITY);
     }
 }
