@@ -715,7 +715,12 @@ impl<'a> DhcpServer<'a> {
         // No record of this binding. Being authoritative for the pool, grant a free address
         // that this client may have (e.g. after a lost lease database); NAK anything else.
         if self.allowed(ctx.mac, ip, subnet) && lease::holder(&self.slots, ip).is_none() {
-            let slot = lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?;
+            // One binding per client: an older offer or lease of this MAC moves to the new
+            // address instead of staying bound beside it (found by fuzz/dhcp_server_seq).
+            let slot = match lease::of_client(&self.slots, ctx.mac, |_| true) {
+                Some((slot, _)) => slot,
+                None => lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?,
+            };
             return Ok(Some(Commit::Set {
                 slot,
                 entry: Some(bound),
