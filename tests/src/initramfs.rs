@@ -181,7 +181,8 @@ pub mod marker {
     pub const NO_LEASE: &str = "E2E-NO-LEASE";
     /// The HTTP fetch worked (followed by the page).
     pub const FETCH_OK: &str = "E2E-FETCH-OK";
-    /// The HTTP fetch failed.
+    /// The HTTP fetch failed (followed by `(wget exit N)`: 1 = refused or unreachable,
+    /// 143 = nothing answered within 20 s).
     pub const FETCH_FAIL: &str = "E2E-FETCH-FAIL";
 }
 
@@ -239,7 +240,8 @@ done
 ip link set lo up
 ip link set "$IF" up
 if udhcpc -i "$IF" -s /udhcpc.script -n -q -t 10 -T 3; then
-  if wget -T 15 -q -O /tmp/page "@URL@"; then
+  # Not wget -T: busybox 1.35's wget segfaults with it (exit 139).
+  if timeout 20 wget -q -O /tmp/page "@URL@"; then
     echo "E2E-FETCH-OK $(cat /tmp/page)"
   else
     echo "E2E-FETCH-FAIL (wget exit $?)"

@@ -9,7 +9,7 @@
 //!   └───────────────────┘        └──────────────────────┘        │  own DHCP server)        │
 //!                                                                └──────────────────────────┘
 //! ```
-//! Namespaces are named `ppxe-<pid>-<n>-<role>`. Dropping a [`Netns`] deletes it, which
+//! Namespaces are named `ppxe-e2e-<pid>-<n>-<role>`. Dropping a [`Netns`] deletes it, which
 //! destroys the veths, the bridge and the taps inside it (stop the processes inside first: a
 //! process keeps its namespace alive). [`remove_stale`] deletes namespaces left by test
 //! processes that no longer exist (a test run killed with SIGKILL cannot clean up).
@@ -36,7 +36,7 @@ pub const UPLINK_IP: &str = "10.99.0.1";
 /// The upstream host's address; it has no route to the LAN.
 pub const UPSTREAM_IP: &str = "10.99.0.2";
 
-const PREFIX_NAME: &str = "ppxe-";
+const PREFIX_NAME: &str = "ppxe-e2e-";
 const NETNS_DIR: &str = "/run/netns";
 const IP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -257,7 +257,7 @@ impl Lab {
     }
 }
 
-/// Deletes `ppxe-<pid>-…` namespaces whose creating process no longer exists.
+/// Deletes `ppxe-e2e-<pid>-…` namespaces whose creating process no longer exists.
 pub fn remove_stale() {
     let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
         return;

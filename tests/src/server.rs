@@ -97,19 +97,34 @@ pub struct Serve {
     pub leases: PathBuf,
     /// Any further flags (`--nat`, `--uplink wan0`, `--address …`).
     pub extra: Vec<String>,
+    /// Mounted over `/run/pocketpxe` for the server (see [`Serve::start`]).
+    pub run_dir: PathBuf,
 }
 
 impl Serve {
-    /// Authoritative DHCP + TFTP from `root`, leases in `leases`, pool
-    /// [`POOL_START`]-[`POOL_END`].
-    pub fn new(root: &Path, leases: &Path) -> Self {
+    /// Authoritative DHCP + TFTP from `root`, pool [`POOL_START`]-[`POOL_END`]; the lease
+    /// file and pocketpxe's `/run/pocketpxe` state live in `dir`.
+    pub fn new(root: &Path, dir: &Path) -> Self {
         Self {
             root: root.to_owned(),
             mode: "dhcp",
             boot: Vec::new(),
-            leases: leases.to_owned(),
+            leases: dir.join("leases"),
             extra: Vec::new(),
+            run_dir: dir.join("run-pocketpxe"),
         }
+    }
+
+    /// proxyDHCP mode.
+    pub fn proxy(mut self) -> Self {
+        self.mode = "proxy";
+        self
+    }
+
+    /// Adds flags.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.extra.extend(flags.iter().map(|f| (*f).to_owned()));
+        self
     }
 
     /// Adds a `--boot CLASS=PATH` rule.
@@ -146,14 +161,34 @@ impl Serve {
     /// Starts the server in `ns`, logging to `log`, and waits until DHCP and TFTP say they are
     /// ready.
     ///
+    /// pocketpxe keeps NAT state in `/run/pocketpxe`, a path every network namespace shares,
+    /// while the nftables table and `ip_forward` it records belong to one namespace. So the
+    /// server runs in a private mount namespace with a tmpfs on `/run` and [`Serve::run_dir`]
+    /// bound on `/run/pocketpxe`: a test's state never reaches the machine's `/run`, and a
+    /// restart in the same test sees what the previous run left. The PID stays the server's
+    /// (`ip netns exec`, `unshare` and `sh` all exec in place).
+    ///
     /// # Errors
     /// When it cannot be built or started, or does not get ready (the report has its log).
     pub fn start(&self, ns: &Netns, log: &Path) -> crate::Result<Proc> {
         let bin = pocketpxe_bin()?;
-        let mut cmd = ns.command(&bin);
-        cmd.args(self.args())
-            .env("RUST_LOG", "debug")
-            .env("NO_COLOR", "1");
+        std::fs::create_dir_all(&self.run_dir)
+            .map_err(|e| format!("mkdir {}: {e}", self.run_dir.display()))?;
+        let mut cmd = ns.command("unshare");
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount -t tmpfs e2e-run /run && mkdir /run/pocketpxe && \
+             mount --bind \"$0\" /run/pocketpxe && exec \"$@\"",
+        ])
+        .arg(&self.run_dir)
+        .arg(&bin)
+        .args(self.args())
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1");
         let mut proc = Proc::spawn("pocketpxe serve", cmd, log)?;
         proc.wait_for_log("DHCP server ready", READY_TIMEOUT)?;
         proc.wait_for_log("TFTP server ready", READY_TIMEOUT)?;
@@ -253,7 +288,7 @@ impl Impl {
 pub fn start_boot_server(ns: &Netns, root: &Path, dir: &Path) -> crate::Result<Proc> {
     match Impl::from_env() {
         Impl::Dnsmasq => start_dnsmasq(ns, &dnsmasq_boot_server(root), &dir.join("dnsmasq.log")),
-        Impl::Pocketpxe => Serve::new(root, &dir.join("leases"))
+        Impl::Pocketpxe => Serve::new(root, dir)
             .boot("bios", crate::tftp_root::PXELINUX)
             .boot("efi-x64", crate::tftp_root::SHIM)
             .start(ns, &dir.join("pocketpxe.log")),
