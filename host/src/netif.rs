@@ -194,6 +194,34 @@ impl Drop for AddedAddress {
     }
 }
 
+/// The host's upstream DNS resolvers that booted machines can reach through NAT: the IPv4
+/// `nameserver`s of `/etc/resolv.conf`, or of systemd-resolved's upstream list
+/// (`/run/systemd/resolve/resolv.conf`) when the former names only a local stub (127.0.0.53).
+/// Loopback addresses are left out: they mean nothing to another machine. At most three.
+pub fn upstream_resolvers() -> Vec<Ipv4Addr> {
+    ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]
+        .iter()
+        .map(|path| parse_resolv_conf(&std::fs::read_to_string(path).unwrap_or_default()))
+        .find(|found| !found.is_empty())
+        .unwrap_or_default()
+}
+
+/// The usable IPv4 `nameserver` lines of a resolv.conf text (not loopback, not unspecified).
+pub fn parse_resolv_conf(text: &str) -> Vec<Ipv4Addr> {
+    let mut found: Vec<Ipv4Addr> = text
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next()? == "nameserver").then_some(())?;
+            words.next()?.parse::<Ipv4Addr>().ok()
+        })
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    found.dedup();
+    found.truncate(3);
+    found
+}
+
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
@@ -273,6 +301,23 @@ mod tests {
                 "192.168.242.1/24".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn resolv_conf() {
+        let text = "# generated\nsearch lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n\
+                    nameserver ::1\nnameserver 9.9.9.9 # comment\noptions edns0\n\
+                    nameserver 1.1.1.1\nnameserver 8.8.8.8\n";
+        assert_eq!(
+            parse_resolv_conf(text),
+            [
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(9, 9, 9, 9),
+                Ipv4Addr::new(1, 1, 1, 1)
+            ]
+        );
+        assert!(parse_resolv_conf("nameserver 127.0.0.53\n").is_empty());
+        assert!(parse_resolv_conf("").is_empty());
     }
 
     #[test]

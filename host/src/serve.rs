@@ -550,7 +550,20 @@ fn dhcp_mode(
         Some(Optional::Some(ip)) => Some(ip),
         Some(Optional::None) => None,
     };
-    let dns = if args.dns.is_empty() {
+    let dns = if args.dns.is_empty() && args.nat {
+        // pocketpxe runs no DNS server: behind NAT, hand out the host's own resolvers.
+        let upstream = crate::netif::upstream_resolvers();
+        if upstream.is_empty() {
+            tracing::warn!(
+                "--nat: no usable nameserver in /etc/resolv.conf; clients get {} as DNS, \
+                 which runs no DNS server: give --dns",
+                server.addr
+            );
+            vec![server.addr]
+        } else {
+            upstream
+        }
+    } else if args.dns.is_empty() {
         vec![server.addr]
     } else {
         args.dns
