@@ -256,8 +256,9 @@ fn dnsmasq_common() -> Vec<String> {
 }
 
 /// Which implementation serves the scenario: `POCKETPXE_E2E_SERVER=dnsmasq` switches the boot
-/// server to dnsmasq, the reference the harness was validated against (to tell a harness
-/// problem from a pocketpxe one).
+/// server of the BIOS, UEFI and NAT scenarios to dnsmasq, the reference the harness was
+/// validated against (to tell a harness problem from a pocketpxe one). The proxy and fault
+/// scenarios test pocketpxe's own behaviour and always run it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Impl {
     /// `pocketpxe serve` (the default).

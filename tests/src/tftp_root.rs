@@ -130,7 +130,9 @@ impl TftpRoot {
     ///
     /// Paths in the script are relative URIs, resolved against the script's own
     /// `tftp://<server>/ipxe/boot.ipxe`, so they reach the boot server also behind a
-    /// proxyDHCP where `${next-server}` of the address-giving server would be wrong.
+    /// proxyDHCP. `${next-server}` would be wrong there: iPXE fetches the boot file from the
+    /// proxy's next-server, but the setting `${next-server}` in a script is the address-giving
+    /// server's `siaddr` (dnsmasq puts its own address there; seen in the proxy scenario).
     ///
     /// # Errors
     /// When `snponly.efi` is missing or the files cannot be written.
