@@ -70,7 +70,7 @@ pub fn ready(test: &str, needs: &[Need]) -> bool {
     if in_ci() {
         panic!("{test}: cannot run in CI: {reasons} (scripts/setup should have provided it)");
     }
-    eprintln!("SKIP {test}: {reasons}");
+    crate::report(&format!("SKIP {test}: {reasons}"));
     false
 }
 

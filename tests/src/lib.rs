@@ -51,6 +51,14 @@ pub fn begin(test: &str, needs: &[gate::Need]) -> Option<lock::VmLock> {
     Some(lock)
 }
 
+/// Writes a line to the real stderr, past the test harness's output capture, so that skips and
+/// boot timings show up in `cargo test` output (and CI logs) even for passing tests.
+pub fn report(line: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
 /// Formats a duration as seconds with one decimal, for timing lines.
 pub fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())

@@ -19,10 +19,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The `pocketpxe` binary of this workspace, built if needed.
 ///
-/// `POCKETPXE_BIN` overrides. Otherwise the binary sits next to this test's profile directory
-/// (`target/<profile>/pocketpxe`, also with `CARGO_TARGET_DIR`), and `cargo build -p pocketpxe`
-/// is run once first so that it is never stale (`cargo test` has released its build lock by
-/// the time tests run; a fresh build is a no-op).
+/// `POCKETPXE_BIN` overrides. Otherwise the binary sits in this test binary's profile directory
+/// (`target/<profile>/pocketpxe`, also with `CARGO_TARGET_DIR`). When it is missing or older
+/// than any source of `host/` or `core/` (so not after `cargo test --workspace`, which builds it
+/// for host's own tests), `cargo build -p pocketpxe` runs once first; `cargo test` has released
+/// its build lock by the time tests run.
 ///
 /// # Errors
 /// When the binary cannot be built or found.
@@ -52,6 +53,9 @@ fn locate_and_build() -> crate::Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or_else(|| "no workspace dir".to_owned())?;
+    if is_fresh(&bin, workspace) {
+        return Ok(bin);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
@@ -84,6 +88,36 @@ fn locate_and_build() -> crate::Result<PathBuf> {
     }
 }
 
+/// Whether `bin` exists and is newer than every file the pocketpxe binary is built from.
+fn is_fresh(bin: &Path, workspace: &Path) -> bool {
+    let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    let sources = ["host", "core", "Cargo.lock", "Cargo.toml"].map(|p| workspace.join(p));
+    sources
+        .iter()
+        .all(|p| newest(p).is_some_and(|newest| newest <= built))
+}
+
+/// The newest modification time under `path` (a file or a directory tree; `target` excluded).
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = path.metadata().ok()?;
+    let mut newest = meta.modified().ok()?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).ok()?.flatten() {
+            if entry.file_name() == "target" {
+                continue;
+            }
+            newest = newest.max(newest_or_epoch(&entry.path()));
+        }
+    }
+    Some(newest)
+}
+
+fn newest_or_epoch(path: &Path) -> std::time::SystemTime {
+    newest(path).unwrap_or(std::time::UNIX_EPOCH)
+}
+
 /// `pocketpxe serve` on the lab's [`SERVER_IF`].
 #[derive(Debug, Clone)]
 pub struct Serve {
@@ -99,6 +133,8 @@ pub struct Serve {
     pub extra: Vec<String>,
     /// Mounted over `/run/pocketpxe` for the server (see [`Serve::start`]).
     pub run_dir: PathBuf,
+    /// How long the server may take to become ready (longer with `--debian`, which fetches).
+    pub ready_timeout: Duration,
 }
 
 impl Serve {
@@ -112,6 +148,7 @@ impl Serve {
             leases: dir.join("leases"),
             extra: Vec::new(),
             run_dir: dir.join("run-pocketpxe"),
+            ready_timeout: READY_TIMEOUT,
         }
     }
 
@@ -190,8 +227,8 @@ impl Serve {
         .env("RUST_LOG", "debug")
         .env("NO_COLOR", "1");
         let mut proc = Proc::spawn("pocketpxe serve", cmd, log)?;
-        proc.wait_for_log("DHCP server ready", READY_TIMEOUT)?;
-        proc.wait_for_log("TFTP server ready", READY_TIMEOUT)?;
+        proc.wait_for_log("DHCP server ready", self.ready_timeout)?;
+        proc.wait_for_log("TFTP server ready", self.ready_timeout)?;
         Ok(proc)
     }
 }

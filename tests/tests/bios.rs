@@ -35,13 +35,12 @@ fn bios_pxelinux_debian_installer_first_screen() {
     let kernel = console
         .wait_for(&mut vm, marker::KERNEL, FIRST_SCREEN)
         .unwrap_or_else(|e| panic!("{e}"));
-    let screen = console
+    console
         .wait_for(&mut vm, marker::INSTALLER_FIRST_SCREEN, FIRST_SCREEN)
         .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
+    pocketpxe_tests::report(&format!(
         "BIOS: kernel after {}, installer's first screen after {}",
         secs(kernel),
         secs(start.elapsed())
-    );
-    let _ = screen;
+    ));
 }

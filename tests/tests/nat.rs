@@ -146,11 +146,11 @@ fn boot_probe(nat: bool) -> (String, String) {
     };
     let lease = line_of(probe::LEASE);
     let result = line_of([probe::FETCH_OK, probe::FETCH_FAIL, probe::NO_LEASE][which]);
-    eprintln!(
+    pocketpxe_tests::report(&format!(
         "NAT={nat}: probe finished after {} (wall {}): {lease} / {result}",
         secs(took),
         secs(start.elapsed())
-    );
+    ));
     assert!(
         !lease.is_empty(),
         "the probe got no lease; console:\n{}",

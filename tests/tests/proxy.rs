@@ -98,11 +98,11 @@ fn boot_behind_proxy(firmware: Firmware) {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    eprintln!(
+    pocketpxe_tests::report(&format!(
         "proxy {firmware:?}: kernel runs /init after {} (wall {}); {lease}",
         secs(took),
         secs(start.elapsed())
-    );
+    ));
     if firmware == Firmware::Uefi {
         assert!(
             text.contains(marker::IPXE_SCRIPT),

@@ -37,9 +37,9 @@ fn uefi_shim_grub_debian_installer_first_screen() {
     console
         .wait_for(&mut vm, marker::INSTALLER_FIRST_SCREEN, FIRST_SCREEN)
         .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
+    pocketpxe_tests::report(&format!(
         "UEFI: kernel after {}, installer's first screen after {}",
         secs(kernel),
         secs(start.elapsed())
-    );
+    ));
 }
