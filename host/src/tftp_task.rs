@@ -88,6 +88,7 @@ pub struct TftpService {
     transfer_ip: Ipv4Addr,
     device: Option<String>,
     clients: Option<ClientBook>,
+    max_per_client: Option<u16>,
 }
 
 impl TftpService {
@@ -140,6 +141,7 @@ impl TftpService {
             transfer_ip: *local.ip(),
             device: None,
             clients: None,
+            max_per_client: None,
         })
     }
 
@@ -150,6 +152,13 @@ impl TftpService {
     pub fn bind_transfers(mut self, ip: Ipv4Addr, device: Option<String>) -> Self {
         self.transfer_ip = ip;
         self.device = device;
+        self
+    }
+
+    /// At most `max` concurrent transfers per client IP address (`None`: no limit); see
+    /// `TftpServer::set_max_transfers_per_client`.
+    pub fn max_transfers_per_client(mut self, max: Option<u16>) -> Self {
+        self.max_per_client = max;
         self
     }
 
@@ -178,6 +187,7 @@ impl TftpService {
             transfer_ip,
             device,
             clients,
+            max_per_client,
         } = self;
         tracing::info!(
             listen = %local,
@@ -189,7 +199,8 @@ impl TftpService {
             "TFTP server ready"
         );
         let mut slots = vec![Slot::<FileHandle>::default(); usize::from(cfg.max_transfers)];
-        let server = TftpServer::new(cfg.core, &mut slots[..]);
+        let mut server = TftpServer::new(cfg.core, &mut slots[..]);
+        server.set_max_transfers_per_client(max_per_client);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let mut driver = Driver {
             server,
@@ -505,6 +516,8 @@ fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>
                 rate_kib_s = format_args!("{rate_kib_s:.1}"),
                 retransmits = stats.retransmits,
                 timeouts = stats.timeouts,
+                duplicate_acks = stats.duplicate_acks,
+                gaps = stats.gaps,
                 outcome = %$outcome,
                 "transfer ended"
             )

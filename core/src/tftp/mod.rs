@@ -28,7 +28,7 @@ pub use client::{ClientConfig, ClientError, ClientInput, ClientStats, TftpClient
 pub use options::{Acked, Negotiated, OACK_OPTIONS_MAX_LEN};
 
 use core::fmt;
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
 use managed::ManagedSlice;
@@ -147,6 +147,9 @@ pub enum RejectReason {
     Malformed(crate::wire::Error),
     /// Every transfer slot is taken (ERROR 0).
     Busy,
+    /// This client address already runs as many transfers as
+    /// [`TftpServer::set_max_transfers_per_client`] allows (ERROR 0).
+    ClientBusy,
     /// The store failed to open the file (ERROR 0).
     Io,
 }
@@ -158,7 +161,7 @@ impl RejectReason {
             Self::NotFound => ErrorCode::FileNotFound,
             Self::Denied | Self::BadPath(_) | Self::ReadOnly => ErrorCode::AccessViolation,
             Self::UnsupportedMode | Self::Malformed(_) => ErrorCode::IllegalOperation,
-            Self::Busy | Self::Io => ErrorCode::Undefined,
+            Self::Busy | Self::ClientBusy | Self::Io => ErrorCode::Undefined,
         }
     }
 
@@ -176,6 +179,7 @@ impl RejectReason {
             Self::UnsupportedMode => "only octet mode is supported",
             Self::Malformed(_) => "malformed request",
             Self::Busy => "server busy: all transfer slots in use, retry later",
+            Self::ClientBusy => "too many transfers from your address, retry later",
             Self::Io => "cannot open file",
         }
     }
@@ -310,6 +314,9 @@ pub struct TransferStats {
     pub timeouts: u32,
     /// Duplicate ACKs ignored.
     pub duplicate_acks: u32,
+    /// ACKs inside a window that was already sent (the client saw a gap): each rewinds to the
+    /// block after it (RFC 7440 §4), so at most `windowsize` retransmissions follow from one.
+    pub gaps: u32,
 }
 
 /// A fact for the driver. Both variants mean the transfer is over: close its socket.
@@ -363,6 +370,8 @@ pub struct TftpServer<'a, H> {
     live: usize,
     /// Where the search for a free slot starts.
     free_hint: usize,
+    /// Live transfers one client IP may hold at most (`None`: no limit).
+    max_per_client: Option<u16>,
 }
 
 impl<'a, H: Copy> TftpServer<'a, H> {
@@ -375,7 +384,21 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             closed: 0,
             live: 0,
             free_hint: 0,
+            max_per_client: None,
         }
+    }
+
+    /// Limits the transfers one client IP address (any port) may run at once; a request beyond
+    /// it is refused with [`RejectReason::ClientBusy`] (ERROR 0), so that one host flooding
+    /// requests from many ports cannot take every slot. `None` (the default) means no limit,
+    /// e.g. for a load test from one address. A limit of 0 is treated as 1.
+    pub fn set_max_transfers_per_client(&mut self, max: Option<u16>) {
+        self.max_per_client = max.map(|m| m.max(1));
+    }
+
+    /// The per-client limit set by [`TftpServer::set_max_transfers_per_client`].
+    pub const fn max_transfers_per_client(&self) -> Option<u16> {
+        self.max_per_client
     }
 
     /// The configuration.
@@ -435,6 +458,11 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             Ok(path) => path,
             Err(e) => return reject(rx.src, RejectReason::BadPath(e), tx),
         };
+        if let Some(max) = self.max_per_client
+            && self.live_count_of(*rx.src.ip()) >= usize::from(max)
+        {
+            return reject(rx.src, RejectReason::ClientBusy, tx);
+        }
         let Some(index) = self.free_index() else {
             return reject(rx.src, RejectReason::Busy, tx);
         };
@@ -615,6 +643,21 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             return None;
         }
         slot.transfer.as_mut()
+    }
+
+    /// Transfers from `ip` (any port) that are not over yet.
+    fn live_count_of(&self, ip: Ipv4Addr) -> usize {
+        if self.live == 0 {
+            return 0;
+        }
+        self.slots
+            .iter()
+            .filter(|slot| {
+                slot.transfer
+                    .as_ref()
+                    .is_some_and(|t| *t.peer.ip() == ip && !t.is_closed())
+            })
+            .count()
     }
 
     fn live_index_of(&self, peer: SocketAddrV4) -> Option<usize> {

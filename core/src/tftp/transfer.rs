@@ -255,6 +255,9 @@ impl<H: Copy> Transfer<H> {
                 if absolute > self.highest_sent {
                     return Err(IgnoreReason::UnexpectedAck);
                 }
+                if absolute < self.highest_sent && self.last_block != Some(absolute) {
+                    self.stats.gaps += 1;
+                }
                 *acked = absolute;
                 *retries = 0;
                 self.stats.bytes = size.map_or(absolute * blksize, |s| s.min(absolute * blksize));
