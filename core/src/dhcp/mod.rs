@@ -24,7 +24,7 @@
 //! are ignored ([`IgnoreReason::EventQueueFull`]) rather than acknowledged unreported; the
 //! client retransmits.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
@@ -940,7 +940,10 @@ impl<'a> DhcpServer<'a> {
         let file: &'r [u8] = if choice.class.is_http() && !is_url(choice.rule.file) {
             let path = choice.rule.file.trim_start_matches('/');
             let mut w = BufWriter { buf: url, len: 0 };
-            fmt::write(&mut w, format_args!("http://{next_server}/{path}"))
+            w.write_str("http://")
+                .and_then(|()| write_ipv4(&mut w, next_server))
+                .and_then(|()| w.write_str("/"))
+                .and_then(|()| w.write_str(path))
                 .map_err(|_| IgnoreReason::BootFileTooLong)?;
             let len = w.len;
             url.get(..len).ok_or(IgnoreReason::BootFileTooLong)?
@@ -964,8 +967,7 @@ impl<'a> DhcpServer<'a> {
                     buf: name_buf,
                     len: 0,
                 };
-                fmt::write(&mut w, format_args!("{next_server}"))
-                    .map_err(|_| IgnoreReason::BootFileTooLong)?;
+                write_ipv4(&mut w, next_server).map_err(|_| IgnoreReason::BootFileTooLong)?;
                 let len = w.len;
                 name_buf.get(..len).unwrap_or(&[])
             } else {
@@ -1135,6 +1137,28 @@ fn is_url(file: &str) -> bool {
 struct BufWriter<'b> {
     buf: &'b mut [u8],
     len: usize,
+}
+
+/// Writes `ip` as a dotted quad without `core::fmt`'s machinery, which costs kilobytes of
+/// flash on the smallest boards (the firmware otherwise links no formatting code).
+fn write_ipv4(w: &mut BufWriter<'_>, ip: Ipv4Addr) -> fmt::Result {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            w.write_str(".")?;
+        }
+        let digits = [
+            b'0' + octet / 100,
+            b'0' + octet / 10 % 10,
+            b'0' + octet % 10,
+        ];
+        let skip = match octet {
+            100.. => 0,
+            10.. => 1,
+            _ => 2,
+        };
+        w.write_str(core::str::from_utf8(&digits[skip..]).map_err(|_| fmt::Error)?)?;
+    }
+    Ok(())
 }
 
 impl fmt::Write for BufWriter<'_> {
