@@ -99,6 +99,10 @@ pub struct TftpArgs {
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_transfers: u16,
+    /// Concurrent transfers one client IP address may run; further requests from it are
+    /// refused (ERROR 0), so one host cannot take every slot. 0: no limit (load tests).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_transfers_per_client: u16,
     /// Largest block size granted (RFC 2348, 8-65464). 1468 fits an Ethernet MTU of 1500.
     #[arg(long, value_name = "BYTES", default_value_t = 1468,
           value_parser = clap::value_parser!(u16).range(8..=65464))]

@@ -73,7 +73,8 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
         core,
         grace: args.grace(),
     };
-    let service = TftpService::bind(cfg)?;
+    let per_client = (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client);
+    let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
     let (trigger, shutdown) = pocketpxe::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));

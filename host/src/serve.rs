@@ -74,6 +74,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_transfers: u16,
+    /// Concurrent TFTP transfers one client IP address may run (0: no limit). A booting
+    /// machine needs one or two at a time; the cap keeps one host from taking every slot.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_transfers_per_client: u16,
     /// Largest TFTP block size granted (RFC 2348, 8-65464).
     #[arg(long, value_name = "BYTES", default_value_t = 1468,
           value_parser = clap::value_parser!(u16).range(8..=65464))]
@@ -361,7 +365,10 @@ impl Serve {
         };
         let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
             .bind_transfers(server.addr, Some(iface_name.to_owned()))
-            .with_client_book(dhcp.client_book());
+            .with_client_book(dhcp.client_book())
+            .max_transfers_per_client(
+                (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
+            );
         // Last, so that every error above leaves the interface as it was. The sockets listen on
         // 0.0.0.0 and do not need the address yet.
         let added = match args.address {

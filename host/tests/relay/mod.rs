@@ -456,8 +456,7 @@ struct Scheduler {
 
 impl Scheduler {
     fn start(stop: Arc<AtomicBool>) -> Self {
-        let queue: Arc<Queue> =
-            Arc::new((Mutex::new((BinaryHeap::new(), 0)), Condvar::new()));
+        let queue: Arc<Queue> = Arc::new((Mutex::new((BinaryHeap::new(), 0)), Condvar::new()));
         let q = queue.clone();
         let thread = std::thread::spawn(move || {
             let (lock, cvar) = &*q;
