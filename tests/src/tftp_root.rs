@@ -30,7 +30,7 @@ pub const PROBE_INITRD: &str = "test/initrd-busybox";
 
 /// Serial console markers.
 pub mod marker {
-    /// The Debian installer's first dialog ("[!!] Select a language"), as newt draws it on the
+    /// The Debian installer's first dialog ("`[!!] Select a language`"), as newt draws it on the
     /// serial console.
     pub const INSTALLER_FIRST_SCREEN: &str =
         "Choose the language to be used for the installation process";
