@@ -156,7 +156,7 @@ fn setup() -> (TempDir, Server) {
     for (name, minor) in [("null-dev", 3), ("zero-dev", 5)] {
         let _ = rustix::fs::mknodat(
             rustix::fs::CWD,
-            &root.join(name),
+            root.join(name),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::from_raw_mode(0o644),
             rustix::fs::makedev(1, minor),
