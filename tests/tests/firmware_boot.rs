@@ -12,6 +12,9 @@
 //! Both firmware images must be built first: `scripts/test` runs `cargo build --release` in
 //! `firmware/` and `firmware/bootimg/`.
 
+// Setup helpers outside `#[test]`: a failed step is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
