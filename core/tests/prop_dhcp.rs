@@ -250,6 +250,10 @@ proptest! {
             let mut tx = [0u8; 1500];
             let outcome = server.handle(Instant::from_millis(now), &rx, &mut tx).unwrap();
             while server.poll_event().is_some() {}
+            let macs: Vec<[u8; 6]> = server.leases().map(|l| l.mac).collect();
+            for (i, m) in macs.iter().enumerate() {
+                prop_assert!(!macs[i + 1..].contains(m), "{:?} holds two leases", m);
+            }
             promised.retain(|_, (_, until, _)| *until > now);
             match outcome {
                 DhcpOutcome::Reply(t) => {
@@ -265,10 +269,9 @@ proptest! {
                             let hold = if reply.message_type == Some(MessageType::Ack) { 100_000 } else { 60_000 };
                             let ack = reply.message_type == Some(MessageType::Ack);
                             if ack {
-                                // A binding withdraws the client's other pending offers.
-                                promised.retain(|ip, (m, _, lease)| {
-                                    *ip == yi || *m != mac(client) || *lease
-                                });
+                                // One binding per client: an ACK withdraws the client's other
+                                // offers and moves any other lease of it to `yi`.
+                                promised.retain(|ip, (m, _, _)| *ip == yi || *m != mac(client));
                             }
                             let (until, was_lease) = promised
                                 .get(&yi)
