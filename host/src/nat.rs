@@ -3,8 +3,8 @@
 //!
 //! Everything pocketpxe adds lives in one nftables table of its own, `table ip pocketpxe`, made
 //! and removed with the `nft` command; no other table, chain or rule is read or touched. Before
-//! anything changes, a state file (`/run/pocketpxe/nat.state`) records our PID and the original
-//! `net.ipv4.ip_forward`. [`NatGuard`]'s drop deletes the table, puts forwarding back and removes
+//! anything changes, a state file (`/run/pocketpxe/netns-INODE/nat.state`, one per network
+//! namespace) records our PID and the original `net.ipv4.ip_forward`. [`NatGuard`]'s drop deletes the table, puts forwarding back and removes
 //! the state file. After a `kill -9` the state file survives, so the next start
 //! ([`Nat::cleanup_leftovers`], also run by [`Nat::enable`]) restores the value from *before* the
 //! killed run, not the `1` that run left behind, and replaces the table rather than stacking a
@@ -41,9 +41,21 @@ pub struct NatOptions {
 impl Default for NatOptions {
     fn default() -> Self {
         Self {
-            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            state_dir: default_state_dir(),
             netns: None,
         }
+    }
+}
+
+/// The state directory for the network namespace this process runs in:
+/// `/run/pocketpxe/netns-INODE` (the inode of `/proc/self/ns/net`). `/run` is shared by every
+/// namespace, while the nftables table and `ip_forward` that the state describes belong to one:
+/// a run killed in one namespace must not be "undone" in another.
+pub fn default_state_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    match fs::metadata("/proc/self/ns/net") {
+        Ok(meta) => PathBuf::from(DEFAULT_STATE_DIR).join(format!("netns-{}", meta.ino())),
+        Err(_) => PathBuf::from(DEFAULT_STATE_DIR),
     }
 }
 

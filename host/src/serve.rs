@@ -711,12 +711,9 @@ fn setup_nat(
     iface: &str,
     server: Ipv4Cidr,
 ) -> Result<Option<crate::nat::NatGuard>, ServeError> {
-    use crate::nat::{DEFAULT_STATE_DIR, Nat};
+    use crate::nat::{Nat, default_state_dir};
     if !args.nat {
-        if std::path::Path::new(DEFAULT_STATE_DIR)
-            .join("nat.state")
-            .exists()
-        {
+        if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
                 Ok(done) => tracing::info!(?done, "undid NAT left behind by a killed pocketpxe"),
                 Err(e) => tracing::warn!("could not undo NAT left by a killed pocketpxe: {e}"),
