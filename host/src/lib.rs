@@ -18,6 +18,7 @@
 //! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface.
 //! * [`dhcp_task`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs.
 //! * [`udp`]: sockets bound to one interface, and who holds a taken port.
+//! * [`privdrop`]: after setup, `serve` runs as an unprivileged user.
 
 #![warn(missing_docs)]
 
@@ -34,6 +35,7 @@ pub mod lease_file;
 pub mod menus;
 pub mod nat;
 pub mod netif;
+pub mod privdrop;
 pub mod serve;
 pub mod shutdown;
 pub mod tftp_task;

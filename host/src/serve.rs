@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
     pub console: Option<crate::menus::SerialConsole>,
+    /// After binding its ports and setting up the address and NAT, run as this user (default:
+    /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
+    /// NAT must be undone on exit. `root` keeps root.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 /// `--mode`.
@@ -294,6 +299,9 @@ pub enum ServeError {
     /// `--nat` could not be set up.
     #[error(transparent)]
     Nat(#[from] crate::nat::NatError),
+    /// Root could not be dropped (`--user`).
+    #[error(transparent)]
+    PrivDrop(#[from] crate::privdrop::PrivDropError),
 }
 
 /// Everything set up, ready to serve.
@@ -382,6 +390,11 @@ impl Serve {
                 "address added (removed again on exit)");
         }
         let nat = setup_nat(args, iface_name, server)?;
+        drop_root(
+            args,
+            lease_path.as_deref(),
+            added.is_some() || nat.is_some(),
+        )?;
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
                 pool,
@@ -702,6 +715,46 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
             );
         }
     }
+    Ok(())
+}
+
+/// Least privilege (see [`crate::privdrop`]): everything that needs root is done; switch to
+/// `--user`, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
+fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
+    use crate::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
+    if !running_as_root() {
+        return Ok(());
+    }
+    let name = args
+        .user
+        .clone()
+        .unwrap_or_else(|| ServiceUser::default_name().to_owned());
+    let user = ServiceUser::lookup(&name)?;
+    if user.is_root() {
+        tracing::warn!("--user {name}: keeping root privileges");
+        return Ok(());
+    }
+    if let Some(dir) = lease_path.and_then(|p| std::path::Path::new(p).parent()) {
+        let ours = dir.starts_with("/var/lib/pocketpxe");
+        match prepare_dir(dir, &user, ours) {
+            Ok(()) => {}
+            // Without an explicit --user, a lease directory the default user cannot write
+            // keeps root (with a warning) instead of refusing to start.
+            Err(e @ crate::privdrop::PrivDropError::NotWritable { .. }) if args.user.is_none() => {
+                tracing::warn!("staying root: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let state = std::path::Path::new(crate::nat::DEFAULT_STATE_DIR);
+    if state.exists() {
+        prepare_dir(state, &user, true)?;
+    }
+    drop_to(&user, cleanup)?;
+    tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
+        "dropped root: running as {name}{}",
+        if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
     Ok(())
 }
 
