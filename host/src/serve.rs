@@ -747,9 +747,14 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
             Err(e) => return Err(e.into()),
         }
     }
-    let state = std::path::Path::new(crate::nat::DEFAULT_STATE_DIR);
-    if state.exists() {
-        prepare_dir(state, &user, true)?;
+    // NAT state (removed on exit): /run/pocketpxe and this namespace's directory in it.
+    for state in [
+        PathBuf::from(crate::nat::DEFAULT_STATE_DIR),
+        crate::nat::default_state_dir(),
+    ] {
+        if state.exists() {
+            prepare_dir(&state, &user, true)?;
+        }
     }
     drop_to(&user, cleanup)?;
     tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
