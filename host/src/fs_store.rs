@@ -5,15 +5,24 @@
 //! (absolute or relative) that would leave the root, and `/proc` magic links, without races.
 //! Symlinks that stay inside the root are followed (Debian's netboot tree is built on them).
 //! Files are opened with `O_NONBLOCK` so a FIFO never blocks, then refused unless regular.
+//!
+//! Reads go through a small shared cache: a file is read in [`CHUNK`]-sized pieces with one
+//! `pread(2)` each, and every open handle of the same file (same device, inode, size and
+//! modification time) shares them. Each handle holds on to the one chunk it last read from;
+//! a chunk nobody holds is freed at once, so memory stays near one chunk per distinct reading
+//! position, and the whole cache is bounded by [`FsStore::set_cache_limit`] (beyond it, reads
+//! go straight to the file). A DATA block thus costs a copy instead of a system call, and a
+//! boot storm of clients reading the same initrd at about the same place reads it once.
 
 use pocketpxe_core::{FileStore, OpenError, Opened, SafePath};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+use std::collections::{HashMap, hash_map};
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// A read-only file store rooted at a directory.
@@ -25,6 +34,11 @@ pub struct FsStore {
     root_path: PathBuf,
     files: Vec<Entry>,
     free: Vec<u32>,
+    /// Chunks of open files, shared by every handle of the same file.
+    shared: HashMap<FileKey, SharedFile>,
+    /// Bytes held in chunks now, and at most.
+    cached: usize,
+    cache_limit: usize,
 }
 
 /// An open file of an [`FsStore`]: a slot index plus a generation, so a stale handle never
@@ -133,7 +147,21 @@ impl FsStore {
             root_path: path,
             files: Vec::new(),
             free: Vec::new(),
+            shared: HashMap::new(),
+            cached: 0,
+            cache_limit: DEFAULT_CACHE_LIMIT,
         })
+    }
+
+    /// Bounds the bytes held in the shared read cache (default 32 MiB); 0 turns it off, so that
+    /// every read is a `pread(2)`.
+    pub fn set_cache_limit(&mut self, bytes: usize) {
+        self.cache_limit = bytes;
+    }
+
+    /// Bytes held in the shared read cache now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cached
     }
 
     /// The root as configured.
@@ -146,7 +174,7 @@ impl FsStore {
         self.files.len() - self.free.len()
     }
 
-    fn open_file(&self, rel: &str) -> Result<(File, u64), OpenError<io::Error>> {
+    fn open_file(&self, rel: &str) -> Result<(File, FileKey), OpenError<io::Error>> {
         let fd = rustix::fs::openat2(
             &self.root,
             rel,
@@ -163,7 +191,14 @@ impl FsStore {
             tracing::debug!(file = rel, kind = ?meta.file_type(), "refused: not a regular file");
             return Err(OpenError::Denied);
         }
-        Ok((file, meta.len()))
+        let key = FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        };
+        Ok((file, key))
     }
 
     fn map_open_error(&self, rel: &str, errno: Errno) -> OpenError<io::Error> {
@@ -195,14 +230,6 @@ impl FsStore {
             "{what} failed"
         );
         err
-    }
-
-    fn entry(&self, handle: FileHandle) -> Option<&OpenFile> {
-        let entry = self.files.get(usize::try_from(handle.index).ok()?)?;
-        if entry.generation != handle.generation {
-            return None;
-        }
-        entry.open.as_ref()
     }
 
     fn insert(&mut self, open: OpenFile) -> Result<FileHandle, OpenError<io::Error>> {
@@ -245,8 +272,15 @@ impl FileStore for FsStore {
         // `SafePath` guarantees no empty, `.` or `..` component and no NUL; the kernel
         // (RESOLVE_BENEATH) guarantees the rest, including symlinks.
         let rel = path.to_string();
-        let (file, size) = self.open_file(&rel)?;
-        let handle = self.insert(OpenFile { file, path: rel })?;
+        let (file, key) = self.open_file(&rel)?;
+        let size = key.size;
+        let handle = self.insert(OpenFile {
+            file,
+            path: rel,
+            key,
+            pinned: None,
+        })?;
+        self.shared.entry(key).or_default().handles += 1;
         Ok(Opened {
             handle,
             size: Some(size),
@@ -259,26 +293,58 @@ impl FileStore for FsStore {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, io::Error> {
-        let Some(open) = self.entry(handle) else {
+        let Ok(index) = usize::try_from(handle.index) else {
+            return Err(io::Error::other("read from a closed file handle"));
+        };
+        let Some(open) = self
+            .files
+            .get_mut(index)
+            .filter(|e| e.generation == handle.generation)
+            .and_then(|e| e.open.as_mut())
+        else {
             return Err(io::Error::other("read from a closed file handle"));
         };
         let mut filled = 0;
         while filled < buf.len() {
             let at = offset.saturating_add(filled as u64);
-            match open.file.read_at(&mut buf[filled..], at) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    tracing::warn!(
-                        root = %self.root_path.display(),
-                        file = %open.path,
-                        offset = at,
-                        error = %err,
-                        "read failed"
-                    );
-                    return Err(err);
+            let chunk_index = at / CHUNK as u64;
+            let shared = self.shared.entry(open.key).or_default();
+            if !shared.chunks.contains_key(&chunk_index) && self.cached + CHUNK > self.cache_limit {
+                // Cache full: straight from the file.
+                let got = pread_full(&open.file, at, &mut buf[filled..])
+                    .map_err(|err| log_read_error(&self.root_path, &open.path, at, err))?;
+                return Ok(filled + got);
+            }
+            if open.pinned != Some(chunk_index) {
+                if let hash_map::Entry::Vacant(slot) = shared.chunks.entry(chunk_index) {
+                    let start = chunk_index * CHUNK as u64;
+                    let mut data = vec![0u8; CHUNK];
+                    let got = pread_full(&open.file, start, &mut data)
+                        .map_err(|err| log_read_error(&self.root_path, &open.path, start, err))?;
+                    data.truncate(got);
+                    self.cached += data.len();
+                    slot.insert(Chunk {
+                        data: data.into_boxed_slice(),
+                        pins: 0,
+                    });
                 }
+                if let Some(chunk) = shared.chunks.get_mut(&chunk_index) {
+                    chunk.pins += 1;
+                }
+                if let Some(old) = open.pinned.replace(chunk_index) {
+                    self.cached -= shared.unpin(old);
+                }
+            }
+            let Some(chunk) = shared.chunks.get(&chunk_index) else {
+                return Err(io::Error::other("bug: pinned chunk missing from the cache"));
+            };
+            let within = (at - chunk_index * CHUNK as u64) as usize;
+            let available = chunk.data.get(within..).unwrap_or_default();
+            let n = available.len().min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&available[..n]);
+            filled += n;
+            if chunk.data.len() < CHUNK {
+                break; // end of file
             }
         }
         Ok(filled)
@@ -290,9 +356,19 @@ impl FileStore for FsStore {
         };
         if let Some(entry) = self.files.get_mut(index)
             && entry.generation == handle.generation
-            && entry.open.take().is_some()
+            && let Some(open) = entry.open.take()
         {
             self.free.push(handle.index);
+            if let Some(shared) = self.shared.get_mut(&open.key) {
+                if let Some(chunk) = open.pinned {
+                    self.cached -= shared.unpin(chunk);
+                }
+                shared.handles -= 1;
+                if shared.handles == 0 {
+                    self.cached -= shared.chunks.values().map(|c| c.data.len()).sum::<usize>();
+                    self.shared.remove(&open.key);
+                }
+            }
         }
     }
 }
@@ -306,7 +382,72 @@ struct OpenFile {
     file: File,
     /// Root-relative, for logs.
     path: String,
+    key: FileKey,
+    /// The chunk this handle holds in the shared cache.
+    pinned: Option<u64>,
 }
+
+/// Identifies one version of a file: a changed size or modification time is another file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The cached chunks of one file and how many handles have it open.
+#[derive(Default)]
+struct SharedFile {
+    handles: usize,
+    chunks: HashMap<u64, Chunk>,
+}
+
+impl SharedFile {
+    /// Releases one hold on chunk `index`; frees it when nobody holds it. Returns the bytes
+    /// freed.
+    fn unpin(&mut self, index: u64) -> usize {
+        let Some(chunk) = self.chunks.get_mut(&index) else {
+            return 0;
+        };
+        chunk.pins = chunk.pins.saturating_sub(1);
+        if chunk.pins > 0 {
+            return 0;
+        }
+        self.chunks.remove(&index).map_or(0, |c| c.data.len())
+    }
+}
+
+struct Chunk {
+    /// The file's bytes from `index * CHUNK`; shorter than `CHUNK` only at the end of file.
+    data: Box<[u8]>,
+    pins: u32,
+}
+
+/// Fills `buf` from `offset`, looping over short reads; fewer bytes mean end of file.
+fn pread_full(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset.saturating_add(filled as u64)) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+fn log_read_error(root: &Path, file: &str, offset: u64, err: io::Error) -> io::Error {
+    tracing::warn!(root = %root.display(), file, offset, error = %err, "read failed");
+    err
+}
+
+/// Bytes per cached chunk: one `pread(2)` serves 44 blocks of 1468 bytes.
+pub const CHUNK: usize = 64 * 1024;
+/// Default bound of the shared read cache.
+const DEFAULT_CACHE_LIMIT: usize = 32 * 1024 * 1024;
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
 
@@ -418,6 +559,43 @@ mod tests {
         assert!(store.read_at(a, 0, &mut [0; 4]).is_err());
         assert_eq!(read_all(&mut store, b), b"bb");
         assert_eq!(store.read_at(b, 99, &mut [0; 4]).unwrap(), 0);
+    }
+
+    #[test]
+    fn cached_reads_match_the_file_and_free_their_memory() {
+        let tmp = TempDir::new("cache");
+        let content: Vec<u8> = (0..3 * CHUNK + 1234).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(tmp.0.join("f"), &content).unwrap();
+        for limit in [0, CHUNK, 32 * CHUNK] {
+            let mut store = FsStore::open_root(&tmp.0).unwrap();
+            store.set_cache_limit(limit);
+            let a = open(&mut store, b"f").unwrap().handle;
+            let b = open(&mut store, b"f").unwrap().handle;
+            for blksize in [1468usize, 512, 65464] {
+                for handle in [a, b] {
+                    let mut out = Vec::new();
+                    let mut buf = vec![0u8; blksize];
+                    loop {
+                        let n = store.read_at(handle, out.len() as u64, &mut buf).unwrap();
+                        out.extend_from_slice(&buf[..n]);
+                        assert!(store.cached_bytes() <= limit);
+                        if n < blksize {
+                            break;
+                        }
+                    }
+                    assert_eq!(out, content, "limit {limit} blksize {blksize}");
+                }
+            }
+            // A rewind into a freed chunk reads it again.
+            let mut buf = [0u8; 100];
+            assert_eq!(store.read_at(a, 10, &mut buf).unwrap(), 100);
+            assert_eq!(&buf[..], &content[10..110]);
+            assert_eq!(store.read_at(a, content.len() as u64, &mut buf).unwrap(), 0);
+            store.close(a);
+            store.close(b);
+            assert_eq!(store.cached_bytes(), 0, "limit {limit}");
+            assert!(store.shared.is_empty());
+        }
     }
 
     #[test]

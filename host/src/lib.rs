@@ -19,6 +19,7 @@
 //! * [`dhcp_task`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs.
 //! * [`udp`]: sockets bound to one interface, and who holds a taken port.
 //! * [`privdrop`]: after setup, `serve` runs as an unprivileged user.
+//! * [`udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path.
 
 #![warn(missing_docs)]
 
@@ -40,6 +41,7 @@ pub mod serve;
 pub mod shutdown;
 pub mod tftp_task;
 pub mod udp;
+pub mod udp_batch;
 
 pub use fs_store::{FileHandle, FsStore, RootError};
 pub use shutdown::{Shutdown, ShutdownTrigger};

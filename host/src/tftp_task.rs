@@ -2,10 +2,23 @@
 //!
 //! One loop owns the server and the [`FsStore`]. Requests arrive on the listener; every
 //! accepted transfer gets its own UDP socket (its TID, RFC 1350 §4) bound to the listener's
-//! IP and port 0, read by a small reader task that forwards datagrams to the loop over a
-//! channel. The loop follows the core's driver contract: after each `handle*` it sends the
+//! IP and port 0. The loop follows the core's driver contract: after each `handle*` it sends the
 //! reply, drains `poll_transmit`, drains `poll_event`, then sleeps until `poll_timeout` or the
 //! next datagram.
+//!
+//! The data path is built for many clients at once and few system calls per block:
+//! - every transfer socket is registered with tokio's reactor under a waker of its own, which
+//!   queues the transfer's id for the loop when the socket becomes readable; the loop then
+//!   reads that socket directly (no reader task, no channel, no allocation per datagram);
+//! - `recvmmsg(2)` reads every queued ACK at once, and a short batch proves the queue empty, so
+//!   no extra call is spent on `EAGAIN`;
+//! - everything the core wants sent for a transfer is written back to back into one buffer
+//!   and sent together: a window of equal-sized DATA blocks (the last may be shorter) with one
+//!   UDP GSO `sendmsg(2)`, other runs with `sendmmsg(2)`, a lone datagram with `sendto(2)`;
+//! - one timer, moved only when the core's earliest deadline moves.
+//!
+//! Per block in lock-step that is one `epoll_wait` (tokio's), one `recvmmsg` and one `sendto`;
+//! with a window of W blocks, the same three calls per W blocks.
 //!
 //! On shutdown the listener stops being read, running transfers may finish until the grace
 //! deadline, then the rest are dropped.
@@ -19,22 +32,24 @@ use crate::clock::Clock;
 use crate::dhcp_task::ClientBook;
 use crate::fs_store::{FileHandle, FsStore, RootError};
 use crate::shutdown::Shutdown;
+use crate::udp_batch::{self, RecvBatch};
 use pocketpxe_core::tftp::{
     FailReason, Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
     TransferInfo, TransferStats,
 };
 use pocketpxe_core::wire::tftp::Repr as TftpRepr;
 use pocketpxe_core::{Destination, Received, Transmit};
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// What the TFTP task needs to run.
 #[derive(Debug, Clone)]
@@ -201,7 +216,6 @@ impl TftpService {
         let mut slots = vec![Slot::<FileHandle>::default(); usize::from(cfg.max_transfers)];
         let mut server = TftpServer::new(cfg.core, &mut slots[..]);
         server.set_max_transfers_per_client(max_per_client);
-        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let mut driver = Driver {
             server,
             store: &mut store,
@@ -211,11 +225,16 @@ impl TftpService {
             transfer_ip,
             device,
             clients,
-            transfers: HashMap::new(),
-            inbound_tx,
+            transfers: Vec::new(),
+            running: 0,
+            ready: Arc::new(ReadyQueue::default()),
+            ready_ids: Vec::new(),
+            timed_out: Vec::new(),
             tx: vec![0; TX_BUF_LEN],
+            out: Vec::new(),
+            rx: RecvBatch::new(),
         };
-        let result = driver.run(shutdown, inbound_rx, cfg.grace).await;
+        let result = driver.run(shutdown, cfg.grace).await;
         driver.abort_all();
         result
     }
@@ -240,16 +259,32 @@ struct Driver<'a> {
     transfer_ip: Ipv4Addr,
     device: Option<String>,
     clients: Option<ClientBook>,
-    transfers: HashMap<TransferId, Transfer>,
-    inbound_tx: mpsc::Sender<Inbound>,
+    /// Indexed by [`TransferId::index`]; the entry's own id tells stale ids apart.
+    transfers: Vec<Option<Transfer>>,
+    running: usize,
+    /// Transfer sockets whose readiness changed, filled by their wakers.
+    ready: Arc<ReadyQueue>,
+    /// Scratch: the ids taken from `ready` in one turn.
+    ready_ids: Vec<TransferId>,
+    /// Scratch: ids to flush after a timeout.
+    timed_out: Vec<TransferId>,
+    /// Transmit buffer: the datagrams of one flush, back to back.
     tx: Vec<u8>,
+    /// Scratch: `(destination, start, length)` of each datagram in `tx`.
+    out: Vec<(SocketAddrV4, usize, usize)>,
+    rx: RecvBatch,
 }
 
-/// The host side of one transfer: its socket, its reader task and what to log at the end.
+/// The host side of one transfer: its socket (its TID), its waker and what to log at the end.
 struct Transfer {
-    socket: Arc<UdpSocket>,
+    id: TransferId,
+    socket: AsyncFd<std::net::UdpSocket>,
+    /// Queues `id` on the driver's [`ReadyQueue`] when the socket becomes readable.
+    waker: Waker,
+    wake: Arc<SocketWake>,
     local: SocketAddrV4,
-    reader: JoinHandle<()>,
+    /// Whether UDP GSO still works on this socket's route (cleared after a refusal).
+    gso: bool,
     log: TransferLog,
 }
 
@@ -263,43 +298,113 @@ struct TransferLog {
     started: tokio::time::Instant,
 }
 
-/// A datagram read from a transfer socket.
-struct Inbound {
+/// Transfer ids whose sockets may have datagrams, and the driver task to wake for them.
+///
+/// Instead of one reader task per transfer forwarding datagrams over a channel, every transfer
+/// socket is registered with tokio's reactor and polled with a waker of its own
+/// ([`SocketWake`]): a readiness event puts its id here and wakes the driver, which then reads
+/// that socket directly into its scratch buffer. No task, no channel, no per-datagram
+/// allocation.
+#[derive(Default)]
+struct ReadyQueue {
+    inner: Mutex<ReadyInner>,
+}
+
+#[derive(Default)]
+struct ReadyInner {
+    ids: Vec<TransferId>,
+    driver: Option<Waker>,
+}
+
+/// The waker of one transfer socket.
+struct SocketWake {
     id: TransferId,
-    src: SocketAddrV4,
-    payload: Box<[u8]>,
+    /// Set while `id` sits in the queue, so that it is queued once.
+    queued: AtomicBool,
+    queue: Arc<ReadyQueue>,
+}
+
+impl ReadyQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyInner> {
+        // The critical sections cannot panic; a poisoned lock still holds consistent data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until some id is queued, then moves the queued ids into `out`.
+    fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<TransferId>) -> Poll<()> {
+        let mut inner = self.lock();
+        if inner.ids.is_empty() {
+            if !inner
+                .driver
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                inner.driver = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        std::mem::swap(&mut inner.ids, out);
+        Poll::Ready(())
+    }
+}
+
+impl Wake for SocketWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let driver = {
+            let mut inner = self.queue.lock();
+            inner.ids.push(self.id);
+            inner.driver.take()
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
 }
 
 impl Driver<'_> {
-    async fn run(
-        &mut self,
-        mut shutdown: Shutdown,
-        mut inbound: mpsc::Receiver<Inbound>,
-        grace: Duration,
-    ) -> Result<(), TftpTaskError> {
+    async fn run(&mut self, mut shutdown: Shutdown, grace: Duration) -> Result<(), TftpTaskError> {
         let mut rx_buf = vec![0u8; RX_BUF_LEN];
         let mut accepting = true;
         let mut grace_deadline: Option<tokio::time::Instant> = None;
+        // One timer, moved only when the core's deadline moves (no timer churn per datagram).
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut timer_at: Option<pocketpxe_core::Instant> = None;
         loop {
-            if !accepting && self.transfers.is_empty() {
+            if !accepting && self.running == 0 {
                 tracing::info!("TFTP server stopped");
                 return Ok(());
             }
-            let timer = self.server.poll_timeout().map(|at| self.clock.deadline(at));
+            let next = self.server.poll_timeout();
+            if next != timer_at
+                && let Some(at) = next
+            {
+                timer.as_mut().reset(self.clock.deadline(at));
+            }
+            timer_at = next;
+            let ready = self.ready.clone();
+            let mut ready_ids = std::mem::take(&mut self.ready_ids);
             // Unbiased: a flood of requests must not starve running transfers, nor the reverse.
             tokio::select! {
                 () = shutdown.requested(), if accepting => {
                     accepting = false;
                     grace_deadline = Some(tokio::time::Instant::now() + grace);
                     tracing::info!(
-                        running = self.transfers.len(),
+                        running = self.running,
                         grace_secs = grace.as_secs_f32(),
                         "shutdown requested: no new TFTP requests, letting running transfers finish"
                     );
                 }
                 () = sleep_until(grace_deadline), if grace_deadline.is_some() => {
                     tracing::warn!(
-                        aborted = self.transfers.len(),
+                        aborted = self.running,
                         "grace period over: aborting unfinished TFTP transfers"
                     );
                     self.abort_running().await;
@@ -321,9 +426,19 @@ impl Driver<'_> {
                         }
                     }
                 }
-                Some(msg) = inbound.recv() => self.on_transfer_datagram(msg).await,
-                () = sleep_until(timer), if timer.is_some() => self.on_timeout().await,
+                () = std::future::poll_fn(|cx| ready.poll_take(cx, &mut ready_ids)) => {
+                    for &id in &ready_ids {
+                        self.on_readable(id).await;
+                    }
+                    ready_ids.clear();
+                }
+                () = &mut timer, if timer_at.is_some() => {
+                    // Re-arm next turn even if the core reports the same deadline again.
+                    timer_at = None;
+                    self.on_timeout().await;
+                }
             }
+            self.ready_ids = ready_ids;
             self.drain_events();
         }
     }
@@ -371,85 +486,256 @@ impl Driver<'_> {
         };
         let bind_to = SocketAddrV4::new(self.transfer_ip, 0);
         let socket = match bind_transfer_socket(bind_to, self.device.as_deref()) {
-            Ok(socket) => Arc::new(socket),
+            Ok(socket) => socket,
             Err(err) => {
                 tracing::error!(client = %peer, file = %log.file, error = %err,
                     "cannot open a socket for the transfer");
-                // The ERROR goes out from the listener (see `flush`).
+                // The ERROR goes out from the listener (see `send_out`).
                 self.server.abort(id, "server out of resources");
                 self.flush(id).await;
                 return;
             }
         };
-        let local = match socket.local_addr() {
+        let local = match socket.get_ref().local_addr() {
             Ok(SocketAddr::V4(local)) => local,
             _ => bind_to,
         };
         tracing::debug!(client = %peer, mac = log.mac.as_deref(), file = %log.file,
             asked = %log.asked, granted = %log.granted, tid = local.port(), "transfer started");
-        let reader = tokio::spawn(read_transfer(id, socket.clone(), self.inbound_tx.clone()));
-        self.transfers.insert(
+        let wake = Arc::new(SocketWake {
             id,
-            Transfer {
+            queued: AtomicBool::new(false),
+            queue: self.ready.clone(),
+        });
+        let waker = Waker::from(wake.clone());
+        // Queue it once so that its waker gets registered with the reactor.
+        waker.wake_by_ref();
+        let index = id.index();
+        if self.transfers.len() <= index {
+            self.transfers.resize_with(index + 1, || None);
+        }
+        if self.transfers[index]
+            .replace(Transfer {
+                id,
                 socket,
+                waker,
+                wake,
                 local,
-                reader,
+                gso: true,
                 log,
-            },
-        );
+            })
+            .is_none()
+        {
+            self.running += 1;
+        }
         self.flush(id).await;
     }
 
-    /// A datagram on a transfer socket.
-    async fn on_transfer_datagram(&mut self, msg: Inbound) {
-        let Some(transfer) = self.transfers.get(&msg.id) else {
-            return; // the transfer ended while this datagram was queued
+    fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        lookup(&self.transfers, id)
+    }
+
+    /// Transfer `id`'s socket may be readable: read every queued datagram (a batch per call),
+    /// hand each to the core, then send what the core wants sent.
+    async fn on_readable(&mut self, id: TransferId) {
+        let Some(transfer) = self.transfer(id) else {
+            return; // ended while queued
         };
-        let rx = Received {
-            src: msg.src,
-            dst: transfer.local,
-            payload: &msg.payload,
-        };
-        match self.server.handle(self.clock.now(), msg.id, &rx) {
-            Handled::Accepted => {}
-            Handled::Ignored(reason) => {
-                tracing::trace!(client = %msg.src, reason = ?reason, "datagram ignored");
+        transfer.wake.queued.store(false, Ordering::Release);
+        for _ in 0..MAX_BATCHES_PER_TURN {
+            let Some(transfer) = lookup(&self.transfers, id) else {
+                return;
+            };
+            let local = transfer.local;
+            // The `Context` must not live across an await (it is neither Send nor Sync).
+            let polled = transfer
+                .socket
+                .poll_read_ready(&mut Context::from_waker(&transfer.waker));
+            let received = match polled {
+                Poll::Pending => return, // the waker is registered
+                Poll::Ready(Err(err)) => {
+                    tracing::warn!(client = %transfer.log.peer, error = %err,
+                        "transfer socket failed");
+                    return;
+                }
+                Poll::Ready(Ok(mut guard)) => {
+                    match udp_batch::recv_batch(guard.get_inner().as_fd(), &mut self.rx) {
+                        Ok(n) => {
+                            // A short batch emptied the queue: no need to learn it from EAGAIN.
+                            if n < udp_batch::RECV_BATCH {
+                                guard.clear_ready();
+                            }
+                            n
+                        }
+                        Err(err) => {
+                            if err.kind() != io::ErrorKind::WouldBlock {
+                                tracing::debug!(error = %err, "transfer socket receive error");
+                            }
+                            guard.clear_ready();
+                            continue;
+                        }
+                    }
+                }
+            };
+            let now = self.clock.now();
+            for i in 0..received {
+                let Some((Some(src), payload)) = self.rx.get(i) else {
+                    continue; // not IPv4
+                };
+                let rx = Received {
+                    src,
+                    dst: local,
+                    payload,
+                };
+                if let Handled::Ignored(reason) = self.server.handle(now, id, &rx) {
+                    tracing::trace!(client = %src, reason = ?reason, "datagram ignored");
+                }
             }
+            self.flush(id).await;
         }
-        self.flush(msg.id).await;
+        // Still busy after several batches: let the other sockets have a turn first.
+        if let Some(transfer) = self.transfer(id) {
+            transfer.waker.wake_by_ref();
+        }
     }
 
     async fn on_timeout(&mut self) {
         self.server.handle_timeout(self.clock.now());
-        let ids: Vec<TransferId> = self.server.active().collect();
-        for id in ids {
+        let mut ids = std::mem::take(&mut self.timed_out);
+        ids.extend(self.server.active());
+        for &id in &ids {
             self.flush(id).await;
         }
+        ids.clear();
+        self.timed_out = ids;
     }
 
-    /// Sends everything the core has queued for transfer `id`.
+    /// Sends everything the core has queued for transfer `id`: the datagrams are written back
+    /// to back into `tx`, then sent with as few system calls as possible (see `send_out`).
     async fn flush(&mut self, id: TransferId) {
+        let room = TX_PACKET_MAX;
+        let mut used = 0;
+        self.out.clear();
+        let now = self.clock.now();
         loop {
-            let now = self.clock.now();
+            if self.tx.len() - used < room || self.out.len() >= udp_batch::GSO_MAX_SEGMENTS {
+                self.send_out(id).await;
+                used = 0;
+            }
             match self
                 .server
-                .poll_transmit(now, id, &mut *self.store, &mut self.tx)
+                .poll_transmit(now, id, &mut *self.store, &mut self.tx[used..])
             {
                 Ok(Some(transmit)) => {
-                    // A transfer without a socket of its own can only be sending its ERROR.
-                    let socket = self
-                        .transfers
-                        .get(&id)
-                        .map_or(&self.listener, |t| &*t.socket);
-                    send(socket, &self.tx, transmit).await;
+                    let Destination::Unicast(dst) = transmit.dst else {
+                        tracing::error!(dst = ?transmit.dst,
+                            "bug: TFTP asked for a non-unicast destination");
+                        continue;
+                    };
+                    self.out.push((dst, used, transmit.len));
+                    used += transmit.len;
                 }
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(err) => {
                     tracing::error!(error = %err, "bug: transmit buffer too small");
-                    return;
+                    break;
                 }
             }
         }
+        self.send_out(id).await;
+    }
+
+    /// Sends the datagrams listed in `out` (in `tx`) from transfer `id`'s socket: a run of
+    /// equal-sized datagrams to one peer (a window of DATA; the last may be shorter) with one
+    /// GSO `sendmsg`, anything else with `sendmmsg`, a single one with `sendto`.
+    async fn send_out(&mut self, id: TransferId) {
+        if self.out.is_empty() {
+            return;
+        }
+        let index = id.index();
+        let Some(Some(transfer)) = self
+            .transfers
+            .get_mut(index)
+            .map(|t| t.as_mut().filter(|t| t.id == id))
+        else {
+            // A transfer without a socket of its own can only be sending its ERROR.
+            for &(dst, start, len) in &self.out {
+                let transmit = Transmit {
+                    dst: Destination::Unicast(dst),
+                    len,
+                };
+                send(&self.listener, &self.tx[start..], transmit).await;
+            }
+            self.out.clear();
+            return;
+        };
+        let mut next = 0;
+        while next < self.out.len() {
+            let (dst, start, len) = self.out[next];
+            // The longest GSO run from `next`: same peer, same size but maybe the last.
+            let mut end = next + 1;
+            let mut bytes = len;
+            while end < self.out.len()
+                && end - next < udp_batch::GSO_MAX_SEGMENTS
+                && self.out[end].0 == dst
+                && self.out[end - 1].2 == len
+                && self.out[end].2 <= len
+                && bytes + self.out[end].2 <= udp_batch::GSO_MAX_BYTES
+            {
+                bytes += self.out[end].2;
+                end += 1;
+            }
+            if end - next > 1 && transfer.gso {
+                let segment = u16::try_from(len).unwrap_or(u16::MAX);
+                let result = send_retrying(&transfer.socket, |socket| {
+                    udp_batch::send_gso(
+                        socket.as_fd(),
+                        dst,
+                        &self.tx[start..start + bytes],
+                        segment,
+                    )
+                })
+                .await;
+                match result {
+                    Ok(_) => {
+                        next = end;
+                        continue;
+                    }
+                    Err(err) => {
+                        // Refused (segment over the path MTU, a device without checksum
+                        // offload, an old kernel): datagram by datagram from now on.
+                        tracing::debug!(client = %dst, error = %err,
+                            "UDP GSO refused; sending datagrams one by one");
+                        transfer.gso = false;
+                    }
+                }
+            }
+            let mut packets: [(SocketAddrV4, &[u8]); udp_batch::GSO_MAX_SEGMENTS] =
+                [(dst, &[]); udp_batch::GSO_MAX_SEGMENTS];
+            let count = (self.out.len() - next).min(udp_batch::GSO_MAX_SEGMENTS);
+            for (slot, &(to, from, len)) in packets.iter_mut().zip(&self.out[next..next + count]) {
+                *slot = (to, &self.tx[from..from + len]);
+            }
+            let result = if count == 1 {
+                send_retrying(&transfer.socket, |socket| socket.send_to(packets[0].1, dst))
+                    .await
+                    .map(|_| 1)
+            } else {
+                send_retrying(&transfer.socket, |socket| {
+                    udp_batch::send_many(socket.as_fd(), &packets[..count])
+                })
+                .await
+            };
+            match result {
+                Ok(sent) => next += sent.max(1),
+                Err(err) => {
+                    // Left to the core's retransmission, as a lost datagram would be.
+                    tracing::debug!(client = %dst, error = %err, "send failed");
+                    next += 1;
+                }
+            }
+        }
+        self.out.clear();
     }
 
     fn drain_events(&mut self) {
@@ -466,7 +752,7 @@ impl Driver<'_> {
 
     /// Ends every transfer now (grace period over): ERROR 0 to each client.
     async fn abort_running(&mut self) {
-        let ids: Vec<TransferId> = self.transfers.keys().copied().collect();
+        let ids: Vec<TransferId> = self.transfers.iter().flatten().map(|t| t.id).collect();
         for &id in &ids {
             self.server.abort(id, "server shutting down");
             self.flush(id).await;
@@ -475,8 +761,9 @@ impl Driver<'_> {
     }
 
     fn end_transfer(&mut self, id: TransferId) -> Option<Transfer> {
-        let transfer = self.transfers.remove(&id)?;
-        transfer.reader.abort();
+        self.transfer(id)?;
+        let transfer = self.transfers.get_mut(id.index())?.take()?;
+        self.running -= 1;
         Some(transfer)
     }
 
@@ -486,8 +773,34 @@ impl Driver<'_> {
     }
 
     fn abort_all(&mut self) {
-        for (_, transfer) in self.transfers.drain() {
-            transfer.reader.abort();
+        self.transfers.clear();
+        self.running = 0;
+    }
+}
+
+/// Transfer `id`, unless it ended (its slot is empty or holds a newer transfer).
+fn lookup(transfers: &[Option<Transfer>], id: TransferId) -> Option<&Transfer> {
+    transfers.get(id.index())?.as_ref().filter(|t| t.id == id)
+}
+
+/// Runs the non-blocking send `op` on `socket`; when the socket buffer is full, waits (at most
+/// [`SEND_WAIT`]) until it is writable and tries again.
+async fn send_retrying<T>(
+    socket: &AsyncFd<std::net::UdpSocket>,
+    mut op: impl FnMut(&std::net::UdpSocket) -> io::Result<T>,
+) -> io::Result<T> {
+    let deadline = tokio::time::Instant::now() + SEND_WAIT;
+    loop {
+        match op(socket.get_ref()) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                match tokio::time::timeout_at(deadline, socket.writable()).await {
+                    Ok(Ok(mut guard)) => guard.clear_ready(),
+                    Ok(Err(err)) => return Err(err),
+                    Err(_) => return Err(err),
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
 }
@@ -533,36 +846,21 @@ fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>
     }
 }
 
-/// Reads datagrams from one transfer socket until aborted or the loop is gone.
-async fn read_transfer(id: TransferId, socket: Arc<UdpSocket>, out: mpsc::Sender<Inbound>) {
-    let mut buf = vec![0u8; TRANSFER_RX_BUF_LEN];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((len, SocketAddr::V4(src))) => {
-                let msg = Inbound {
-                    id,
-                    src,
-                    payload: buf[..len].into(),
-                };
-                if out.send(msg).await.is_err() {
-                    return;
-                }
-            }
-            Ok((_, SocketAddr::V6(_))) => {}
-            Err(err) => {
-                tracing::debug!(error = %err, "transfer socket receive error");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+/// A non-blocking UDP socket for one transfer, registered with tokio's reactor.
+fn bind_transfer_socket(
+    addr: SocketAddrV4,
+    device: Option<&str>,
+) -> io::Result<AsyncFd<std::net::UdpSocket>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    if let Some(device) = device {
+        socket.bind_device(Some(device.as_bytes()))?;
     }
-}
-
-fn bind_transfer_socket(addr: SocketAddrV4, device: Option<&str>) -> io::Result<UdpSocket> {
-    let opts = crate::udp::BindOptions {
-        device,
-        ..Default::default()
-    };
-    crate::udp::bind(addr, opts).map_err(crate::udp::BindStep::into_error)
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::V4(addr).into())?;
+    // SAFETY: the std socket owns its descriptor, which stays open and the same for as long as
+    // the `AsyncFd` owns the socket.
+    unsafe { AsyncFd::register(std::net::UdpSocket::from(socket)) }.map_err(io::Error::from)
 }
 
 /// The options a transfer runs with, for logs: acknowledged ones as `name=value`.
@@ -675,11 +973,14 @@ fn bind_error(addr: SocketAddrV4, error: io::Error) -> TftpTaskError {
     TftpTaskError::Bind { addr, error, hint }
 }
 
-/// Datagrams queued from transfer sockets to the loop.
-const INBOUND_QUEUE: usize = 4096;
 /// Listener receive buffer: large enough to see over-long requests whole.
 const RX_BUF_LEN: usize = 65_536;
-/// Transfer sockets only carry ACKs and ERRORs from clients.
-const TRANSFER_RX_BUF_LEN: usize = 4096;
-/// Transmit buffer: 4-byte header plus the largest block (RFC 2348: 65464).
-const TX_BUF_LEN: usize = 65_536;
+/// The largest datagram the core writes: 4-byte header plus the largest block (RFC 2348: 65464).
+const TX_PACKET_MAX: usize = 65_536;
+/// Transmit buffer: one GSO send's worth of datagrams plus room for the largest one.
+const TX_BUF_LEN: usize = udp_batch::GSO_MAX_BYTES + TX_PACKET_MAX;
+/// Receive batches read from one transfer socket before the others get a turn.
+const MAX_BATCHES_PER_TURN: usize = 8;
+/// How long a send may wait for room in a full socket buffer before the datagrams are left to
+/// the core's retransmission.
+const SEND_WAIT: Duration = Duration::from_millis(200);
