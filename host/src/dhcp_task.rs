@@ -249,6 +249,9 @@ impl DhcpService {
             book,
             iface: &cfg.interface,
             tx: vec![0; TX_BUF_LEN],
+            tx_used: 0,
+            pending: Vec::new(),
+            batch_changed: false,
         };
         driver.restore(stored, cfg.server);
         tracing::info!(
@@ -278,13 +281,17 @@ impl DhcpService {
                 received = main.recv_from(&mut rx_main) => {
                     let (len, src) = driver.check(received, cfg.port)?;
                     if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
-                        driver.on_datagram(&main, cfg.port, src, payload).await;
+                        driver.on_datagram(cfg.port, src, payload);
                     }
+                    driver.drain_ready(&main, cfg.port, &mut rx_main)?;
+                    driver.finish_batch(&main, cfg.port).await;
                 }
                 received = recv_opt(pxe.as_ref(), &mut rx_pxe) => {
                     let (len, src) = driver.check(received, pxe_port)?;
                     if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe.as_ref()) {
-                        driver.on_datagram(sock, pxe_port, src, payload).await;
+                        driver.on_datagram(pxe_port, src, payload);
+                        driver.drain_ready(sock, pxe_port, &mut rx_pxe)?;
+                        driver.finish_batch(sock, pxe_port).await;
                     }
                 }
                 () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
@@ -302,7 +309,22 @@ struct Driver<'a> {
     file: Option<&'a LeaseFile>,
     book: ClientBook,
     iface: &'a str,
+    /// The replies of one batch, back to back; `tx_used` bytes are taken.
     tx: Vec<u8>,
+    tx_used: usize,
+    /// Requests handled in this batch, in order, waiting for the lease file to be saved.
+    pending: Vec<Pending>,
+    /// Whether any request of this batch changed a lease.
+    batch_changed: bool,
+}
+
+/// A handled request whose reply (if any) waits for the batch's lease-file save.
+struct Pending {
+    request: Summary,
+    /// Destination, start and length in the driver's `tx`.
+    reply: Option<(Destination, usize, usize)>,
+    /// Whether handling it changed a lease (its reply must wait for a successful save).
+    changed: bool,
 }
 
 impl Driver<'_> {
@@ -373,61 +395,37 @@ impl Driver<'_> {
         }
     }
 
-    async fn on_datagram(
-        &mut self,
-        socket: &UdpSocket,
-        port: u16,
-        src: SocketAddrV4,
-        payload: &[u8],
-    ) {
+    /// One datagram: the core answers it into the batch's transmit buffer; the reply waits in
+    /// `pending` until [`Driver::finish_batch`] has saved the leases.
+    fn on_datagram(&mut self, port: u16, src: SocketAddrV4, payload: &[u8]) {
         let now = self.clock.now();
         let rx = Received {
             src,
             dst: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
             payload,
         };
-        let outcome = self.server.handle(now, &rx, &mut self.tx);
+        if self.tx.len() < self.tx_used + TX_BUF_LEN {
+            self.tx.resize(self.tx_used + TX_BUF_LEN, 0);
+        }
+        let outcome = self.server.handle(now, &rx, &mut self.tx[self.tx_used..]);
         let request = Summary::of(payload);
-        // Durable before announced: store lease changes, then send.
-        let stored = self.persist_events();
+        let changed = self.drain_events();
+        self.batch_changed |= changed;
         match outcome {
             Ok(DhcpOutcome::Reply(transmit)) => {
-                let Some(bytes) = self.tx.get(..transmit.len) else {
-                    tracing::error!(len = transmit.len, "bug: reply longer than the buffer");
-                    return;
-                };
-                let reply = Summary::of(bytes);
-                if let Err(err) = stored {
-                    tracing::error!(mac = request.mac(), error = %err,
-                        "lease not saved: reply withheld (the client will retry)");
-                    return;
-                }
-                if let (Some(mac), Some(ip)) = (reply.mac, reply.assigned())
-                    && reply.kind == Some(MessageType::Ack)
-                {
-                    self.book.record(ip, mac);
-                }
-                log_exchange(self.iface, port, &request, &reply);
-                let to = match transmit.dst {
-                    Destination::Unicast(to) => to,
-                    Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
-                    Destination::UnicastToMac { port, .. } => {
-                        tracing::error!("bug: unicast to MAC asked for without LinkCaps");
-                        SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
-                    }
-                };
-                if let Err(err) = socket.send_to(bytes, to).await {
-                    tracing::warn!(interface = self.iface, mac = request.mac(), to = %to,
-                        error = %err, "cannot send DHCP reply");
-                }
+                let start = self.tx_used;
+                self.tx_used += transmit.len;
+                self.pending.push(Pending {
+                    request,
+                    reply: Some((transmit.dst, start, transmit.len)),
+                    changed,
+                });
             }
-            Ok(DhcpOutcome::Handled) => {
-                if let Err(err) = stored {
-                    tracing::error!(mac = request.mac(), error = %err, "lease change not saved");
-                }
-                tracing::info!(interface = self.iface, mac = request.mac(),
-                    request = request.kind_name(), ip = ?request.about(), "DHCP");
-            }
+            Ok(DhcpOutcome::Handled) => self.pending.push(Pending {
+                request,
+                reply: None,
+                changed,
+            }),
             Ok(DhcpOutcome::Ignored(reason)) => {
                 // A proxy sees the client's REQUEST to the address-giving server: note the
                 // address for the TFTP logs.
@@ -444,16 +442,99 @@ impl Driver<'_> {
         }
     }
 
+    /// Handles every datagram already queued on `socket` (at most [`MAX_BATCH`] in all), so
+    /// that one lease-file write covers them all.
+    ///
+    /// # Errors
+    /// [`DhcpTaskError::Socket`] if the socket fails for good.
+    fn drain_ready(
+        &mut self,
+        socket: &UdpSocket,
+        port: u16,
+        buf: &mut [u8],
+    ) -> Result<(), DhcpTaskError> {
+        for _ in 1..MAX_BATCH {
+            let received = socket.try_recv_from(buf);
+            if matches!(&received, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
+                break;
+            }
+            let (len, src) = self.check(received, port)?;
+            if let (Some(src), Some(payload)) = (src, buf.get(..len)) {
+                self.on_datagram(port, src, payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// Durable before announced: saves the lease file once for every change in the batch,
+    /// then sends the batch's replies. If the save failed, replies that announce a change are
+    /// withheld (the clients will retry); the others go out.
+    async fn finish_batch(&mut self, socket: &UdpSocket, port: u16) {
+        let stored = if std::mem::take(&mut self.batch_changed) {
+            self.save()
+        } else {
+            Ok(())
+        };
+        let pending = std::mem::take(&mut self.pending);
+        for item in &pending {
+            let request = &item.request;
+            if item.changed
+                && let Err(err) = &stored
+            {
+                match item.reply {
+                    Some(_) => tracing::error!(mac = request.mac(), error = %err,
+                        "lease not saved: reply withheld (the client will retry)"),
+                    None => tracing::error!(mac = request.mac(), error = %err,
+                        "lease change not saved"),
+                }
+                continue;
+            }
+            let Some((dst, start, len)) = item.reply else {
+                tracing::info!(interface = self.iface, mac = request.mac(),
+                    request = request.kind_name(), ip = ?request.about(), "DHCP");
+                continue;
+            };
+            let Some(bytes) = self.tx.get(start..start + len) else {
+                tracing::error!(len, "bug: reply longer than the buffer");
+                continue;
+            };
+            let reply = Summary::of(bytes);
+            if let (Some(mac), Some(ip)) = (reply.mac, reply.assigned())
+                && reply.kind == Some(MessageType::Ack)
+            {
+                self.book.record(ip, mac);
+            }
+            log_exchange(self.iface, port, request, &reply);
+            let to = match dst {
+                Destination::Unicast(to) => to,
+                Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
+                Destination::UnicastToMac { port, .. } => {
+                    tracing::error!("bug: unicast to MAC asked for without LinkCaps");
+                    SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
+                }
+            };
+            if let Err(err) = socket.send_to(bytes, to).await {
+                tracing::warn!(interface = self.iface, mac = request.mac(), to = %to,
+                    error = %err, "cannot send DHCP reply");
+            }
+        }
+        self.pending = pending;
+        self.pending.clear();
+        self.tx_used = 0;
+    }
+
     fn on_timeout(&mut self) {
         self.server.handle_timeout(self.clock.now());
-        if let Err(err) = self.persist_events() {
+        if self.drain_events()
+            && let Err(err) = self.save()
+        {
             tracing::error!(error = %err, "expired leases not saved");
         }
     }
 
-    /// Drains the core's lease events (logging them) and, if there were any, rewrites the
-    /// lease file from the table.
-    fn persist_events(&mut self) -> Result<(), LeaseFileError> {
+    /// Drains the core's lease events (logging them); true if there were any, so that the
+    /// lease file must be rewritten from the table.
+    fn drain_events(&mut self) -> bool {
         use pocketpxe_core::dhcp::DhcpEvent;
         let mut changed = false;
         while let Some(event) = self.server.poll_event() {
@@ -469,7 +550,7 @@ impl Driver<'_> {
             tracing::debug!(interface = self.iface, mac = %format_mac(&lease.mac),
                 ip = %lease.ip, expires_unix = expires, "lease {what}");
         }
-        if changed { self.save() } else { Ok(()) }
+        changed
     }
 
     fn save(&self) -> Result<(), LeaseFileError> {
@@ -667,6 +748,9 @@ const MAX_LEASE_SLOTS: usize = 65_536;
 const RX_BUF_LEN: usize = 9000;
 /// Replies: the core honours option 57 (at most 65535) but stays within what fits.
 const TX_BUF_LEN: usize = 9000;
+/// Datagrams handled before the lease file is saved and their replies sent: under load, one
+/// durable write covers up to this many ACKs.
+const MAX_BATCH: usize = 256;
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@
 //! the old one and `fsync`s the directory, so a crash at any moment leaves either the old or the
 //! new file, never a torn one.
 
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -120,13 +121,16 @@ impl LeaseFile {
         };
         fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
         let mut text = String::from("# pocketpxe leases v1: MAC IP EXPIRES (unix seconds)\n");
+        text.reserve(leases.len() * 48);
         for lease in leases {
-            text.push_str(&format!(
-                "{} {} {}\n",
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                text,
+                "{} {} {}",
                 format_mac(&lease.mac),
                 lease.ip,
                 lease.expires_unix
-            ));
+            );
         }
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".tmp");
