@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# benches/dhcp_compare.sh: DHCP DORA/s of `pocketpxe serve`, Kea (kea-dhcp4, memfile) and
+# dnsmasq (--no-ping), measured with ISC perfdhcp from a second network namespace over a veth
+# pair, at the same offered rates, one server at a time. See benches/README.md.
+#
+#   sudo benches/dhcp_compare.sh [--quick] [--rates "1000 2000 ..."] [--seconds S] [--out DIR]
+#
+# Network safety: all DHCP traffic stays on a veth pair between two namespaces this script
+# creates; servers are stopped by the PID it started; namespaces are deleted on exit.
+# Packages (kea-admin for perfdhcp, kea-dhcp4-server, dnsmasq-base) are installed with
+# apt-get when missing; Debian's policy-rc.d/invoke-rc.d rules apply, and the script never
+# starts a service: it runs each server in the foreground inside its namespace.
+
+set -euo pipefail
+
+QUICK=0
+RATES=""
+SECONDS_PER_RUN=""
+OUT=""
+ROUNDS=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --rates) RATES="$2"; shift ;;
+        --seconds) SECONDS_PER_RUN="$2"; shift ;;
+        --rounds) ROUNDS="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "dhcp_compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$QUICK" = 1 ]; then
+    RATES="${RATES:-1000 4000}"; SECONDS_PER_RUN="${SECONDS_PER_RUN:-4}"
+else
+    RATES="${RATES:-1000 2000 4000 8000 12000 16000}"; SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}"
+fi
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(dirname "$HERE")"
+OUT="${OUT:-$(mktemp -d /tmp/pocketpxe-dhcp.XXXXXX)}"
+mkdir -p "$OUT"
+TAG="ppxd$$"
+NS_SRV="$TAG-srv"; NS_CLI="$TAG-cli"
+IF_SRV="${TAG}s"; IF_CLI="${TAG}c"
+SRV_IP=10.78.0.1; CLI_IP=10.78.0.2
+POOL_START=10.78.1.0; POOL_END=10.78.8.255   # 2048 addresses
+CLIENTS=2000
+SERVER_PID=""
+RESULTS="$OUT/dhcp.tsv"
+: > "$RESULTS"
+
+log() { echo "dhcp_compare: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces); nothing was changed"
+
+cleanup() {
+    set +e
+    stop_server
+    ip netns del "$NS_SRV" 2>/dev/null
+    ip netns del "$NS_CLI" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ! command -v perfdhcp >/dev/null || ! command -v kea-dhcp4 >/dev/null \
+    || ! command -v dnsmasq >/dev/null; then
+    log "installing kea-admin (perfdhcp), kea-dhcp4-server, dnsmasq-base"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
+        kea-admin kea-dhcp4-server dnsmasq-base >&2 || die "apt-get install failed"
+fi
+PPX="${PPX:-${CARGO_TARGET_DIR:-$REPO/target}/release/pocketpxe}"
+(cd "$REPO" && timeout 1200 cargo build --quiet --release -p pocketpxe >&2) || die "cargo build failed"
+
+ip netns add "$NS_SRV"
+ip netns add "$NS_CLI"
+ip -n "$NS_SRV" link set lo up
+ip -n "$NS_CLI" link set lo up
+ip -n "$NS_SRV" link add "$IF_SRV" mtu 1500 type veth peer name "$IF_CLI" netns "$NS_CLI"
+ip -n "$NS_SRV" addr add "$SRV_IP/16" dev "$IF_SRV"
+ip -n "$NS_CLI" addr add "$CLI_IP/16" dev "$IF_CLI"
+ip -n "$NS_SRV" link set "$IF_SRV" up
+ip -n "$NS_CLI" link set "$IF_CLI" up
+mkdir -p "$OUT/tftproot"
+
+start_server() {
+    local name="$1" dir="$OUT/$1"
+    rm -rf "$dir"; mkdir -p "$dir"
+    case "$name" in
+        pocketpxe)
+            ip netns exec "$NS_SRV" "$PPX" serve --interface "$IF_SRV" --root "$OUT/tftproot" \
+                --mode dhcp --range "$POOL_START-$POOL_END" --leases "$dir/leases" --user root \
+                --tftp-port 6969 -q >"$dir/log" 2>&1 & ;;
+        kea)
+            cat > "$dir/kea.json" <<EOF
+{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "$IF_SRV" ] },
+    "lease-database": { "type": "memfile", "persist": true, "name": "$dir/leases4.csv",
+                        "lfc-interval": 0 },
+    "valid-lifetime": 3600,
+    "subnet4": [ { "id": 1, "subnet": "10.78.0.0/16",
+                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
+                   "output_options": [ { "output": "$dir/kea.log" } ] } ] } }
+EOF
+            KEA_PIDFILE_DIR="$dir" KEA_LOCKFILE_DIR="$dir" \
+                ip netns exec "$NS_SRV" kea-dhcp4 -c "$dir/kea.json" >"$dir/log" 2>&1 & ;;
+        dnsmasq)
+            ip netns exec "$NS_SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+                --interface="$IF_SRV" --bind-interfaces --dhcp-authoritative --no-ping \
+                --dhcp-range="$POOL_START,$POOL_END,1h" --dhcp-lease-max=5000 \
+                --dhcp-leasefile="$dir/leases" --quiet-dhcp --pid-file= --user=root \
+                --log-facility="$dir/log" >"$dir/out" 2>&1 & ;;
+    esac
+    SERVER_PID=$!
+    sleep 1
+    kill -0 "$SERVER_PID" 2>/dev/null || { log "$name did not start (see $dir)"; SERVER_PID=""; return 1; }
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+echo "# $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r), $(date -u +%Y-%m-%d), load $(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/machine.txt"
+for round in $(seq "$ROUNDS"); do
+    for rate in $RATES; do
+        for server in pocketpxe kea dnsmasq; do
+            start_server "$server" || continue
+            report=$(timeout $((SECONDS_PER_RUN + 30)) ip netns exec "$NS_CLI" perfdhcp -4 \
+                -l "$IF_CLI" -r "$rate" -p "$SECONDS_PER_RUN" -R "$CLIENTS" 2>&1 || true)
+            stop_server
+            echo "$report" > "$OUT/$server-$rate-$round.txt"
+            # sent DISCOVERs, received ACKs.
+            read -r discovers acks < <(echo "$report" | awk '
+                /Statistics for: DISCOVER-OFFER/ { s = "do" } /Statistics for: REQUEST-ACK/ { s = "ra" }
+                /^sent packets:/ && s == "do" { d = $3 } /^received packets:/ && s == "ra" { a = $3 }
+                END { print d + 0, a + 0 }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "$discovers" "$acks" \
+                "$SECONDS_PER_RUN" >> "$RESULTS"
+            log "round $round rate $rate $server: $discovers DISCOVERs, $acks ACKs in ${SECONDS_PER_RUN}s"
+        done
+    done
+done
+
+python3 - "$RESULTS" "$OUT/machine.txt" <<'EOF' | tee "$OUT/table.md"
+import statistics, sys
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    r, server, rate, d, a, secs = line.split()
+    d, a, secs = int(d), int(a), float(secs)
+    rows[(server, int(rate))].append((a / secs, 100.0 * (d - a) / d if d else 100.0))
+servers = ["pocketpxe", "kea", "dnsmasq"]
+rates = sorted({k[1] for k in rows})
+print(open(sys.argv[2]).read().strip().lstrip("# "))
+print()
+print("| offered DORA/s | " + " | ".join(f"{s} DORA/s (lost %)" for s in servers) + " |")
+print("|---" * (len(servers) + 1) + "|")
+best = {}
+for rate in rates:
+    cells = []
+    for s in servers:
+        got = rows.get((s, rate))
+        if not got:
+            cells.append("–"); continue
+        done = statistics.median(g[0] for g in got)
+        lost = statistics.median(g[1] for g in got)
+        best[s] = max(best.get(s, (0, 0)), (done, rate))
+        cells.append(f"{done:.0f} ({lost:.1f} %)")
+    print(f"| {rate} | " + " | ".join(cells) + " |")
+print()
+for s in servers:
+    if s in best:
+        print(f"- {s}: at most {best[s][0]:.0f} DORA/s (at {best[s][1]} offered)")
+if "pocketpxe" in best and "kea" in best and best["kea"][0] > 0:
+    kea_rate = best["kea"][1]
+    lost = statistics.median(g[1] for g in rows[("pocketpxe", kea_rate)])
+    print(f"- pocketpxe ÷ Kea, best DORA/s: {best['pocketpxe'][0] / best['kea'][0]:.2f}×; "
+          f"pocketpxe lost {lost:.1f} % at Kea's best offered rate ({kea_rate}/s)")
+EOF
+log "raw: $RESULTS; perfdhcp reports: $OUT/*.txt"
