@@ -568,7 +568,7 @@ fn remove_state(path: &Path) -> Result<(), NatError> {
 
 /// Whether `pid` is a live process running the same program as we are (a recycled PID running
 /// something else does not count). Our own PID counts: NAT is already on in this process.
-fn owner_alive(pid: u32) -> bool {
+pub(crate) fn owner_alive(pid: u32) -> bool {
     if pid == 0 {
         return false;
     }

@@ -3,12 +3,19 @@
 //! Facts come from `/sys/class/net/IFACE/` (existence, flags, MAC) and iproute2 (`ip -4 -o
 //! addr show`), which every Debian/Ubuntu system has; addresses are added and removed with
 //! `ip addr add|del`. An address this process added is removed again when its
-//! [`AddedAddress`] guard is dropped, and a restart after a crash finds the address already
-//! present and does not add it twice.
+//! [`AddedAddress`] guard is dropped.
+//!
+//! A `kill -9` skips that guard, so every added address is first recorded in an
+//! [`AddressLedger`] (`/run/pocketpxe/netns-INODE/addresses.state`, one per network namespace,
+//! like NAT's state) with the PID that added it. The next start ([`AddressLedger::recover`])
+//! treats a record of a dead PID as a leftover of ours: it takes the address over when the
+//! same `--address` is asked for again (and removes it on its own exit), and removes it
+//! otherwise. Records of a live pocketpxe are left alone.
 
 use std::fmt;
+use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
@@ -107,6 +114,14 @@ pub enum NetIfError {
         /// What it said.
         detail: String,
     },
+    /// The address state file could not be read or written.
+    #[error("address state file {path}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 impl Interface {
@@ -150,12 +165,13 @@ impl Interface {
     }
 
     /// Adds `cidr` unless the interface already holds that address. The returned guard removes
-    /// it again when dropped; `None` means it was already there and stays.
+    /// it again when dropped; `None` means it was already there and stays. Not recorded for
+    /// a restart after `kill -9`: see [`Interface::ensure_address_recorded`].
     ///
     /// # Errors
     /// [`NetIfError::Ip`] if `ip addr add` fails (e.g. without CAP_NET_ADMIN).
     pub fn ensure_address(&mut self, cidr: Ipv4Cidr) -> Result<Option<AddedAddress>, NetIfError> {
-        if self.addrs.iter().any(|a| a.addr == cidr.addr) {
+        if self.has(cidr) {
             return Ok(None);
         }
         ip(&["addr", "add", &cidr.to_string(), "dev", &self.name])?;
@@ -163,15 +179,73 @@ impl Interface {
         Ok(Some(AddedAddress {
             iface: self.name.clone(),
             cidr,
+            ledger: None,
         }))
+    }
+
+    /// As [`Interface::ensure_address`], with the address recorded in `ledger` (before it is
+    /// added) so that the next start can undo it after a `kill -9`. `take_over`: a killed
+    /// pocketpxe added this very address ([`Recovered::taken_over`]); if it is still there it
+    /// becomes ours, and the guard removes it on exit.
+    ///
+    /// A ledger that cannot be written costs only the crash cleanup: a warning, and the
+    /// address is added anyway (a clean exit still removes it).
+    ///
+    /// # Errors
+    /// [`NetIfError::Ip`] if `ip addr add` fails; the record is withdrawn then.
+    pub fn ensure_address_recorded(
+        &mut self,
+        cidr: Ipv4Cidr,
+        ledger: &AddressLedger,
+        take_over: bool,
+    ) -> Result<Option<AddedAddress>, NetIfError> {
+        let present = self.has(cidr);
+        if present && !take_over {
+            return Ok(None);
+        }
+        let record = AddressRecord {
+            iface: self.name.clone(),
+            cidr,
+            pid: std::process::id(),
+        };
+        let ledger = match ledger.record(&record) {
+            Ok(()) => Some(ledger.clone()),
+            Err(e) => {
+                tracing::warn!(iface = %self.name, addr = %cidr,
+                    "{e}: the address is not recorded, so it stays behind if pocketpxe is killed");
+                None
+            }
+        };
+        if !present {
+            if let Err(e) = ip(&["addr", "add", &cidr.to_string(), "dev", &self.name]) {
+                if let Some(ledger) = &ledger
+                    && let Err(e) = ledger.forget(&record)
+                {
+                    tracing::warn!("{e}");
+                }
+                return Err(e);
+            }
+            self.addrs.push(cidr);
+        }
+        Ok(Some(AddedAddress {
+            iface: self.name.clone(),
+            cidr,
+            ledger,
+        }))
+    }
+
+    /// Whether the interface holds `cidr`'s address.
+    fn has(&self, cidr: Ipv4Cidr) -> bool {
+        self.addrs.iter().any(|a| a.addr == cidr.addr)
     }
 }
 
-/// An address this process added; dropping the guard removes it.
+/// An address this process added; dropping the guard removes it (and its ledger record).
 #[derive(Debug)]
 pub struct AddedAddress {
     iface: String,
     cidr: Ipv4Cidr,
+    ledger: Option<AddressLedger>,
 }
 
 impl AddedAddress {
@@ -183,13 +257,191 @@ impl AddedAddress {
 
 impl Drop for AddedAddress {
     fn drop(&mut self) {
-        match ip(&["addr", "del", &self.cidr.to_string(), "dev", &self.iface]) {
+        match remove_address(&self.iface, self.cidr) {
             Ok(_) => {
-                tracing::info!(iface = %self.iface, addr = %self.cidr, "removed the address we added")
+                tracing::info!(iface = %self.iface, addr = %self.cidr, "removed the address we added");
             }
             Err(e) => {
-                tracing::warn!(iface = %self.iface, addr = %self.cidr, "could not remove the address we added: {e}")
+                tracing::warn!(iface = %self.iface, addr = %self.cidr,
+                    "could not remove the address we added: {e}; the next pocketpxe start removes it");
+                // The record stays, so that the next start finds it.
+                return;
             }
+        }
+        if let Some(ledger) = &self.ledger {
+            let record = AddressRecord {
+                iface: self.iface.clone(),
+                cidr: self.cidr,
+                pid: std::process::id(),
+            };
+            if let Err(e) = ledger.forget(&record) {
+                tracing::warn!(iface = %self.iface, addr = %self.cidr, "{e}");
+            }
+        }
+    }
+}
+
+/// One address a pocketpxe added: a line `IFACE CIDR PID` of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRecord {
+    /// The interface.
+    pub iface: String,
+    /// The address.
+    pub cidr: Ipv4Cidr,
+    /// The process that added it.
+    pub pid: u32,
+}
+
+/// What [`AddressLedger::recover`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Leftovers of killed runs that were removed from their interfaces (or were gone).
+    pub removed: Vec<AddressRecord>,
+    /// A killed run's record of the very address this start asks for: the caller takes it
+    /// over with [`Interface::ensure_address_recorded`].
+    pub taken_over: Option<AddressRecord>,
+    /// Leftovers that could not be removed (they stay recorded for the next start), with why.
+    pub failed: Vec<(AddressRecord, String)>,
+}
+
+/// The addresses pocketpxe processes added in this network namespace (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressLedger {
+    path: PathBuf,
+}
+
+impl AddressLedger {
+    /// The ledger for the network namespace this process runs in:
+    /// `/run/pocketpxe/netns-INODE/addresses.state`.
+    pub fn for_this_namespace() -> Self {
+        Self::in_dir(&crate::nat::default_state_dir())
+    }
+
+    /// The ledger `addresses.state` in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join(ADDRESS_STATE_FILE),
+        }
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every record; a missing file means none. Lines that do not parse are skipped with a
+    /// warning.
+    ///
+    /// # Errors
+    /// [`NetIfError::State`] if the file exists but cannot be read.
+    pub fn records(&self) -> Result<Vec<AddressRecord>, NetIfError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(self.error(source)),
+        };
+        Ok(parse_ledger(&text, &self.path))
+    }
+
+    /// Undoes what killed runs left: every record of a dead PID is a leftover address of ours.
+    /// The one on `iface` equal to `wanted` (the `--address` of this start) stays recorded
+    /// and is reported in [`Recovered::taken_over`]; every other is removed from its
+    /// interface, then from the file. Records of live pocketpxe processes are left alone.
+    ///
+    /// # Errors
+    /// [`NetIfError::State`] if the file cannot be read or rewritten.
+    pub fn recover(&self, iface: &str, wanted: Option<Ipv4Cidr>) -> Result<Recovered, NetIfError> {
+        let records = self.records()?;
+        if records.is_empty() {
+            return Ok(Recovered::default());
+        }
+        let mut done = Recovered::default();
+        let mut keep = Vec::new();
+        for record in records {
+            if crate::nat::owner_alive(record.pid) {
+                keep.push(record);
+            } else if record.iface == iface
+                && Some(record.cidr) == wanted
+                && done.taken_over.is_none()
+            {
+                done.taken_over = Some(record.clone());
+                keep.push(record);
+            } else {
+                match remove_leftover(&record) {
+                    Ok(()) => done.removed.push(record),
+                    Err(e) => {
+                        done.failed.push((record.clone(), e.to_string()));
+                        keep.push(record);
+                    }
+                }
+            }
+        }
+        if !done.removed.is_empty() {
+            self.write(&keep)?;
+        }
+        Ok(done)
+    }
+
+    /// Adds `record`, replacing a record of the same interface and address.
+    fn record(&self, record: &AddressRecord) -> Result<(), NetIfError> {
+        let mut records = self.records()?;
+        records.retain(|r| !(r.iface == record.iface && r.cidr.addr == record.cidr.addr));
+        records.push(record.clone());
+        self.write(&records)
+    }
+
+    /// Removes `record` (same interface, address and PID); the file goes when it is empty.
+    fn forget(&self, record: &AddressRecord) -> Result<(), NetIfError> {
+        let mut records = self.records()?;
+        let before = records.len();
+        records.retain(|r| r != record);
+        if records.len() == before {
+            return Ok(());
+        }
+        self.write(&records)
+    }
+
+    /// Replaces the file atomically (temporary file, fsync, rename); removes it when empty.
+    fn write(&self, records: &[AddressRecord]) -> Result<(), NetIfError> {
+        if records.is_empty() {
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.error(e)),
+                _ => Ok(()),
+            };
+        }
+        let mut text = String::from(
+            "# pocketpxe: addresses added (IFACE CIDR PID); a killed run's are removed by the next start\n",
+        );
+        for r in records {
+            text.push_str(&format!("{} {} {}\n", r.iface, r.cidr, r.pid));
+        }
+        let mut tmp = self.path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let write = || -> io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // A stale temporary file may belong to root while we run as the service user.
+            let _ = std::fs::remove_file(&tmp);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            self.error(e)
+        })
+    }
+
+    fn error(&self, source: io::Error) -> NetIfError {
+        NetIfError::State {
+            path: self.path.clone(),
+            source,
         }
     }
 }
@@ -256,6 +508,59 @@ fn ip(args: &[&str]) -> Result<String, NetIfError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// `ip addr del`; an address that is already gone counts as removed.
+fn remove_address(iface: &str, cidr: Ipv4Cidr) -> Result<(), NetIfError> {
+    match ip(&["addr", "del", &cidr.to_string(), "dev", iface]) {
+        Ok(_) => Ok(()),
+        Err(NetIfError::Ip { detail, .. })
+            if detail.contains("Cannot assign requested address") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a killed run's address, if its interface still holds it.
+fn remove_leftover(record: &AddressRecord) -> Result<(), NetIfError> {
+    let held = match Interface::lookup(&record.iface) {
+        Ok(iface) => iface.addrs.contains(&record.cidr),
+        Err(NetIfError::Missing(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if held {
+        remove_address(&record.iface, record.cidr)?;
+    }
+    Ok(())
+}
+
+/// The records of a ledger text; bad lines are skipped with a warning naming `path`.
+fn parse_ledger(text: &str, path: &Path) -> Vec<AddressRecord> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let parsed = match (words.next(), words.next(), words.next(), words.next()) {
+                (Some(iface), Some(cidr), Some(pid), None) => cidr
+                    .parse::<Ipv4Cidr>()
+                    .ok()
+                    .zip(pid.parse::<u32>().ok())
+                    .map(|(cidr, pid)| AddressRecord {
+                        iface: iface.to_owned(),
+                        cidr,
+                        pid,
+                    }),
+                _ => None,
+            };
+            if parsed.is_none() {
+                tracing::warn!(file = %path.display(), line, "address state: line skipped (expected IFACE CIDR PID)");
+            }
+            parsed
+        })
+        .collect()
+}
+
 /// Parses `ip -4 -o addr show` output: `2: eth0    inet 10.0.0.5/24 brd … scope global eth0`.
 fn parse_ip_addr_show(output: &str) -> Vec<Ipv4Cidr> {
     output
@@ -269,6 +574,7 @@ fn parse_ip_addr_show(output: &str) -> Vec<Ipv4Cidr> {
 }
 
 const IFF_UP: u32 = 0x1;
+const ADDRESS_STATE_FILE: &str = "addresses.state";
 
 #[cfg(test)]
 mod tests {
@@ -336,6 +642,64 @@ mod tests {
             format_mac(&[0x52, 0x54, 0, 0xa5, 0, 1]),
             "52:54:00:a5:00:01"
         );
+    }
+
+    #[test]
+    fn ledger_records_recovers_and_forgets() {
+        let dir = std::env::temp_dir().join(format!("pocketpxe-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ledger = AddressLedger::in_dir(&dir);
+        assert_eq!(ledger.records().unwrap(), vec![]);
+        assert_eq!(ledger.recover("eth1", None).unwrap(), Recovered::default());
+        let cidr: Ipv4Cidr = "192.168.242.1/24".parse().unwrap();
+        // Dead PIDs (pid 1 runs another program) on interfaces that do not exist here.
+        let dead = |iface: &str, cidr: Ipv4Cidr| AddressRecord {
+            iface: iface.into(),
+            cidr,
+            pid: 1,
+        };
+        let mine = AddressRecord {
+            iface: "nonexistent1".into(),
+            cidr,
+            pid: std::process::id(),
+        };
+        ledger.record(&dead("nonexistent0", cidr)).unwrap();
+        ledger
+            .record(&dead("nonexistent2", "10.0.0.1/8".parse().unwrap()))
+            .unwrap();
+        ledger.record(&mine).unwrap();
+        assert_eq!(ledger.records().unwrap().len(), 3);
+        // Re-recording the same interface and address replaces the line.
+        ledger.record(&dead("nonexistent0", cidr)).unwrap();
+        assert_eq!(ledger.records().unwrap().len(), 3);
+
+        let done = ledger.recover("nonexistent0", Some(cidr)).unwrap();
+        assert_eq!(done.taken_over, Some(dead("nonexistent0", cidr)));
+        assert_eq!(
+            done.removed,
+            vec![dead("nonexistent2", "10.0.0.1/8".parse().unwrap())]
+        );
+        assert!(done.failed.is_empty());
+        // The taken-over record and the live one stay.
+        assert_eq!(
+            ledger.records().unwrap(),
+            vec![mine.clone(), dead("nonexistent0", cidr)]
+        );
+        // Not asked for again: removed.
+        let done = ledger.recover("nonexistent0", None).unwrap();
+        assert_eq!(done.removed, vec![dead("nonexistent0", cidr)]);
+        assert_eq!(ledger.records().unwrap(), vec![mine.clone()]);
+        ledger.forget(&mine).unwrap();
+        assert!(!ledger.path().exists(), "an empty ledger is removed");
+        // Hostile content: skipped line by line, never a panic.
+        std::fs::write(
+            ledger.path(),
+            "eth0\n\u{0}\u{ff} x y\neth0 1.2.3.4/33 5\neth0 1.2.3.4/24 x\neth1 10.0.0.1/24 7 8\n\
+             eth1 10.0.0.1/24 4000000\n",
+        )
+        .unwrap();
+        assert_eq!(ledger.records().unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

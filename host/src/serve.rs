@@ -9,7 +9,7 @@
 use crate::dhcp_task::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::fs_store::{FsStore, RootError};
 use crate::lease_file::LeaseFile;
-use crate::netif::{AddedAddress, Interface, Ipv4Cidr, NetIfError, parse_mac};
+use crate::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError, parse_mac};
 use crate::shutdown::Shutdown;
 use crate::tftp_task::{TftpService, TftpTaskConfig, TftpTaskError};
 use crate::udp::{BindOptions, ListenError};
@@ -326,6 +326,13 @@ impl Serve {
         check_mode_flags(args)?;
         let iface_name = args.interface.as_str();
         let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
+        // Before the server address is chosen: a killed run's leftover must not become it.
+        let ledger = AddressLedger::for_this_namespace();
+        let had_records = ledger.path().exists();
+        let take_over = recover_addresses(&ledger, iface_name, args.address);
+        if had_records {
+            iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
+        }
         let server = match args.address {
             Some(cidr) => cidr,
             None => iface.addrs.first().copied().ok_or_else(|| {
@@ -381,13 +388,20 @@ impl Serve {
         // 0.0.0.0 and do not need the address yet.
         let added = match args.address {
             Some(cidr) => iface
-                .ensure_address(cidr)
+                .ensure_address_recorded(cidr, &ledger, take_over.is_some())
                 .map_err(|e| add_error(cidr, iface_name, e))?,
             None => None,
         };
-        if let Some(added) = &added {
-            tracing::info!(interface = iface_name, address = %added.cidr(),
-                "address added (removed again on exit)");
+        match (&added, &take_over) {
+            (Some(added), Some(pid)) => {
+                tracing::info!(interface = iface_name, address = %added.cidr(), killed_pid = pid,
+                    "address left by a killed pocketpxe taken over (removed again on exit)");
+            }
+            (Some(added), None) => {
+                tracing::info!(interface = iface_name, address = %added.cidr(),
+                    "address added (removed again on exit)");
+            }
+            (None, _) => {}
         }
         let nat = setup_nat(args, iface_name, server)?;
         drop_root(
@@ -747,7 +761,8 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
             Err(e) => return Err(e.into()),
         }
     }
-    // NAT state (removed on exit): /run/pocketpxe and this namespace's directory in it.
+    // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
+    // in it.
     for state in [
         PathBuf::from(crate::nat::DEFAULT_STATE_DIR),
         crate::nat::default_state_dir(),
@@ -761,6 +776,28 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
         "dropped root: running as {name}{}",
         if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
     Ok(())
+}
+
+/// Undoes the addresses killed runs left in this namespace (see [`AddressLedger::recover`]);
+/// returns the killed run's PID when it had added `wanted` on `iface`, which this run then
+/// takes over. Problems are warnings: they cost the cleanup, not the service.
+fn recover_addresses(ledger: &AddressLedger, iface: &str, wanted: Option<Ipv4Cidr>) -> Option<u32> {
+    let done = match ledger.recover(iface, wanted) {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::warn!("cannot check for addresses left by a killed pocketpxe: {e}");
+            return None;
+        }
+    };
+    for r in &done.removed {
+        tracing::info!(interface = %r.iface, address = %r.cidr, killed_pid = r.pid,
+            "removed an address left by a killed pocketpxe");
+    }
+    for (r, why) in &done.failed {
+        tracing::warn!(interface = %r.iface, address = %r.cidr, killed_pid = r.pid,
+            "cannot remove an address left by a killed pocketpxe: {why}");
+    }
+    done.taken_over.map(|r| r.pid)
 }
 
 /// `--nat`: forwarding plus masquerading; without it, only a killed run's leftovers are undone.

@@ -5,12 +5,17 @@
 //! with windowsize 1 every retransmission is explained by a timeout, with a window by a timeout
 //! or a gap (at most `windowsize` blocks each), while duplicate ACKs did arrive.
 //!
-//! Everything talks to 127.0.0.1 only; every wait is bounded.
+//! DHCP through the same link: busybox udhcpc clients in one namespace, `pocketpxe serve` in
+//! another, the relay's `DhcpBridge` in a namespace between them; every client gets a lease.
+//!
+//! TFTP talks to 127.0.0.1 only; DHCP only uses namespaces the test creates. Every wait is
+//! bounded.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 mod relay;
+mod serve_support;
 
 use common::{Server, TempDir, make_file, run_bounded};
 use relay::{Impairment, TftpRelay};
@@ -300,4 +305,138 @@ fn relay_follows_the_port_change() {
     let (packet, from) = client.recv().expect("no ERROR through the relay");
     assert_eq!(common::as_error(&packet).map(|e| e.0), Some(1));
     assert_eq!(from, SocketAddr::V4(relay.addr()));
+}
+
+/// DHCP clients get leases through the hostile link (10 % loss, 5 % duplication, 25 %
+/// reordering, 20 ms ± 10 ms, each direction): eight busybox udhcpc instances (macvlans with
+/// their own MACs, `-B` for broadcast replies, up to 20 DISCOVERs a second apart) in `cli`,
+/// each run three times, the impairing DHCP bridge in `mid`, `pocketpxe serve` in `srv`.
+/// Every run gets a lease; each client keeps its address; leases are distinct and in the
+/// lease file.
+#[test]
+fn dhcp_leases_through_a_hostile_link() {
+    use serve_support::{
+        Netns, ServeProc, client_socket, have_tool, mac_of, netns_available, udhcpc_with, veth,
+    };
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    const T: &str = "dhcp_leases_through_a_hostile_link";
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 3;
+    if !netns_available(T) || !have_tool(T, "busybox", "busybox-static") {
+        return;
+    }
+    let srv = Netns::new("srv");
+    let mid = Netns::new("mid");
+    let cli = Netns::new("cli");
+    veth(&srv, "eth1", &mid, "s0");
+    veth(&cli, "eth0", &mid, "c0");
+    srv.ip(&["addr", "add", "192.168.242.1/24", "dev", "eth1"]);
+    mid.ip(&["addr", "add", "192.168.242.250/24", "dev", "s0"]);
+    mid.ip(&["addr", "add", "10.99.0.1/24", "dev", "c0"]);
+    let devs: Vec<String> = (0..CLIENTS).map(|i| format!("mv{i}")).collect();
+    for dev in &devs {
+        cli.ip(&[
+            "link", "add", dev, "link", "eth0", "type", "macvlan", "mode", "bridge",
+        ]);
+        cli.ip(&["link", "set", dev, "up"]);
+    }
+    let dir = TempDir::new("lossy-dhcp");
+    let root = dir.join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("pxelinux.0"), b"nbp").unwrap();
+    let leases = dir.join("leases");
+    // The daemon drops root (to nobody by default): its lease directory must be writable.
+    std::fs::set_permissions(
+        &dir.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let server = ServeProc::start(
+        &srv,
+        &[
+            "--interface",
+            "eth1",
+            "--root",
+            root.to_str().unwrap(),
+            "--leases",
+            leases.to_str().unwrap(),
+        ],
+    );
+    let (client_side, server_side) = mid.run(|| {
+        let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+        (client_socket("c0", any(67)), client_socket("s0", any(68)))
+    });
+    let bridge = relay::DhcpBridge::start(
+        client_side,
+        server_side,
+        Impairment::HOSTILE,
+        Impairment::HOSTILE,
+        0xD4C9,
+    );
+    let started = Instant::now();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = devs
+            .iter()
+            .map(|dev| {
+                let (cli, dir) = (&cli, &dir.path);
+                scope.spawn(move || {
+                    (0..ROUNDS)
+                        .map(|_| udhcpc_with(cli, dev, dir, &["-B", "-t", "20"]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    let saved = std::fs::read_to_string(&leases).unwrap_or_default();
+    let mut ips = Vec::new();
+    for (dev, runs) in devs.iter().zip(&results) {
+        let mut got = Vec::new();
+        for (env, out) in runs {
+            let env = env.as_ref().unwrap_or_else(|| {
+                panic!(
+                    "{dev}: no lease through the hostile link: {out:?}\nrelay up {}\ndown {}\n{}",
+                    bridge.stats().up.summary(),
+                    bridge.stats().down.summary(),
+                    server.log()
+                )
+            });
+            got.push(env["ip"].clone());
+        }
+        let ip = got[0].clone();
+        assert!(
+            got.iter().all(|g| *g == ip),
+            "{dev} changed address: {got:?}"
+        );
+        let mac = mac_of(&cli, dev);
+        assert!(
+            saved.contains(&format!("{mac} {ip} ")),
+            "{dev} ({mac}) got {ip}, not in the lease file:\n{saved}"
+        );
+        ips.push(ip);
+    }
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        CLIENTS,
+        "two clients share an address: {ips:?}"
+    );
+    let log = server.log();
+    let count = |what: &str| log.matches(what).count();
+    eprintln!(
+        "FIGURE lossy dhcp: {CLIENTS} udhcpc clients x {ROUNDS} runs, all leased in {:.1} s; server saw \
+         DISCOVER {} REQUEST {}; relay up {}; down {}",
+        elapsed.as_secs_f64(),
+        count("request=\"DISCOVER\""),
+        count("request=\"REQUEST\""),
+        bridge.stats().up.summary(),
+        bridge.stats().down.summary()
+    );
+    assert!(
+        elapsed < Duration::from_secs(90),
+        "took {elapsed:?} (bounded)"
+    );
 }

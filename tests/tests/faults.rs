@@ -86,11 +86,11 @@ fn kill9_then_restart_takes_over_without_duplicates() {
         after.ip_forward, before.ip_forward,
         "ip_forward must be restored to the value before the killed run"
     );
-    // The address: the restart found it already there (left by the killed run), so it did not
-    // add it; whether it is removed now is reported, not asserted (see tests/README.md).
-    eprintln!(
-        "after kill -9, restart and SIGTERM the interface has {:?} (before: {:?})",
-        after.addresses, before.addresses
+    // The address: the killed run recorded it (/run/pocketpxe/netns-INODE/addresses.state),
+    // so the restart took it over and its SIGTERM removed it.
+    assert_eq!(
+        after.addresses, before.addresses,
+        "the address after kill -9, restart and SIGTERM"
     );
 }
 
