@@ -414,6 +414,17 @@ impl Driver<'_> {
                     match received {
                         Ok((len, SocketAddr::V4(src))) => {
                             self.on_request(src, &rx_buf[..len]).await;
+                            // A boot storm queues many requests at once: take the queued ones
+                            // now, before the socket buffer overflows.
+                            for _ in 1..REQUESTS_PER_TURN {
+                                match self.listener.try_recv_from(&mut rx_buf) {
+                                    Ok((len, SocketAddr::V4(src))) => {
+                                        self.on_request(src, &rx_buf[..len]).await;
+                                    }
+                                    Ok(_) => {}
+                                    Err(_) => break,
+                                }
+                            }
                         }
                         Ok((_, SocketAddr::V6(src))) => {
                             tracing::debug!(client = %src, "ignored: IPv6 source");
@@ -979,6 +990,8 @@ const RX_BUF_LEN: usize = 65_536;
 const TX_PACKET_MAX: usize = 65_536;
 /// Transmit buffer: one GSO send's worth of datagrams plus room for the largest one.
 const TX_BUF_LEN: usize = udp_batch::GSO_MAX_BYTES + TX_PACKET_MAX;
+/// Requests taken from the listener in one turn at most.
+const REQUESTS_PER_TURN: usize = 64;
 /// Receive batches read from one transfer socket before the others get a turn.
 const MAX_BATCHES_PER_TURN: usize = 8;
 /// How long a send may wait for room in a full socket buffer before the datagrams are left to
