@@ -207,25 +207,27 @@ impl Interface {
             iface: self.name.clone(),
             cidr,
             pid: std::process::id(),
+            mac: self.mac,
         };
-        let ledger = match ledger.record(&record) {
-            Ok(()) => Some(ledger.clone()),
-            Err(e) => {
-                tracing::warn!(iface = %self.name, addr = %cidr,
-                    "{e}: the address is not recorded, so it stays behind if pocketpxe is killed");
-                None
-            }
+        let (ledger, unrecorded) = match ledger.record(&record) {
+            Ok(()) => (Some((ledger.clone(), record.clone())), None),
+            Err(e) => (None, Some(e)),
         };
         if !present {
             if let Err(e) = ip(&["addr", "add", &cidr.to_string(), "dev", &self.name]) {
-                if let Some(ledger) = &ledger
-                    && let Err(e) = ledger.forget(&record)
+                if let Some((ledger, record)) = &ledger
+                    && let Err(e) = ledger.forget(record)
                 {
                     tracing::warn!("{e}");
                 }
                 return Err(e);
             }
             self.addrs.push(cidr);
+        }
+        if let Some(e) = unrecorded {
+            // Only now: when adding fails, that error alone is the message.
+            tracing::warn!(iface = %self.name, addr = %cidr,
+                "{e}: the address is not recorded, so it stays behind if pocketpxe is killed");
         }
         Ok(Some(AddedAddress {
             iface: self.name.clone(),
@@ -245,7 +247,8 @@ impl Interface {
 pub struct AddedAddress {
     iface: String,
     cidr: Ipv4Cidr,
-    ledger: Option<AddressLedger>,
+    /// Where it is recorded, and how.
+    ledger: Option<(AddressLedger, AddressRecord)>,
 }
 
 impl AddedAddress {
@@ -268,20 +271,15 @@ impl Drop for AddedAddress {
                 return;
             }
         }
-        if let Some(ledger) = &self.ledger {
-            let record = AddressRecord {
-                iface: self.iface.clone(),
-                cidr: self.cidr,
-                pid: std::process::id(),
-            };
-            if let Err(e) = ledger.forget(&record) {
-                tracing::warn!(iface = %self.iface, addr = %self.cidr, "{e}");
-            }
+        if let Some((ledger, record)) = &self.ledger
+            && let Err(e) = ledger.forget(record)
+        {
+            tracing::warn!(iface = %self.iface, addr = %self.cidr, "{e}");
         }
     }
 }
 
-/// One address a pocketpxe added: a line `IFACE CIDR PID` of the ledger.
+/// One address a pocketpxe added: a line `IFACE CIDR PID MAC` of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressRecord {
     /// The interface.
@@ -290,6 +288,10 @@ pub struct AddressRecord {
     pub cidr: Ipv4Cidr,
     /// The process that added it.
     pub pid: u32,
+    /// The interface's hardware address then. A record whose interface is gone or has another
+    /// MAC now is stale and touches nothing: a deleted namespace's inode, and so its state
+    /// directory, can be reused by a new namespace with interfaces of the same names.
+    pub mac: [u8; 6],
 }
 
 /// What [`AddressLedger::recover`] found and did.
@@ -302,6 +304,9 @@ pub struct Recovered {
     pub taken_over: Option<AddressRecord>,
     /// Leftovers that could not be removed (they stay recorded for the next start), with why.
     pub failed: Vec<(AddressRecord, String)>,
+    /// Records of dead runs whose interface is gone or has another MAC: dropped, nothing
+    /// touched.
+    pub stale: Vec<AddressRecord>,
 }
 
 /// The addresses pocketpxe processes added in this network namespace (see the module docs).
@@ -360,14 +365,27 @@ impl AddressLedger {
         for record in records {
             if crate::nat::owner_alive(record.pid) {
                 keep.push(record);
-            } else if record.iface == iface
-                && Some(record.cidr) == wanted
-                && done.taken_over.is_none()
-            {
+                continue;
+            }
+            let current = match Interface::lookup(&record.iface) {
+                Ok(current) if current.mac == record.mac => current,
+                Ok(_) | Err(NetIfError::Missing(_)) => {
+                    done.stale.push(record);
+                    continue;
+                }
+                Err(e) => {
+                    done.failed.push((record.clone(), e.to_string()));
+                    keep.push(record);
+                    continue;
+                }
+            };
+            if record.iface == iface && Some(record.cidr) == wanted && done.taken_over.is_none() {
                 done.taken_over = Some(record.clone());
                 keep.push(record);
+            } else if !current.addrs.contains(&record.cidr) {
+                done.removed.push(record);
             } else {
-                match remove_leftover(&record) {
+                match remove_address(&record.iface, record.cidr) {
                     Ok(()) => done.removed.push(record),
                     Err(e) => {
                         done.failed.push((record.clone(), e.to_string()));
@@ -376,7 +394,7 @@ impl AddressLedger {
                 }
             }
         }
-        if !done.removed.is_empty() {
+        if !done.removed.is_empty() || !done.stale.is_empty() {
             self.write(&keep)?;
         }
         Ok(done)
@@ -410,10 +428,16 @@ impl AddressLedger {
             };
         }
         let mut text = String::from(
-            "# pocketpxe: addresses added (IFACE CIDR PID); a killed run's are removed by the next start\n",
+            "# pocketpxe: addresses added (IFACE CIDR PID MAC); a killed run's are removed by the next start\n",
         );
         for r in records {
-            text.push_str(&format!("{} {} {}\n", r.iface, r.cidr, r.pid));
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                r.iface,
+                r.cidr,
+                r.pid,
+                format_mac(&r.mac)
+            ));
         }
         let mut tmp = self.path.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -521,19 +545,6 @@ fn remove_address(iface: &str, cidr: Ipv4Cidr) -> Result<(), NetIfError> {
     }
 }
 
-/// Removes a killed run's address, if its interface still holds it.
-fn remove_leftover(record: &AddressRecord) -> Result<(), NetIfError> {
-    let held = match Interface::lookup(&record.iface) {
-        Ok(iface) => iface.addrs.contains(&record.cidr),
-        Err(NetIfError::Missing(_)) => false,
-        Err(e) => return Err(e),
-    };
-    if held {
-        remove_address(&record.iface, record.cidr)?;
-    }
-    Ok(())
-}
-
 /// The records of a ledger text; bad lines are skipped with a warning naming `path`.
 fn parse_ledger(text: &str, path: &Path) -> Vec<AddressRecord> {
     text.lines()
@@ -541,20 +552,23 @@ fn parse_ledger(text: &str, path: &Path) -> Vec<AddressRecord> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|line| {
             let mut words = line.split_whitespace();
-            let parsed = match (words.next(), words.next(), words.next(), words.next()) {
-                (Some(iface), Some(cidr), Some(pid), None) => cidr
-                    .parse::<Ipv4Cidr>()
-                    .ok()
-                    .zip(pid.parse::<u32>().ok())
-                    .map(|(cidr, pid)| AddressRecord {
-                        iface: iface.to_owned(),
-                        cidr,
-                        pid,
-                    }),
+            let fields = [words.next(), words.next(), words.next(), words.next()];
+            let parsed = match (fields, words.next()) {
+                ([Some(iface), Some(cidr), Some(pid), Some(mac)], None) => {
+                    match (cidr.parse::<Ipv4Cidr>(), pid.parse::<u32>(), parse_mac(mac)) {
+                        (Ok(cidr), Ok(pid), Some(mac)) => Some(AddressRecord {
+                            iface: iface.to_owned(),
+                            cidr,
+                            pid,
+                            mac,
+                        }),
+                        _ => None,
+                    }
+                }
                 _ => None,
             };
             if parsed.is_none() {
-                tracing::warn!(file = %path.display(), line, "address state: line skipped (expected IFACE CIDR PID)");
+                tracing::warn!(file = %path.display(), line, "address state: line skipped (expected IFACE CIDR PID MAC)");
             }
             parsed
         })
@@ -650,52 +664,63 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let ledger = AddressLedger::in_dir(&dir);
         assert_eq!(ledger.records().unwrap(), vec![]);
-        assert_eq!(ledger.recover("eth1", None).unwrap(), Recovered::default());
+        assert_eq!(ledger.recover("lo", None).unwrap(), Recovered::default());
         let cidr: Ipv4Cidr = "192.168.242.1/24".parse().unwrap();
-        // Dead PIDs (pid 1 runs another program) on interfaces that do not exist here.
-        let dead = |iface: &str, cidr: Ipv4Cidr| AddressRecord {
+        let other: Ipv4Cidr = "10.0.0.1/8".parse().unwrap();
+        // Dead PIDs (pid 1 runs another program). `lo` (MAC 0) holds neither address, so
+        // recovering runs no `ip` command.
+        let dead = |iface: &str, cidr: Ipv4Cidr, mac: [u8; 6]| AddressRecord {
             iface: iface.into(),
             cidr,
             pid: 1,
+            mac,
         };
         let mine = AddressRecord {
             iface: "nonexistent1".into(),
             cidr,
             pid: std::process::id(),
+            mac: [2, 0, 0, 0, 0, 1],
         };
-        ledger.record(&dead("nonexistent0", cidr)).unwrap();
-        ledger
-            .record(&dead("nonexistent2", "10.0.0.1/8".parse().unwrap()))
-            .unwrap();
+        ledger.record(&dead("lo", cidr, [0; 6])).unwrap();
+        ledger.record(&dead("lo", other, [0; 6])).unwrap();
         ledger.record(&mine).unwrap();
-        assert_eq!(ledger.records().unwrap().len(), 3);
+        // Stale: the interface is gone, or it is another one (another MAC) now.
+        ledger.record(&dead("nonexistent0", other, [0; 6])).unwrap();
+        ledger
+            .record(&dead(
+                "lo",
+                "10.1.0.1/16".parse().unwrap(),
+                [2, 0, 0, 0, 0, 2],
+            ))
+            .unwrap();
+        assert_eq!(ledger.records().unwrap().len(), 5);
         // Re-recording the same interface and address replaces the line.
-        ledger.record(&dead("nonexistent0", cidr)).unwrap();
-        assert_eq!(ledger.records().unwrap().len(), 3);
+        ledger.record(&dead("lo", cidr, [0; 6])).unwrap();
+        assert_eq!(ledger.records().unwrap().len(), 5);
 
-        let done = ledger.recover("nonexistent0", Some(cidr)).unwrap();
-        assert_eq!(done.taken_over, Some(dead("nonexistent0", cidr)));
-        assert_eq!(
-            done.removed,
-            vec![dead("nonexistent2", "10.0.0.1/8".parse().unwrap())]
-        );
+        let done = ledger.recover("lo", Some(cidr)).unwrap();
+        assert_eq!(done.taken_over, Some(dead("lo", cidr, [0; 6])));
+        assert_eq!(done.removed, vec![dead("lo", other, [0; 6])]);
+        assert_eq!(done.stale.len(), 2, "{done:?}");
         assert!(done.failed.is_empty());
-        // The taken-over record and the live one stay.
+        // The live record and the taken-over one stay.
         assert_eq!(
             ledger.records().unwrap(),
-            vec![mine.clone(), dead("nonexistent0", cidr)]
+            vec![mine.clone(), dead("lo", cidr, [0; 6])]
         );
         // Not asked for again: removed.
-        let done = ledger.recover("nonexistent0", None).unwrap();
-        assert_eq!(done.removed, vec![dead("nonexistent0", cidr)]);
+        let done = ledger.recover("lo", None).unwrap();
+        assert_eq!(done.removed, vec![dead("lo", cidr, [0; 6])]);
         assert_eq!(ledger.records().unwrap(), vec![mine.clone()]);
         ledger.forget(&mine).unwrap();
         assert!(!ledger.path().exists(), "an empty ledger is removed");
         // Hostile content: skipped line by line, never a panic.
         std::fs::write(
             ledger.path(),
-            "eth0\n\u{0}\u{ff} x y\neth0 1.2.3.4/33 5\neth0 1.2.3.4/24 x\neth1 10.0.0.1/24 7 8\n\
-             eth1 10.0.0.1/24 4000000\n",
+            "eth0\n\u{0}\u{ff} x y z\neth0 1.2.3.4/33 5 02:00:00:00:00:01\n\
+             eth0 1.2.3.4/24 x 02:00:00:00:00:01\neth0 1.2.3.4/24 5 zz\n\
+             eth1 10.0.0.1/24 7 02:00:00:00:00:01 8\n\
+             eth1 10.0.0.1/24 4000000 02:00:00:00:00:01\n",
         )
         .unwrap();
         assert_eq!(ledger.records().unwrap().len(), 1);

@@ -793,6 +793,10 @@ fn recover_addresses(ledger: &AddressLedger, iface: &str, wanted: Option<Ipv4Cid
         tracing::info!(interface = %r.iface, address = %r.cidr, killed_pid = r.pid,
             "removed an address left by a killed pocketpxe");
     }
+    for r in &done.stale {
+        tracing::debug!(interface = %r.iface, address = %r.cidr, killed_pid = r.pid,
+            "dropped a stale address record (the interface is gone or is another one now)");
+    }
     for (r, why) in &done.failed {
         tracing::warn!(interface = %r.iface, address = %r.cidr, killed_pid = r.pid,
             "cannot remove an address left by a killed pocketpxe: {why}");

@@ -478,7 +478,7 @@ fn kill9_then_same_address_is_taken_over_and_removed_on_sigterm() {
     assert_eq!(count_addr(&lab.srv, "eth1", CIDR), 1);
     let text = std::fs::read_to_string(&ledger).unwrap();
     assert!(
-        text.contains(&format!("eth1 {CIDR} {pid}")),
+        text.contains(&format!("eth1 {CIDR} {pid} ")),
         "{}: {text}",
         ledger.display()
     );
@@ -500,7 +500,8 @@ fn kill9_then_same_address_is_taken_over_and_removed_on_sigterm() {
     );
     let text = std::fs::read_to_string(&ledger).unwrap();
     assert!(
-        text.contains(&format!("eth1 {CIDR} {}", second.pid())) && !text.contains(&pid.to_string()),
+        text.contains(&format!("eth1 {CIDR} {} ", second.pid()))
+            && !text.contains(&format!(" {pid} ")),
         "the record now names the new PID: {text}"
     );
 
@@ -587,4 +588,34 @@ fn kill9_then_restart_without_address_removes_the_leftover() {
         1,
         "not ours: stays"
     );
+}
+
+/// A record left by a run in a namespace that was deleted since (its inode, and so its state
+/// directory, reused by this one) names an interface that is another one now (another MAC):
+/// it is dropped, and the address this namespace's owner put there stays.
+#[test]
+fn stale_record_from_a_reused_namespace_inode_touches_nothing() {
+    const T: &str = "stale_record_from_a_reused_namespace_inode_touches_nothing";
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("hostile-crash-stale");
+    let (uid, gid) = nobody();
+    std::os::unix::fs::chown(&lab.tmp.path, Some(uid), Some(gid)).unwrap();
+    lab.srv
+        .ip(&["addr", "add", "192.168.242.1/24", "dev", "eth1"]);
+    let ledger = ledger_of(&lab.srv);
+    std::fs::create_dir_all(ledger.parent().unwrap()).unwrap();
+    // pid 1 is not pocketpxe: a dead run's record, of another eth1 (MAC 02:…:99).
+    std::fs::write(&ledger, "eth1 192.168.242.1/24 1 02:00:00:00:00:99\n").unwrap();
+    let mut server = lab.serve(&[]);
+    assert!(
+        server.log().contains("dropped a stale address record"), // debug level; the lab logs debug
+        "{}",
+        server.log()
+    );
+    assert_eq!(count_addr(&lab.srv, "eth1", "192.168.242.1/24"), 1);
+    assert!(!ledger.exists(), "the stale record is dropped");
+    assert!(server.stop().success(), "{}", server.log());
+    assert_eq!(count_addr(&lab.srv, "eth1", "192.168.242.1/24"), 1);
 }
