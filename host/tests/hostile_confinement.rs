@@ -180,8 +180,12 @@ fn hostile_name_corpus_never_leaves_the_root() {
     let mut refused = Vec::new();
     let mut served = 0;
     let started = Instant::now();
+    // Every client socket stays open until the end, so no two requests share a source port
+    // and each refusal line can be matched to its request by `client=IP:PORT`.
+    let mut clients = Vec::new();
     for name in &names {
-        let client = RawClient::new();
+        clients.push(RawClient::new());
+        let client = clients.last().unwrap();
         let asked = Instant::now();
         client.send_to(&rrq(name, &[]), server.addr());
         let (reply, tid) = client
