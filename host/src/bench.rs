@@ -17,7 +17,7 @@ use pocketpxe_core::{Destination, Received};
 use sha2::{Digest, Sha256};
 use tokio::net::UdpSocket;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, sleep_until};
 
 /// Flags of `pocketpxe bench tftp`.
 #[derive(Debug, Clone, Args)]
@@ -282,13 +282,6 @@ async fn download(
             }
             () = sleep_until(deadline) => client.handle_timeout(clock.now()),
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -16,10 +16,11 @@
 //! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
 //! client's story.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, sleep_until};
 use crate::lease_file::{LeaseFile, LeaseFileError, LeaseRecord};
 use crate::netif::{Ipv4Cidr, format_mac};
 use crate::shutdown::Shutdown;
+use crate::udp::transient;
 use crate::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, ClientInfo, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
@@ -711,35 +712,10 @@ async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usi
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn transient(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || matches!(
-        rustix::io::Errno::from_io_error(err),
-        Some(
-            rustix::io::Errno::HOSTUNREACH
-                | rustix::io::Errno::NETUNREACH
-                | rustix::io::Errno::NOBUFS
-                | rustix::io::Errno::NETDOWN
-        )
-    )
 }
 
 /// The lease table never grows beyond this many clients (a /16 pool), whatever the range.

@@ -28,10 +28,11 @@
 //! address on that interface too; with [`TftpService::with_client_book`] transfer logs name the
 //! client's MAC address as DHCP learned it.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, sleep_until};
 use crate::dhcp_task::ClientBook;
 use crate::fs_store::{FileHandle, FsStore, RootError};
 use crate::shutdown::Shutdown;
+use crate::udp::transient;
 use crate::udp_batch::{self, RecvBatch};
 use pocketpxe_core::tftp::{
     FailReason, Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
@@ -946,30 +947,6 @@ fn describe_request(payload: &[u8]) -> (String, String) {
 
 fn printable(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).escape_debug().to_string()
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn transient(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || matches!(
-        rustix::io::Errno::from_io_error(err),
-        Some(
-            rustix::io::Errno::HOSTUNREACH
-                | rustix::io::Errno::NETUNREACH
-                | rustix::io::Errno::NOBUFS
-        )
-    )
 }
 
 fn bind_error(addr: SocketAddrV4, error: io::Error) -> TftpTaskError {

@@ -73,6 +73,26 @@ pub fn bind(addr: SocketAddrV4, opts: BindOptions<'_>) -> Result<tokio::net::Udp
     tokio::net::UdpSocket::from_std(socket.into()).map_err(BindStep::Socket)
 }
 
+/// Whether a socket error is passing (ICMP errors reported on the next call, a full buffer, an
+/// interface going down): the loop logs it and goes on instead of stopping.
+pub fn transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(
+        rustix::io::Errno::from_io_error(err),
+        Some(
+            rustix::io::Errno::HOSTUNREACH
+                | rustix::io::Errno::NETUNREACH
+                | rustix::io::Errno::NOBUFS
+                | rustix::io::Errno::NETDOWN
+        )
+    )
+}
+
 /// Who holds UDP `port` in this network namespace, e.g. `dnsmasq (pid 812)`, from
 /// `/proc/net/udp` and the `/proc/PID/fd` links to its socket inode. `None` if nobody visible
 /// does (another namespace, or no permission to look).
