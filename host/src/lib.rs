@@ -4,7 +4,7 @@
 //! `pocketpxe-core` state machines. The binary (`main.rs`) only parses the command line and
 //! calls into this library, so that `pocketpxe serve` can reuse the same tasks.
 //!
-//! * [`bench`]: `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at once).
+//! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at once).
 //! * [`tftp_task`]: [`run_tftp`] / [`TftpService`], the TFTP server.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
