@@ -16,6 +16,7 @@ use pocketpxe_core::tftp::{ClientConfig, ClientInput, TftpClient};
 use pocketpxe_core::{Destination, Received};
 use sha2::{Digest, Sha256};
 use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, sleep_until};
 
@@ -161,13 +162,15 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
     let cpu_before = cpu_time();
     let started = StdInstant::now();
 
+    // One copy of the name for every client and every dallying socket, for the whole run.
+    let file: &'static [u8] = Box::leak(args.file.clone().into_bytes().into_boxed_slice());
     let mut tasks = Vec::with_capacity(args.clients as usize);
     for _ in 0..args.clients {
-        let file = args.file.clone();
         let progress = progress.clone();
         let server = args.server;
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();
+            let mut dallies = Vec::new();
             let mut round = 0;
             loop {
                 let more = match stop_at {
@@ -178,9 +181,11 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
                     break;
                 }
                 round += 1;
-                results.push(download(cfg, server, file.as_bytes(), &progress).await);
+                let (result, dally) = download(cfg, server, file, &progress).await;
+                results.push(result);
+                dallies.extend(dally);
             }
-            results
+            (results, dallies)
         }));
     }
 
@@ -204,15 +209,23 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
     });
 
     let mut results = Vec::new();
+    let mut dallies = Vec::new();
     for task in tasks {
         match task.await {
-            Ok(r) => results.extend(r),
+            Ok((r, d)) => {
+                results.extend(r);
+                dallies.extend(d);
+            }
             Err(e) => results.push(Err(format!("client task failed: {e}"))),
         }
     }
     ticker.abort();
     let wall = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
+    // Let the last sockets finish dallying (bounded by their own deadline), outside the timing.
+    for dally in dallies {
+        let _ = dally.await;
+    }
     Ok(summarize(&results, expected, wall, cpu))
 }
 
@@ -225,15 +238,20 @@ struct Download {
     retransmits: u64,
 }
 
+/// One download. On success the socket stays open a little longer in a task of its own (the
+/// returned handle) to dally (RFC 1350 §6): if the final ACK was lost and the server sends the
+/// last block again, it is acknowledged again, so the server sees the transfer end cleanly.
 async fn download(
     cfg: ClientConfig,
     server: SocketAddrV4,
-    file: &[u8],
+    file: &'static [u8],
     progress: &AtomicU64,
-) -> Result<Download, String> {
-    let socket = UdpSocket::bind(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0))
-        .await
-        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+) -> (Result<Download, String>, Option<JoinHandle<()>>) {
+    let socket = match UdpSocket::bind(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)).await
+    {
+        Ok(socket) => socket,
+        Err(e) => return (Err(format!("cannot open a UDP socket: {e}")), None),
+    };
     let local = match socket.local_addr() {
         Ok(SocketAddr::V4(a)) => a,
         _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
@@ -245,28 +263,36 @@ async fn download(
     let mut rx = vec![0u8; 65536];
     let started = StdInstant::now();
     loop {
-        while let Some(t) = client
-            .poll_transmit(clock.now(), &mut tx)
-            .map_err(|e| format!("bug: {e}"))?
-        {
-            let Destination::Unicast(dst) = t.dst else {
-                continue;
-            };
-            // Only ever the server's address: its port 69 or its transfer port.
-            if dst.ip() != server.ip() {
-                continue;
-            }
-            let _ = socket.send_to(&tx[..t.len], dst).await;
-        }
+        flush(&mut client, &clock, &socket, server, &mut tx).await;
         if let Some(outcome) = client.outcome() {
             return match outcome {
-                Ok(bytes) => Ok(Download {
-                    bytes,
-                    elapsed: started.elapsed(),
-                    sha256: hasher.finalize().into(),
-                    retransmits: u64::from(client.stats().retransmits),
-                }),
-                Err(e) => Err(format!("{}: {e}", String::from_utf8_lossy(file))),
+                Ok(bytes) => {
+                    let done = Download {
+                        bytes,
+                        elapsed: started.elapsed(),
+                        sha256: hasher.finalize().into(),
+                        retransmits: u64::from(client.stats().retransmits),
+                    };
+                    let dally_until = tokio::time::Instant::now() + cfg.timeout * 2;
+                    let dally = tokio::spawn(async move {
+                        let mut rx = [0u8; 65536];
+                        let mut tx = [0u8; 600];
+                        loop {
+                            tokio::select! {
+                                received = socket.recv_from(&mut rx) => {
+                                    if let Ok((len, SocketAddr::V4(src))) = received {
+                                        let datagram = Received { src, dst: local, payload: &rx[..len] };
+                                        let _ = client.handle(clock.now(), &datagram);
+                                        flush(&mut client, &clock, &socket, server, &mut tx).await;
+                                    }
+                                }
+                                () = tokio::time::sleep_until(dally_until) => return,
+                            }
+                        }
+                    });
+                    (Ok(done), Some(dally))
+                }
+                Err(e) => (Err(format!("{}: {e}", String::from_utf8_lossy(file))), None),
             };
         }
         let deadline = client.poll_timeout().map(|at| clock.deadline(at));
@@ -281,6 +307,24 @@ async fn download(
                 }
             }
             () = sleep_until(deadline) => client.handle_timeout(clock.now()),
+        }
+    }
+}
+
+/// Sends everything the client has queued, only ever to the server's address (its port 69 or
+/// its transfer port).
+async fn flush(
+    client: &mut TftpClient<'_>,
+    clock: &Clock,
+    socket: &UdpSocket,
+    server: SocketAddrV4,
+    tx: &mut [u8],
+) {
+    while let Ok(Some(t)) = client.poll_transmit(clock.now(), tx) {
+        if let Destination::Unicast(dst) = t.dst
+            && dst.ip() == server.ip()
+        {
+            let _ = socket.send_to(&tx[..t.len], dst).await;
         }
     }
 }
