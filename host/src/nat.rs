@@ -175,6 +175,11 @@ impl Nat {
             ip_forward: original.clone(),
             subnet: network.to_string(),
             uplink: uplink.to_owned(),
+            uplink_mac: if opts.netns.is_none() {
+                interface_mac(uplink).unwrap_or_default()
+            } else {
+                String::new()
+            },
         };
         let state_path = opts.state_dir.join(STATE_FILE);
         state.write(&state_path)?;
@@ -216,6 +221,20 @@ impl Nat {
                 state: state_path,
             });
         }
+        // A state of another namespace that reused this one's inode: forget it, touch nothing
+        // it describes (a leftover table of our own name is still removed below).
+        let state = match state {
+            Some(s) if opts.netns.is_none() && s.is_foreign(interface_mac(&s.uplink)) => {
+                tracing::debug!(
+                    file = %state_path.display(),
+                    uplink = %s.uplink,
+                    "NAT state of another network namespace (its uplink is gone or changed); ignored"
+                );
+                remove_state(&state_path)?;
+                None
+            }
+            other => other,
+        };
         let mut done = Leftovers {
             state_found: state.is_some(),
             ..Leftovers::default()
@@ -489,9 +508,19 @@ struct State {
     ip_forward: String,
     subnet: String,
     uplink: String,
+    /// The uplink's MAC when NAT was enabled (empty when unknown, e.g. in tests acting in
+    /// another namespace). A deleted namespace's inode, and so its state directory, is reused
+    /// by later namespaces: a state whose uplink is gone or has another MAC is not ours.
+    uplink_mac: String,
 }
 
 impl State {
+    /// Whether this state describes another namespace: it names an uplink MAC, and the uplink
+    /// here (`current_mac`) is missing or has another one.
+    fn is_foreign(&self, current_mac: Option<String>) -> bool {
+        !self.uplink_mac.is_empty() && current_mac.as_deref() != Some(self.uplink_mac.as_str())
+    }
+
     fn read(path: &Path) -> Result<Option<Self>, NatError> {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
@@ -508,6 +537,7 @@ impl State {
             ip_forward: String::new(),
             subnet: String::new(),
             uplink: String::new(),
+            uplink_mac: String::new(),
         };
         for line in text.lines() {
             let Some((key, value)) = line.split_once(' ') else {
@@ -518,6 +548,7 @@ impl State {
                 "ip_forward" => state.ip_forward = value.trim().to_owned(),
                 "subnet" => state.subnet = value.trim().to_owned(),
                 "uplink" => state.uplink = value.trim().to_owned(),
+                "uplink_mac" => state.uplink_mac = value.trim().to_owned(),
                 _ => {}
             }
         }
@@ -541,8 +572,8 @@ impl State {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
         let text = format!(
-            "# pocketpxe NAT state: removed on a clean exit; if pocketpxe was killed, its next start undoes the NAT\npid {}\nip_forward {}\nsubnet {}\nuplink {}\n",
-            self.pid, self.ip_forward, self.subnet, self.uplink
+            "# pocketpxe NAT state: removed on a clean exit; if pocketpxe was killed, its next start undoes the NAT\npid {}\nip_forward {}\nsubnet {}\nuplink {}\nuplink_mac {}\n",
+            self.pid, self.ip_forward, self.subnet, self.uplink, self.uplink_mac
         );
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -553,6 +584,16 @@ impl State {
             .map_err(io_err)?;
         fs::rename(&tmp, path).map_err(io_err)
     }
+}
+
+/// The MAC address of `iface` in this process's network namespace, from sysfs.
+fn interface_mac(iface: &str) -> Option<String> {
+    if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
+        return None;
+    }
+    fs::read_to_string(Path::new("/sys/class/net").join(iface).join("address"))
+        .ok()
+        .map(|mac| mac.trim().to_owned())
 }
 
 fn remove_state(path: &Path) -> Result<(), NatError> {
@@ -663,9 +704,19 @@ mod tests {
             ip_forward: "0".into(),
             subnet: "10.0.0.0/24".into(),
             uplink: "eth0".into(),
+            uplink_mac: "02:00:00:00:00:01".into(),
         };
         state.write(&path).unwrap();
-        assert_eq!(State::read(&path).unwrap(), Some(state));
+        assert_eq!(State::read(&path).unwrap(), Some(state.clone()));
+        // Ours only while the uplink is there with the recorded MAC; no MAC recorded: ours.
+        assert!(!state.is_foreign(Some("02:00:00:00:00:01".into())));
+        assert!(state.is_foreign(Some("02:00:00:00:00:02".into())));
+        assert!(state.is_foreign(None));
+        let unknown = State {
+            uplink_mac: String::new(),
+            ..state
+        };
+        assert!(!unknown.is_foreign(None));
         fs::write(&path, "pid 12\nip_forward banana\n").unwrap();
         assert_eq!(State::read(&path).unwrap().unwrap().ip_forward, "1");
         remove_state(&path).unwrap();
