@@ -407,16 +407,6 @@ impl Fleet {
     }
 }
 
-fn nobody() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let line = passwd
-        .lines()
-        .find(|l| l.starts_with("nobody:"))
-        .expect("no user nobody");
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
 fn fmt_mac(mac: &[u8; 6]) -> String {
     pocketpxe::netif::format_mac(mac)
 }

@@ -10,9 +10,7 @@
 mod common;
 mod serve_support;
 
-use common::run_bounded;
 use serve_support::*;
-use std::time::Duration;
 
 fn status_field(pid: u32, key: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -22,16 +20,6 @@ fn status_field(pid: u32, key: &str) -> String {
         .unwrap_or_default()
         .trim()
         .to_owned()
-}
-
-fn nobody() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let line = passwd
-        .lines()
-        .find(|l| l.starts_with("nobody:"))
-        .expect("no user nobody");
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 
 #[test]
@@ -74,14 +62,7 @@ fn serve_runs_as_nobody_with_only_net_admin() {
     lab.cli
         .ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
     let got = lab.tmp.join("got");
-    let out = run_bounded(
-        lab.cli
-            .command("busybox")
-            .args(["tftp", "-g", "-r", "pxelinux.0", "-l"])
-            .arg(&got)
-            .arg("192.168.242.1"),
-        Duration::from_secs(20),
-    );
+    let out = busybox_tftp_get(&lab.cli, "pxelinux.0", &got, "192.168.242.1");
     assert!(out.status.success(), "tftp as nobody: {out:?}");
     assert_eq!(std::fs::read(&got).unwrap(), PXELINUX);
 

@@ -57,14 +57,7 @@ fn udhcpc_lease_then_tftp_then_clean_exit() {
     lab.cli
         .ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
     let got = lab.tmp.join("got-pxelinux.0");
-    let out = run_bounded(
-        lab.cli
-            .command("busybox")
-            .args(["tftp", "-g", "-r", "pxelinux.0", "-l"])
-            .arg(&got)
-            .arg("192.168.242.1"),
-        Duration::from_secs(20),
-    );
+    let out = busybox_tftp_get(&lab.cli, "pxelinux.0", &got, "192.168.242.1");
     assert!(out.status.success(), "busybox tftp: {out:?}");
     assert_eq!(std::fs::read(&got).unwrap(), PXELINUX);
 

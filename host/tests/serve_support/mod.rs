@@ -463,3 +463,25 @@ pub fn collect(socket: &UdpSocket, window: Duration) -> Vec<Vec<u8>> {
 }
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 242, 1);
+
+/// The uid and gid of `nobody` (from /etc/passwd), the user `serve` drops to by default.
+pub fn nobody() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .expect("no user nobody");
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+/// busybox tftp in `ns` fetches `file` from `server` into `to` (bounded to 20 s).
+pub fn busybox_tftp_get(ns: &Netns, file: &str, to: &Path, server: &str) -> Output {
+    run_bounded(
+        ns.command("busybox")
+            .args(["tftp", "-g", "-r", file, "-l"])
+            .arg(to)
+            .arg(server),
+        Duration::from_secs(20),
+    )
+}
