@@ -793,7 +793,11 @@ impl<'a> DhcpServer<'a> {
         let ip = reserved
             .filter(free)
             .or(ctx.req.requested_ip.filter(free))
-            .or_else(|| subnet.pool.iter().find(free))
+            .or_else(|| {
+                lease::first_free(&self.slots, &subnet.pool, |ip| {
+                    self.allowed(mac, ip, subnet)
+                })
+            })
             .ok_or(IgnoreReason::PoolExhausted)?;
         let slot = lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?;
         Ok((
