@@ -6,10 +6,12 @@
 //! reports `LinkCaps { unicast_to_mac: false }`, so the core never asks for ARP-less unicast.
 //!
 //! Leases are durable before they are announced (the core's driver contract, see
-//! `pocketpxe_core::dhcp`): after each `handle`, the lease events are drained and the lease
-//! table is written to the lease file by atomic replace; only then does the DHCPACK go out.
-//! If the file cannot be written the ACK is withheld (the client retries) and the error names
-//! the file. On start, the file's unexpired leases are restored.
+//! `pocketpxe_core::dhcp`): every datagram already queued is handled (a batch), the leases the
+//! batch changed are appended to the lease file with one `fdatasync`, and only then do the
+//! batch's replies go out. If the file cannot be written the ACKs that announce a change are
+//! withheld (the clients retry) and the error names the file. On start, the file's unexpired
+//! leases are restored and the file is compacted; it is compacted again when superseded
+//! records outnumber live ones (see [`crate::lease_file`]).
 //!
 //! Each exchange is logged as one line keyed by the client's MAC address (`mac=`): its class,
 //! the request, the reply, the address and the boot file. TFTP transfers of that client carry
@@ -17,7 +19,7 @@
 //! client's story.
 
 use crate::clock::{Clock, sleep_until};
-use crate::lease_file::{LeaseFile, LeaseFileError, LeaseRecord};
+use crate::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
 use crate::netif::{Ipv4Cidr, format_mac};
 use crate::shutdown::Shutdown;
 use crate::udp::transient;
@@ -170,6 +172,8 @@ impl DhcpService {
             device: Some(&cfg.interface),
             broadcast: true,
             reuse_addr: proxy,
+            // Room for the requests that arrive while a batch's lease write is synced.
+            recv_buffer: Some(RECV_BUFFER),
         };
         let bind = |service, port| {
             crate::udp::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), opts)
@@ -253,6 +257,8 @@ impl DhcpService {
             tx_used: 0,
             pending: Vec::new(),
             batch_changed: false,
+            journal: None,
+            saved: HashMap::new(),
         };
         driver.restore(stored, cfg.server);
         tracing::info!(
@@ -317,6 +323,11 @@ struct Driver<'a> {
     pending: Vec<Pending>,
     /// Whether any request of this batch changed a lease.
     batch_changed: bool,
+    /// The lease file open for appending; `None` until the first compaction succeeds, and
+    /// again after a failed append (the next save compacts).
+    journal: Option<LeaseJournal>,
+    /// What the lease file holds: address -> (MAC, expiry in Unix seconds).
+    saved: HashMap<Ipv4Addr, ([u8; 6], u64)>,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -367,9 +378,7 @@ impl Driver<'_> {
         }
         tracing::info!(file = %file.path().display(), restored = self.server.leases().count(),
             dropped, "leases loaded");
-        if dropped > 0
-            && let Err(err) = self.save()
-        {
+        if let Err(err) = self.save() {
             tracing::warn!(error = %err, "cannot rewrite the lease file");
         }
     }
@@ -554,9 +563,13 @@ impl Driver<'_> {
         changed
     }
 
-    fn save(&self) -> Result<(), LeaseFileError> {
+    /// Makes the lease table durable: appends what changed since the last save to the
+    /// journal (one `write`, one `fdatasync`), or compacts the file when there is no journal
+    /// yet, the last append failed, the file at the path is no longer the journal's, or
+    /// superseded records outnumber live ones ([`COMPACT_SLACK`]).
+    fn save(&mut self) -> Result<(), LeaseFileError> {
         let Some(file) = self.file else { return Ok(()) };
-        let records: Vec<LeaseRecord> = self
+        let current: Vec<LeaseRecord> = self
             .server
             .leases()
             .map(|l| LeaseRecord {
@@ -565,7 +578,38 @@ impl Driver<'_> {
                 expires_unix: self.to_unix(l.expires_at),
             })
             .collect();
-        file.save(&records)
+        if let Some(journal) = self.journal.as_ref()
+            && !journal.is_current()
+        {
+            tracing::warn!(file = %file.path().display(),
+                "lease file was moved, removed or replaced while serving: writing it anew");
+            self.journal = None;
+        }
+        if let Some(journal) = self.journal.as_mut()
+            && journal.lines() <= 2 * current.len() + COMPACT_SLACK
+        {
+            let changes = changes_since(&self.saved, &current);
+            if let Err(err) = journal.append(&changes) {
+                self.journal = None;
+                return Err(err);
+            }
+            for change in changes {
+                if change.expires_unix == 0 {
+                    self.saved.remove(&change.ip);
+                } else {
+                    self.saved
+                        .insert(change.ip, (change.mac, change.expires_unix));
+                }
+            }
+            return Ok(());
+        }
+        self.journal = None;
+        self.journal = Some(file.rewrite(&current)?);
+        self.saved = current
+            .iter()
+            .map(|r| (r.ip, (r.mac, r.expires_unix)))
+            .collect();
+        Ok(())
     }
 
     /// A core instant as Unix seconds, rounded up.
@@ -574,6 +618,31 @@ impl Driver<'_> {
             .saturating_add(at.total_millis())
             .div_ceil(1000)
     }
+}
+
+/// The records to append so that a file holding `saved` holds `current`: new or changed
+/// leases, and `expires_unix: 0` for addresses no longer leased.
+fn changes_since(
+    saved: &HashMap<Ipv4Addr, ([u8; 6], u64)>,
+    current: &[LeaseRecord],
+) -> Vec<LeaseRecord> {
+    let mut changes: Vec<LeaseRecord> = current
+        .iter()
+        .filter(|r| saved.get(&r.ip) != Some(&(r.mac, r.expires_unix)))
+        .copied()
+        .collect();
+    let kept = current.iter().filter(|r| saved.contains_key(&r.ip)).count();
+    if saved.len() > kept {
+        let live: std::collections::HashSet<Ipv4Addr> = current.iter().map(|r| r.ip).collect();
+        changes.extend(saved.iter().filter(|(ip, _)| !live.contains(ip)).map(
+            |(&ip, &(mac, _))| LeaseRecord {
+                mac,
+                ip,
+                expires_unix: 0,
+            },
+        ));
+    }
+    changes
 }
 
 /// What a DHCP message says, for logs (parsed apart from the core, which owns the protocol).
@@ -718,6 +787,11 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// `SO_RCVBUF` asked for on the DHCP sockets (the kernel caps it at `net.core.rmem_max`).
+const RECV_BUFFER: usize = 4 << 20;
+/// Superseded records the lease file may hold beyond twice the live leases before it is
+/// compacted.
+const COMPACT_SLACK: usize = 1024;
 /// The lease table never grows beyond this many clients (a /16 pool), whatever the range.
 const MAX_LEASE_SLOTS: usize = 65_536;
 /// DHCP messages are at most 1500 bytes on Ethernet; leave room for jumbo frames.

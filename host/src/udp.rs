@@ -17,6 +17,9 @@ pub struct BindOptions<'a> {
     pub broadcast: bool,
     /// `SO_REUSEADDR`: share the port with other sockets that also set it.
     pub reuse_addr: bool,
+    /// `SO_RCVBUF` in bytes (the kernel caps it at `net.core.rmem_max`); `None` keeps the
+    /// default.
+    pub recv_buffer: Option<usize>,
 }
 
 /// Why [`bind`] failed: which step, so that the caller can name the privilege it needs.
@@ -65,6 +68,11 @@ pub fn bind(addr: SocketAddrV4, opts: BindOptions<'_>) -> Result<tokio::net::Udp
     }
     if opts.reuse_addr {
         socket.set_reuse_address(true).map_err(BindStep::Socket)?;
+    }
+    if let Some(bytes) = opts.recv_buffer {
+        socket
+            .set_recv_buffer_size(bytes)
+            .map_err(BindStep::Socket)?;
     }
     socket.set_nonblocking(true).map_err(BindStep::Socket)?;
     socket

@@ -6,8 +6,8 @@
 //! renewals (INIT-REBOOT REQUEST) and re-discoveries, as fast as the server answers. Every
 //! DHCPACK a client receives is recorded as (MAC, IP, expiry). After each kill:
 //!
-//! * the lease file parses with [`LeaseFile::load`], starts with its header line and ends with
-//!   a newline (no torn or partial content);
+//! * the lease file parses with [`LeaseFile::load`] and starts with its header line; only its
+//!   last line may be torn (an append cut short, ignored by `load`: it was never confirmed);
 //! * every acknowledged, unexpired lease is in it (durable before announced).
 //!
 //! After each restart, every acknowledged client asks again (DISCOVER, then REQUEST) and must
@@ -68,6 +68,7 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
     let file = LeaseFile::new(lab.leases());
     let tmp = lab.tmp.join("leases.tmp");
     let mut mid_write_kills = 0usize;
+    let mut torn_tails = 0usize;
     let mut verified = 0usize;
 
     for cycle in 0..CYCLES {
@@ -92,7 +93,9 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
         if tmp.exists() {
             mid_write_kills += 1;
         }
-        check_file(&file, &fleet, cycle, &server.log());
+        if check_file(&file, &fleet, cycle, &server.log()) {
+            torn_tails += 1;
+        }
         fleet.assert_clean(&server.log());
     }
 
@@ -105,7 +108,8 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
     let records = file.load().unwrap();
     let s = &fleet.stats;
     eprintln!(
-        "FIGURE crash: {CYCLES} SIGKILLs in {:.1} s; {} kills left leases.tmp (inside a save); \
+        "FIGURE crash: {CYCLES} SIGKILLs in {:.1} s; {} kills left leases.tmp (inside a \
+         compaction), {torn_tails} a torn last line (inside an append); \
          clients {}; ACKs {} (granted+renewed), OFFERs {}, NAKs {}, unanswered {}; \
          re-checks after restarts {}; leases in file at the end {}",
         started.elapsed().as_secs_f64(),
@@ -126,15 +130,17 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
 }
 
 /// The lease file right after a kill (or at the end): well-formed and holding every
-/// acknowledged, unexpired lease.
-fn check_file(file: &LeaseFile, fleet: &Fleet, cycle: usize, log: &str) {
+/// acknowledged, unexpired lease. True if its last line is torn.
+fn check_file(file: &LeaseFile, fleet: &Fleet, cycle: usize, log: &str) -> bool {
     let text = std::fs::read_to_string(file.path()).unwrap_or_default();
     let records = file
         .load()
         .unwrap_or_else(|e| panic!("cycle {cycle}: lease file corrupt: {e}\n{text}\n{log}"));
     if !fleet.acked.is_empty() {
+        // Compactions replace the file whole; appends may be cut short by the kill, which
+        // leaves at most a last line without its newline (ignored by `load`).
         assert!(
-            text.starts_with("# pocketpxe leases v1") && text.ends_with('\n'),
+            text.starts_with("# pocketpxe leases v2"),
             "cycle {cycle}: partial lease file:\n{text}"
         );
     }
@@ -152,6 +158,7 @@ fn check_file(file: &LeaseFile, fleet: &Fleet, cycle: usize, log: &str) {
             fmt_mac(mac)
         );
     }
+    !text.is_empty() && !text.ends_with('\n')
 }
 
 #[derive(Debug, Default)]
