@@ -40,11 +40,11 @@ done
 if [ "$QUICK" = 1 ]; then
     ROUNDS="${ROUNDS:-1}"; MAX_MINUTES="${MAX_MINUTES:-8}"
     BIG_MIB=8; CONC_KIB=1024; SMALL_KIB=256
-    SCENARIOS="1468 w16 c64 curl-1468"
+    SCENARIOS="1468 w16 c64 w16c64 curl-1468"
 else
     ROUNDS="${ROUNDS:-3}"; MAX_MINUTES="${MAX_MINUTES:-75}"
     BIG_MIB=32; CONC_KIB=2048; SMALL_KIB=256
-    SCENARIOS="512 1468 max w16 c8 c64 c256 c1000 curl-1468 curl-c64 atftp-w16"
+    SCENARIOS="512 1468 max w16 c8 c64 c256 c1000 w16c64 w16c256 curl-1468 curl-c64 atftp-w16"
 fi
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -221,7 +221,8 @@ server_hwm_kib() {
 }
 
 # ---------------------------------------------------------------- clients
-# Prints "bytes ok failed corrupt wall_s" for one scenario against HOST.
+# Prints "bytes ok failed corrupt wall_s client_cpu_s" for one scenario against HOST: the
+# load tool's own CPU seconds (its --json cpu_s), or the real clients' (children's user+sys).
 run_scenario() {
     local scenario="$1" host="$2" ns="$3"
     local bench=(timeout 300 ip netns exec "$ns" "$PPX" bench tftp --server "$host:69" --json)
@@ -233,6 +234,8 @@ run_scenario() {
         w16) json=$("${bench[@]}" --file big.bin --blksize 1468 --windowsize 16 --expect-sha256 "$SHA_BIG" 2>/dev/null) || true ;;
         c8|c64|c256) json=$("${bench[@]}" --file conc.bin --blksize 1468 --clients "${scenario#c}" \
             --expect-sha256 "$SHA_CONC" 2>/dev/null) || true ;;
+        w16c64|w16c256) json=$("${bench[@]}" --file conc.bin --blksize 1468 --windowsize 16 \
+            --clients "${scenario#w16c}" --expect-sha256 "$SHA_CONC" 2>/dev/null) || true ;;
         c1000) json=$("${bench[@]}" --file small.bin --blksize 1468 --clients 1000 \
             --expect-sha256 "$SHA_SMALL" 2>/dev/null) || true ;;
         c10000) json=$("${bench[@]}" --file tiny.bin --blksize 1468 --clients 10000 \
@@ -244,17 +247,21 @@ run_scenario() {
     python3 -c 'import json,sys
 try:
     j = json.loads(sys.argv[1].strip().splitlines()[-1])
-    print(j["bytes"], j["ok"], j["failed"], j["corrupt"], j["wall_s"])
+    print(j["bytes"], j["ok"], j["failed"], j["corrupt"], j["wall_s"], j["cpu_s"])
 except Exception:
-    print(0, 0, 1, 0, 0)' "${json:-}"
+    print(0, 0, 1, 0, 0, 0)' "${json:-}"
 }
 
 # N real clients in parallel (curl, or atftp for windowsize), each output checked by sha256.
+# Their CPU time is the difference of this shell's waited-for children's user+sys (cutime +
+# cstime) across the downloads (it includes the `timeout` and `ip netns exec` wrappers, which
+# cost little).
 run_real() {
     local n="$1" file="$2" sha="$3" host="$4" ns="$5" client="$6"
-    local dir="$OUT/dl" start end ok=0 failed=0 corrupt=0 size
+    local dir="$OUT/dl" start end ok=0 failed=0 corrupt=0 size cpu0 cpu1 me="$BASHPID"
     rm -rf "$dir"; mkdir -p "$dir"
     size=$(stat -c %s "$ROOT/$file")
+    cpu0=$(children_cpu "$me")
     start=$(date +%s.%N)
     for i in $(seq "$n"); do
         if [ "$client" = curl ]; then
@@ -267,13 +274,19 @@ run_real() {
     done
     wait
     end=$(date +%s.%N)
+    cpu1=$(children_cpu "$me")
     for i in $(seq "$n"); do
         if [ ! -s "$dir/$i" ]; then failed=$((failed + 1))
         elif [ "$(sha256sum < "$dir/$i" | cut -d' ' -f1)" = "$sha" ]; then ok=$((ok + 1))
         else corrupt=$((corrupt + 1)); fi
     done
     rm -rf "$dir"
-    echo "$((ok * size)) $ok $failed $corrupt $(python3 -c "print(round($end - $start, 3))")"
+    echo "$((ok * size)) $ok $failed $corrupt $(python3 -c "print(round($end - $start, 3), round($cpu1 - $cpu0, 3))")"
+}
+
+# User+sys seconds of the waited-for children of shell PID $1 so far (cutime + cstime).
+children_cpu() {
+    awk -v tck="$TCK" '{ printf "%.3f\n", ($16 + $17) / tck }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # ---------------------------------------------------------------- setup
@@ -330,12 +343,12 @@ for round in $(seq "$ROUNDS"); do
                 [ "$(date +%s)" -lt "$DEADLINE" ] || break
                 kill -0 "$SERVER_PID" 2>/dev/null || { log "$server died"; start_server "$server" || break 2; }
                 t0=$(server_cpu)
-                read -r bytes ok failed corrupt wall < <(run_scenario "$scenario" "$host" "$ns")
+                read -r bytes ok failed corrupt wall ccpu < <(run_scenario "$scenario" "$host" "$ns")
                 t1=$(server_cpu)
                 cpu=$(python3 -c "print(round($t1 - $t0, 3))")
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$path" \
-                    "$scenario" "$bytes" "$ok" "$failed" "$corrupt" "$wall" "$cpu" >> "$RESULTS"
-                log "round $round $server $path $scenario: $bytes bytes in ${wall}s, ok $ok failed $failed corrupt $corrupt, server cpu ${cpu}s"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$path" \
+                    "$scenario" "$bytes" "$ok" "$failed" "$corrupt" "$wall" "$cpu" "$ccpu" >> "$RESULTS"
+                log "round $round $server $path $scenario: $bytes bytes in ${wall}s, ok $ok failed $failed corrupt $corrupt, server cpu ${cpu}s, client cpu ${ccpu}s"
             done
         done
         echo -e "$round\t$server\thwm\t$(server_hwm_kib)" >> "$OUT/hwm.tsv"
@@ -351,11 +364,11 @@ if [ "$QUICK" = 0 ] && echo "$SERVERS" | grep -q pocketpxe; then
         if [ "$path" = lo ]; then host=127.0.0.1; ns="$NS_SRV"; else host="$SRV_IP"; ns="$NS_CLI"; fi
         start_server pocketpxe || break
         t0=$(server_cpu)
-        read -r bytes ok failed corrupt wall < <(run_scenario c10000 "$host" "$ns")
+        read -r bytes ok failed corrupt wall ccpu < <(run_scenario c10000 "$host" "$ns")
         t1=$(server_cpu)
         cpu=$(python3 -c "print(round($t1 - $t0, 3))")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' 1 pocketpxe "$path" c10000 \
-            "$bytes" "$ok" "$failed" "$corrupt" "$wall" "$cpu" >> "$RESULTS"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' 1 pocketpxe "$path" c10000 \
+            "$bytes" "$ok" "$failed" "$corrupt" "$wall" "$cpu" "$ccpu" >> "$RESULTS"
         echo -e "1\tpocketpxe-c10000-$path\thwm\t$(server_hwm_kib)" >> "$OUT/hwm.tsv"
         log "pocketpxe $path c10000: ok $ok failed $failed corrupt $corrupt in ${wall}s, VmHWM $(server_hwm_kib) KiB"
         stop_server
