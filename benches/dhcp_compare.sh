@@ -117,6 +117,19 @@ EOF
     kill -0 "$SERVER_PID" 2>/dev/null || { log "$name did not start (see $dir)"; SERVER_PID=""; return 1; }
 }
 
+# UDP datagrams dropped because a socket's receive buffer was full, in namespace $1 (a
+# kernel counter, /proc/net/snmp "Udp: ... RcvbufErrors"): tells whether requests were lost
+# at the server or replies at perfdhcp.
+rcvbuf_errors() {
+    ip netns exec "$1" awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
+# The server's CPU seconds so far (utime + stime of its process, /proc/PID/stat).
+server_cpu() {
+    awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / tck }' \
+        "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+}
+
 stop_server() {
     if [ -n "$SERVER_PID" ]; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -132,8 +145,11 @@ for round in $(seq "$ROUNDS"); do
     for rate in $RATES; do
         for server in pocketpxe kea dnsmasq; do
             start_server "$server" || continue
+            read -r srv_err0 < <(rcvbuf_errors "$NS_SRV"); read -r cli_err0 < <(rcvbuf_errors "$NS_CLI")
             report=$(timeout $((SECONDS_PER_RUN + 30)) ip netns exec "$NS_CLI" perfdhcp -4 \
                 -l "$IF_CLI" -r "$rate" -p "$SECONDS_PER_RUN" -R "$CLIENTS" 2>&1 || true)
+            read -r srv_err1 < <(rcvbuf_errors "$NS_SRV"); read -r cli_err1 < <(rcvbuf_errors "$NS_CLI")
+            cpu=$(server_cpu)
             stop_server
             echo "$report" > "$OUT/$server-$rate-$round.txt"
             # sent DISCOVERs, received ACKs.
@@ -141,8 +157,9 @@ for round in $(seq "$ROUNDS"); do
                 /Statistics for: DISCOVER-OFFER/ { s = "do" } /Statistics for: REQUEST-ACK/ { s = "ra" }
                 /^sent packets:/ && s == "do" { d = $3 } /^received packets:/ && s == "ra" { a = $3 }
                 END { print d + 0, a + 0 }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "$discovers" "$acks" \
-                "$SECONDS_PER_RUN" >> "$RESULTS"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "$discovers" \
+                "$acks" "$SECONDS_PER_RUN" "$((srv_err1 - srv_err0))" "$((cli_err1 - cli_err0))" \
+                "$cpu" >> "$RESULTS"
             log "round $round rate $rate $server: $discovers DISCOVERs, $acks ACKs in ${SECONDS_PER_RUN}s"
         done
     done
@@ -152,10 +169,16 @@ python3 - "$RESULTS" "$OUT/machine.txt" <<'EOF' | tee "$OUT/table.md"
 import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
+extra = defaultdict(list)
 for line in open(sys.argv[1]):
-    r, server, rate, d, a, secs = line.split()
+    f = line.split()
+    r, server, rate, d, a, secs = f[:6]
     d, a, secs = int(d), int(a), float(secs)
     rows[(server, int(rate))].append((a / secs, 100.0 * (d - a) / d if d else 100.0))
+    if len(f) >= 9:
+        # server-side and client-side receive-buffer drops, server CPU per 1000 DORA.
+        cpu_per_k = 1000.0 * float(f[8]) / a if a else float("nan")
+        extra[(server, int(rate))].append((int(f[6]), int(f[7]), cpu_per_k))
 servers = ["pocketpxe", "kea", "dnsmasq"]
 rates = sorted({k[1] for k in rows})
 print(open(sys.argv[2]).read().strip().lstrip("# "))
@@ -178,6 +201,24 @@ print()
 for s in servers:
     if s in best:
         print(f"- {s}: at most {best[s][0]:.0f} DORA/s (at {best[s][1]} offered)")
+if extra:
+    print()
+    print("Where datagrams were dropped (kernel `RcvbufErrors`: server namespace / perfdhcp's "
+          "namespace) and server CPU seconds per 1 000 completed DORA (median of rounds):")
+    print()
+    print("| offered DORA/s | " + " | ".join(f"{s}: dropped at server / at perfdhcp; CPU s per 1000" for s in servers) + " |")
+    print("|---" * (len(servers) + 1) + "|")
+    for rate in rates:
+        cells = []
+        for s in servers:
+            got = extra.get((s, rate))
+            if not got:
+                cells.append("–"); continue
+            cells.append(f"{statistics.median(g[0] for g in got):.0f} / "
+                         f"{statistics.median(g[1] for g in got):.0f}; "
+                         f"{statistics.median(g[2] for g in got):.3f}")
+        print(f"| {rate} | " + " | ".join(cells) + " |")
+    print()
 if "pocketpxe" in best and "kea" in best and best["kea"][0] > 0:
     kea_rate = best["kea"][1]
     lost = statistics.median(g[1] for g in rows[("pocketpxe", kea_rate)])
