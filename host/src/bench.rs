@@ -2,11 +2,13 @@
 //! server, with a summary of throughput, latency, retransmissions, failures and corruption.
 //!
 //! Every download is driven by the core's sans-IO [`TftpClient`]; each client is a small tokio
-//! task with its own UDP socket, so a thousand clients cost little CPU. Content is verified:
+//! task with its own UDP socket, so a thousand clients cost little CPU; it reads a whole window
+//! of DATA with one `recvmmsg(2)` ([`recv_slots`]). Content is verified:
 //! against `--expect-sha256` when given, otherwise every download must match the first one.
 //! The tool sends only to the one address it is given.
 
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant as StdInstant};
@@ -15,10 +17,12 @@ use clap::Args;
 use pocketpxe_core::tftp::{ClientConfig, ClientInput, TftpClient};
 use pocketpxe_core::{Destination, Received};
 use sha2::{Digest, Sha256};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, sleep_until};
+use crate::udp_batch::{RecvSlots, recv_slots};
 
 /// Flags of `pocketpxe bench tftp`.
 #[derive(Debug, Clone, Args)]
@@ -260,7 +264,13 @@ async fn download(
     let mut client = TftpClient::new(cfg, server, file);
     let mut hasher = Sha256::new();
     let mut tx = [0u8; 600];
-    let mut rx = vec![0u8; 65536];
+    // One recvmmsg(2) takes a whole window: slots for `windowsize` datagrams and one more (so
+    // that a whole window is a short read, which proves the queue empty without an EAGAIN
+    // read), of the block size asked for (a longer datagram is cut and dropped; the server
+    // must not send one), at most RX_BYTES_PER_CLIENT (large blocks: a window takes more reads).
+    let slot = 4 + usize::from(cfg.blksize.unwrap_or(512).max(512));
+    let slots = (usize::from(cfg.windowsize.unwrap_or(1)) + 1).min(RX_BYTES_PER_CLIENT / slot);
+    let mut rx = RecvSlots::new(slots.max(2), slot);
     let started = StdInstant::now();
     loop {
         flush(&mut client, &clock, &socket, server, &mut tx).await;
@@ -297,10 +307,24 @@ async fn download(
         }
         let deadline = client.poll_timeout().map(|at| clock.deadline(at));
         tokio::select! {
-            received = socket.recv_from(&mut rx) => {
-                if let Ok((len, SocketAddr::V4(src))) = received {
-                    let datagram = Received { src, dst: local, payload: &rx[..len] };
-                    if let ClientInput::Data { data, .. } = client.handle(clock.now(), &datagram) {
+            ready = socket.readable() => {
+                let Ok(()) = ready else { continue };
+                let mut n = 0;
+                // A short read emptied the queue: reporting WouldBlock clears the readiness, so
+                // the next turn waits instead of reading EAGAIN.
+                let _ = socket.try_io(Interest::READABLE, || {
+                    n = recv_slots(socket.as_fd(), &mut rx)?;
+                    if n < rx.capacity() {
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(())
+                    }
+                });
+                let now = clock.now();
+                for i in 0..n {
+                    let Some((Some(src), payload)) = rx.get(i) else { continue };
+                    let datagram = Received { src, dst: local, payload };
+                    if let ClientInput::Data { data, .. } = client.handle(now, &datagram) {
                         hasher.update(data);
                         progress.fetch_add(data.len() as u64, Ordering::Relaxed);
                     }
@@ -436,6 +460,9 @@ fn cpu_time() -> Duration {
         t.tv_nsec.clamp(0, 999_999_999) as u32,
     )
 }
+
+/// Receive buffer bytes per client at most (see `download`).
+const RX_BYTES_PER_CLIENT: usize = 256 << 10;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! Batched UDP system calls for the TFTP data path: `recvmmsg(2)` to read every queued ACK with
 //! one call (and learn that the queue is empty without a second one), UDP GSO (`UDP_SEGMENT`,
 //! Linux 4.18) to send a whole window of equal-sized DATA blocks with one `sendmsg(2)`, and
-//! `sendmmsg(2)` for anything else.
+//! `sendmmsg(2)` for anything else. The load tool (`bench`) reads whole windows of DATA with
+//! [`recv_slots`].
 //!
 //! These are thin, bounds-checked wrappers; every `unsafe` block builds the kernel's structures
 //! over buffers borrowed for the duration of the call only.
@@ -19,6 +20,8 @@ pub const RECV_SLOT: usize = 2048;
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Bytes in one GSO send at most: the largest UDP payload of an IPv4 datagram.
 pub const GSO_MAX_BYTES: usize = 65_507;
+/// Datagrams read by one [`recv_slots`] call at most.
+pub const RECV_SLOTS_MAX: usize = 64;
 
 /// Storage for the datagrams of one [`recv_batch`] call.
 pub struct RecvBatch {
@@ -182,6 +185,108 @@ pub fn send_many(fd: BorrowedFd<'_>, packets: &[(SocketAddrV4, &[u8])]) -> io::R
     Ok(n as usize)
 }
 
+/// Storage for the datagrams of one [`recv_slots`] call: up to [`RECV_SLOTS_MAX`] datagrams of
+/// a size the caller chooses (a TFTP client reading DATA: 4 + blksize).
+pub struct RecvSlots {
+    data: Box<[u8]>,
+    slot: usize,
+    lens: Box<[usize]>,
+    srcs: Box<[Option<SocketAddrV4>]>,
+    cut: Box<[bool]>,
+}
+
+impl RecvSlots {
+    /// Storage for `count` datagrams (1 to [`RECV_SLOTS_MAX`]) of up to `slot` bytes each (at
+    /// least 1).
+    pub fn new(count: usize, slot: usize) -> Self {
+        let count = count.clamp(1, RECV_SLOTS_MAX);
+        let slot = slot.max(1);
+        Self {
+            data: vec![0; count * slot].into_boxed_slice(),
+            slot,
+            lens: vec![0; count].into_boxed_slice(),
+            srcs: vec![None; count].into_boxed_slice(),
+            cut: vec![false; count].into_boxed_slice(),
+        }
+    }
+
+    /// Datagrams one call can read.
+    pub fn capacity(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Datagram `i` of the last call: its IPv4 source (`None` for another family) and bytes.
+    /// `None` when `i` is beyond the storage or the datagram was longer than a slot (the
+    /// kernel cut it, so its bytes are not the datagram).
+    pub fn get(&self, i: usize) -> Option<(Option<SocketAddrV4>, &[u8])> {
+        if *self.cut.get(i)? {
+            return None;
+        }
+        let start = i * self.slot;
+        Some((
+            self.srcs[i],
+            self.data.get(start..start + self.lens[i].min(self.slot))?,
+        ))
+    }
+}
+
+/// Reads up to as many queued datagrams as `slots` holds without blocking, with one
+/// `recvmmsg(2)`. A count below that capacity means the socket's queue was empty when the call
+/// returned.
+///
+/// # Errors
+/// The OS error; `WouldBlock` when nothing is queued.
+pub fn recv_slots(fd: BorrowedFd<'_>, slots: &mut RecvSlots) -> io::Result<usize> {
+    // SAFETY: all-zero is a valid value for these plain C structs.
+    let mut addrs: [libc::sockaddr_in; RECV_SLOTS_MAX] = unsafe { zeroed() };
+    let mut iovecs: [libc::iovec; RECV_SLOTS_MAX] = unsafe { zeroed() };
+    let mut msgs: [libc::mmsghdr; RECV_SLOTS_MAX] = unsafe { zeroed() };
+    let count = slots.lens.len().min(RECV_SLOTS_MAX);
+    for (i, chunk) in slots
+        .data
+        .chunks_exact_mut(slots.slot)
+        .take(count)
+        .enumerate()
+    {
+        iovecs[i] = libc::iovec {
+            iov_base: chunk.as_mut_ptr().cast(),
+            iov_len: chunk.len(),
+        };
+        msgs[i].msg_hdr.msg_name = (&raw mut addrs[i]).cast();
+        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msgs[i].msg_hdr.msg_iov = &raw mut iovecs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `count` entries of `msgs` point into `addrs`, `iovecs` and
+    // `slots.data`, which outlive the call; the lengths given are those of the buffers.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = (n as usize).min(count);
+    for i in 0..n {
+        slots.lens[i] = (msgs[i].msg_len as usize).min(slots.slot);
+        slots.cut[i] = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        slots.srcs[i] = (addrs[i].sin_family == libc::AF_INET as libc::sa_family_t
+            && msgs[i].msg_hdr.msg_namelen as usize >= size_of::<libc::sockaddr_in>())
+        .then(|| {
+            SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(addrs[i].sin_addr.s_addr)),
+                u16::from_be(addrs[i].sin_port),
+            )
+        });
+    }
+    Ok(n)
+}
+
 fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
     // SAFETY: all-zero is a valid sockaddr_in.
     let mut out: libc::sockaddr_in = unsafe { zeroed() };
@@ -243,6 +348,35 @@ mod tests {
         }
         assert_eq!(recv_batch(b.as_fd(), &mut batch).unwrap(), 2);
         let err = recv_batch(b.as_fd(), &mut batch).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn slots_receive_whole_datagrams_and_flag_cut_ones() {
+        let (a, b, to) = pair();
+        let payloads: Vec<Vec<u8>> = [1472, 100, 1473, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| vec![i as u8; len])
+            .collect();
+        let packets: Vec<(SocketAddrV4, &[u8])> =
+            payloads.iter().map(|p| (to, p.as_slice())).collect();
+        assert_eq!(send_many(a.as_fd(), &packets).unwrap(), 4);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut slots = RecvSlots::new(16, 1472);
+        assert_eq!(recv_slots(b.as_fd(), &mut slots).unwrap(), 4);
+        let src = a.local_addr().unwrap();
+        for i in [0, 1, 3] {
+            let (from, bytes) = slots.get(i).unwrap();
+            assert_eq!(from.map(std::net::SocketAddr::V4), Some(src));
+            assert_eq!(bytes, payloads[i].as_slice());
+        }
+        assert!(
+            slots.get(2).is_none(),
+            "a datagram longer than its slot is not handed out"
+        );
+        assert!(slots.get(16).is_none());
+        let err = recv_slots(b.as_fd(), &mut slots).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     }
 }
