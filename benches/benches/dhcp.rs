@@ -142,8 +142,8 @@ fn offer_to_new_client(c: &mut Criterion) {
                     else {
                         panic!("no ACK")
                     };
+                    while server.poll_event().is_some() {}
                 }
-                while server.poll_event().is_some() {}
                 let discovers: Vec<Vec<u8>> = (0..1024u32)
                     .map(|i| pxe_client_packet([6, 0, 0, 0, (i >> 8) as u8, i as u8], i, None))
                     .collect();
