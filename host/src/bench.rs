@@ -62,6 +62,12 @@ pub struct BenchTftpArgs {
     /// Print one machine-readable JSON line instead of the text summary.
     #[arg(long)]
     pub json: bool,
+    /// Threads that drive the clients (one event loop each; clients are spread over them).
+    /// One thread caps the load tool at one CPU: on a small machine, give it as many as there
+    /// are CPUs to load a fast server fully.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 /// The outcome of a benchmark run.
@@ -256,6 +262,14 @@ async fn download(
         Ok(socket) => socket,
         Err(e) => return (Err(format!("cannot open a UDP socket: {e}")), None),
     };
+    // Room for two whole windows of large blocks (the kernel's default, about 208 KiB, drops
+    // part of a 16 × 65 464-byte window); best effort, capped by net.core.rmem_max.
+    let window_bytes = (usize::from(cfg.blksize.unwrap_or(512)) + 64)
+        * usize::from(cfg.windowsize.unwrap_or(1))
+        * 2;
+    if window_bytes > DEFAULT_RECV_BUFFER {
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(window_bytes.min(8 << 20));
+    }
     let local = match socket.local_addr() {
         Ok(SocketAddr::V4(a)) => a,
         _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
@@ -460,6 +474,9 @@ fn cpu_time() -> Duration {
         t.tv_nsec.clamp(0, 999_999_999) as u32,
     )
 }
+
+/// Linux's default `SO_RCVBUF` (net.core.rmem_default), about 208 KiB.
+const DEFAULT_RECV_BUFFER: usize = 212_992;
 
 /// Receive buffer bytes per client at most (see `download`).
 const RX_BYTES_PER_CLIENT: usize = 256 << 10;

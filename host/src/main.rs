@@ -15,10 +15,20 @@ fn main() -> ExitCode {
         Err(err) => return usage_error(&err),
     };
     init_logging(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // One thread for the daemons (their loops are single-threaded by design); the load tool
+    // may ask for more.
+    let threads = match &cli.command {
+        Command::Bench(BenchCommand::Tftp(args)) => usize::from(args.threads),
+        _ => 1,
+    };
+    let mut builder = if threads > 1 {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

@@ -43,6 +43,8 @@ fn concurrent_clients_verified_lockstep_and_windowed() {
     for extra in [
         &["--blksize", "1468"][..],
         &["--blksize", "1468", "--windowsize", "16"],
+        &["--blksize", "1468", "--windowsize", "16", "--threads", "3"],
+        &["--blksize", "65464", "--windowsize", "16", "--threads", "2"],
     ] {
         let mut args = vec![
             "--file",
@@ -87,6 +89,8 @@ fn wrong_content_and_missing_files_are_counted_and_fail() {
     assert_eq!(field(stdout.trim(), "corrupt"), 3.0, "{stdout}");
     assert!(stderr.contains("3 corrupt"), "{stderr}");
 
+    let (ok, _, stderr) = bench(&server, &["--file", "missing", "--threads", "0"]);
+    assert!(!ok && stderr.contains("--threads"), "{stderr}");
     let (ok, stdout, _) = bench(&server, &["--file", "missing", "--clients", "2", "--json"]);
     assert!(!ok);
     assert_eq!(field(stdout.trim(), "failed"), 2.0, "{stdout}");
