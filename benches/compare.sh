@@ -4,6 +4,10 @@
 # rounds, medians in one table. See the "Performance" section of README.md.
 #
 #   sudo benches/compare.sh [--quick] [--rounds N] [--out DIR] [--peers DIR] [--max-minutes M]
+#                           [--only SERVER,...] [--scenarios "c64 w16c64 ..."] [--client-threads N]
+#
+# Loads with many clients run the load tool with --threads N (default: the number of CPUs),
+# so that the client side is not capped at one CPU while the server may be the bottleneck.
 #
 # Network safety: every byte of load stays inside two network namespaces this script creates
 # (their loopback, and a veth pair between them with MTU 1500). Servers are started inside
@@ -23,6 +27,8 @@ OUT=""
 PEERS="${PEERS_DIR:-/var/tmp/pocketpxe-peers}"
 MAX_MINUTES=""
 ONLY=""
+SCENARIOS=""
+CLIENT_THREADS="$(nproc)"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -31,7 +37,9 @@ while [ $# -gt 0 ]; do
         --peers) PEERS="$2"; shift ;;
         --max-minutes) MAX_MINUTES="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --scenarios) SCENARIOS="$2"; shift ;;
+        --client-threads) CLIENT_THREADS="$2"; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -40,11 +48,11 @@ done
 if [ "$QUICK" = 1 ]; then
     ROUNDS="${ROUNDS:-1}"; MAX_MINUTES="${MAX_MINUTES:-8}"
     BIG_MIB=8; CONC_KIB=1024; SMALL_KIB=256
-    SCENARIOS="1468 w16 c64 w16c64 curl-1468"
+    SCENARIOS="${SCENARIOS:-1468 w16 c64 w16c64 curl-1468}"
 else
     ROUNDS="${ROUNDS:-3}"; MAX_MINUTES="${MAX_MINUTES:-75}"
     BIG_MIB=32; CONC_KIB=2048; SMALL_KIB=256
-    SCENARIOS="512 1468 max w16 c8 c64 c256 c1000 w16c64 w16c256 curl-1468 curl-c64 atftp-w16"
+    SCENARIOS="${SCENARIOS:-512 1468 max w16 c8 c64 c256 c1000 w16c64 w16c256 curl-1468 curl-c64 atftp-w16}"
 fi
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -227,6 +235,8 @@ run_scenario() {
     local scenario="$1" host="$2" ns="$3"
     local bench=(timeout 300 ip netns exec "$ns" "$PPX" bench tftp --server "$host:69" --json)
     local json
+    # Many clients: the load tool spreads them over CLIENT_THREADS event loops.
+    case "$scenario" in c*|w16c*) bench+=(--threads "$CLIENT_THREADS") ;; esac
     case "$scenario" in
         512) json=$("${bench[@]}" --file big.bin --expect-sha256 "$SHA_BIG" 2>/dev/null) || true ;;
         1468) json=$("${bench[@]}" --file big.bin --blksize 1468 --expect-sha256 "$SHA_BIG" 2>/dev/null) || true ;;
@@ -330,6 +340,7 @@ log "servers:$SERVERS; scenarios: $SCENARIOS; rounds: $ROUNDS; results in $RESUL
 {
     echo "# machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r), $(date -u +%Y-%m-%d)"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# load tool: --threads $CLIENT_THREADS for many-client loads, one thread for single-client loads"
 } > "$OUT/machine.txt"
 
 # ---------------------------------------------------------------- measure

@@ -31,9 +31,10 @@ SCENARIOS = {
 WINDOWED = {"w16", "w16c64", "w16c256", "atftp-w16"}
 # Peers that do not acknowledge windowsize in their OACK (they run those loads lock-step).
 NO_WINDOWSIZE = {"tftpd-hpa", "dnsmasq"}
-# Client processes/threads per load: the load tool is one thread (a current-thread runtime);
-# curl and atftp are one process per download.
+# Client processes/threads per load: curl and atftp are one process per download; the load
+# tool is one thread for one client and `--threads N` (machine.txt says N) for many.
 CLIENT_THREADS = {"curl-c64": 64}
+MANY_CLIENT_LOADS = {"c8", "c64", "c256", "c1000", "c10000", "w16c64", "w16c256"}
 
 
 def main():
@@ -41,6 +42,9 @@ def main():
     machine = open(machine_path).read()
     found = re.search(r"(\d+) CPUs", machine)
     nproc = int(found.group(1)) if found else 1
+    found = re.search(r"--threads (\d+)", machine)
+    for scenario in MANY_CLIENT_LOADS:
+        CLIENT_THREADS[scenario] = int(found.group(1)) if found else 1
     rows = defaultdict(list)  # (path, scenario, server) -> [(mbps, s_per_gb)]
     client = defaultdict(list)  # (path, scenario, server) -> [bytes per client CPU second]
     fails = defaultdict(lambda: [0, 0, 0])  # server -> [ok, failed, corrupt]
@@ -148,9 +152,9 @@ def main():
             "\nClient CPU is the load tool's own (`cpu_s` of `pocketpxe bench tftp --json`), or the "
             "real clients' processes for the curl and atftp rows. The ceiling is what any server "
             "could reach if it cost nothing; a target of k × the best peer needs k × (best peer "
-            "÷ ceiling) ≤ 1. The load tool runs on one thread and each curl/atftp download is one "
-            "process, so the client alone cannot use more than that many CPUs: the second "
-            "ceiling. Median over rounds per server, then the server that let the client spend "
+            "÷ ceiling) ≤ 1. The load tool runs on one thread for one client and on `--threads N` "
+            "for many, and each curl/atftp download is one process, so the client alone cannot "
+            "use more than that many CPUs: the second ceiling. Median over rounds per server, then the server that let the client spend "
             "the least CPU per byte.\n"
         )
 
