@@ -28,6 +28,8 @@ pub struct RecvBatch {
     data: Box<[u8]>,
     lens: [usize; RECV_BATCH],
     srcs: [Option<SocketAddrV4>; RECV_BATCH],
+    /// Longer than [`RECV_SLOT`] (kept cut: transfer sockets pass it on as it is).
+    cut: [bool; RECV_BATCH],
 }
 
 impl RecvBatch {
@@ -37,6 +39,7 @@ impl RecvBatch {
             data: vec![0; RECV_BATCH * RECV_SLOT].into_boxed_slice(),
             lens: [0; RECV_BATCH],
             srcs: [None; RECV_BATCH],
+            cut: [false; RECV_BATCH],
         }
     }
 
@@ -64,47 +67,14 @@ impl Default for RecvBatch {
 /// # Errors
 /// The OS error; `WouldBlock` when nothing is queued.
 pub fn recv_batch(fd: BorrowedFd<'_>, batch: &mut RecvBatch) -> io::Result<usize> {
-    // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut addrs: [libc::sockaddr_in; RECV_BATCH] = unsafe { zeroed() };
-    let mut iovecs: [libc::iovec; RECV_BATCH] = unsafe { zeroed() };
-    let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { zeroed() };
-    for (i, chunk) in batch.data.chunks_exact_mut(RECV_SLOT).enumerate() {
-        iovecs[i] = libc::iovec {
-            iov_base: chunk.as_mut_ptr().cast(),
-            iov_len: chunk.len(),
-        };
-        msgs[i].msg_hdr.msg_name = (&raw mut addrs[i]).cast();
-        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msgs[i].msg_hdr.msg_iov = &raw mut iovecs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: every pointer in `msgs` points into `addrs`, `iovecs` or `batch.data`, which
-    // outlive the call; the lengths given are those of the buffers.
-    let n = unsafe {
-        libc::recvmmsg(
-            fd.as_raw_fd(),
-            msgs.as_mut_ptr(),
-            RECV_BATCH as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = (n as usize).min(RECV_BATCH);
-    for i in 0..n {
-        batch.lens[i] = (msgs[i].msg_len as usize).min(RECV_SLOT);
-        batch.srcs[i] = (addrs[i].sin_family == libc::AF_INET as libc::sa_family_t
-            && msgs[i].msg_hdr.msg_namelen as usize >= size_of::<libc::sockaddr_in>())
-        .then(|| {
-            SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(addrs[i].sin_addr.s_addr)),
-                u16::from_be(addrs[i].sin_port),
-            )
-        });
-    }
-    Ok(n)
+    recv_into::<RECV_BATCH>(
+        fd,
+        &mut batch.data,
+        RECV_SLOT,
+        &mut batch.lens,
+        &mut batch.srcs,
+        &mut batch.cut,
+    )
 }
 
 /// Sends `buf` to `dst` as datagrams of `segment` bytes each (the last may be shorter) with one
@@ -237,17 +207,34 @@ impl RecvSlots {
 /// # Errors
 /// The OS error; `WouldBlock` when nothing is queued.
 pub fn recv_slots(fd: BorrowedFd<'_>, slots: &mut RecvSlots) -> io::Result<usize> {
+    recv_into::<RECV_SLOTS_MAX>(
+        fd,
+        &mut slots.data,
+        slots.slot,
+        &mut slots.lens,
+        &mut slots.srcs,
+        &mut slots.cut,
+    )
+}
+
+/// One `recvmmsg(2)` (non-blocking) into at most `N` slots of `slot` bytes of `data` (and no
+/// more than `lens`, `srcs` and `cut` hold): each datagram's length (at most `slot`), IPv4
+/// source and whether the kernel cut it.
+fn recv_into<const N: usize>(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    slot: usize,
+    lens: &mut [usize],
+    srcs: &mut [Option<SocketAddrV4>],
+    cut: &mut [bool],
+) -> io::Result<usize> {
     // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut addrs: [libc::sockaddr_in; RECV_SLOTS_MAX] = unsafe { zeroed() };
-    let mut iovecs: [libc::iovec; RECV_SLOTS_MAX] = unsafe { zeroed() };
-    let mut msgs: [libc::mmsghdr; RECV_SLOTS_MAX] = unsafe { zeroed() };
-    let count = slots.lens.len().min(RECV_SLOTS_MAX);
-    for (i, chunk) in slots
-        .data
-        .chunks_exact_mut(slots.slot)
-        .take(count)
-        .enumerate()
-    {
+    let mut addrs: [libc::sockaddr_in; N] = unsafe { zeroed() };
+    let mut iovecs: [libc::iovec; N] = unsafe { zeroed() };
+    let mut msgs: [libc::mmsghdr; N] = unsafe { zeroed() };
+    let count = N.min(lens.len()).min(srcs.len()).min(cut.len());
+    let mut ready = 0;
+    for (i, chunk) in data.chunks_exact_mut(slot.max(1)).take(count).enumerate() {
         iovecs[i] = libc::iovec {
             iov_base: chunk.as_mut_ptr().cast(),
             iov_len: chunk.len(),
@@ -256,14 +243,15 @@ pub fn recv_slots(fd: BorrowedFd<'_>, slots: &mut RecvSlots) -> io::Result<usize
         msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
         msgs[i].msg_hdr.msg_iov = &raw mut iovecs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        ready += 1;
     }
-    // SAFETY: the first `count` entries of `msgs` point into `addrs`, `iovecs` and
-    // `slots.data`, which outlive the call; the lengths given are those of the buffers.
+    // SAFETY: the first `ready` entries of `msgs` point into `addrs`, `iovecs` and `data`,
+    // which outlive the call; the lengths given are those of the buffers.
     let n = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
             msgs.as_mut_ptr(),
-            count as libc::c_uint,
+            ready as libc::c_uint,
             libc::MSG_DONTWAIT,
             std::ptr::null_mut(),
         )
@@ -271,11 +259,11 @@ pub fn recv_slots(fd: BorrowedFd<'_>, slots: &mut RecvSlots) -> io::Result<usize
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let n = (n as usize).min(count);
+    let n = (n as usize).min(ready);
     for i in 0..n {
-        slots.lens[i] = (msgs[i].msg_len as usize).min(slots.slot);
-        slots.cut[i] = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-        slots.srcs[i] = (addrs[i].sin_family == libc::AF_INET as libc::sa_family_t
+        lens[i] = (msgs[i].msg_len as usize).min(slot);
+        cut[i] = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        srcs[i] = (addrs[i].sin_family == libc::AF_INET as libc::sa_family_t
             && msgs[i].msg_hdr.msg_namelen as usize >= size_of::<libc::sockaddr_in>())
         .then(|| {
             SocketAddrV4::new(
