@@ -118,7 +118,7 @@ fn offer_to_new_client(c: &mut Criterion) {
                 let mut now = Instant::ZERO;
                 for i in 0..pool_len / 2 {
                     let discover = pxe_client_packet(mac_of(i), i, None);
-                    handshake(&mut server, now, mac_of(i), &discover, &mut tx);
+                    let _bound = handshake(&mut server, now, mac_of(i), &discover, &mut tx);
                 }
                 let discovers: Vec<Vec<u8>> = (0..1024u32)
                     .map(|i| pxe_client_packet([6, 0, 0, 0, (i >> 8) as u8, i as u8], i, None))
