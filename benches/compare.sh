@@ -228,12 +228,28 @@ server_hwm_kib() {
     awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0
 }
 
+# Single-client loads run the server (every thread, and children it forks) and the client on
+# CPU 0: in lock-step every block is a wake-up of the other side, and across CPUs of a VM
+# that wake-up costs more than the block (single runs then swing between 3 and 40 MB/s).
+# Loads with many clients get every CPU. Sets PIN, the client's command prefix.
+PIN=""
+pin_for() {
+    case "$1" in
+        512|1468|max|w16|curl-1468|atftp-w16)
+            PIN="taskset -c 0"
+            taskset -a -p -c 0 "$SERVER_PID" >/dev/null 2>&1 || true ;;
+        *)
+            PIN=""
+            taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$SERVER_PID" >/dev/null 2>&1 || true ;;
+    esac
+}
+
 # ---------------------------------------------------------------- clients
 # Prints "bytes ok failed corrupt wall_s client_cpu_s" for one scenario against HOST: the
 # load tool's own CPU seconds (its --json cpu_s), or the real clients' (children's user+sys).
 run_scenario() {
     local scenario="$1" host="$2" ns="$3"
-    local bench=(timeout 300 ip netns exec "$ns" "$PPX" bench tftp --server "$host:69" --json)
+    local bench=(timeout 300 ip netns exec "$ns" $PIN "$PPX" bench tftp --server "$host:69" --json)
     local json
     # Many clients: the load tool spreads them over CLIENT_THREADS event loops.
     case "$scenario" in c*|w16c*) bench+=(--threads "$CLIENT_THREADS") ;; esac
@@ -275,10 +291,10 @@ run_real() {
     start=$(date +%s.%N)
     for i in $(seq "$n"); do
         if [ "$client" = curl ]; then
-            timeout 300 ip netns exec "$ns" curl -s --tftp-blksize 1468 -o "$dir/$i" \
+            timeout 300 ip netns exec "$ns" $PIN curl -s --tftp-blksize 1468 -o "$dir/$i" \
                 "tftp://$host/$file" &
         else
-            timeout 300 ip netns exec "$ns" atftp --option "blksize 1468" \
+            timeout 300 ip netns exec "$ns" $PIN atftp --option "blksize 1468" \
                 --option "windowsize 16" -g -r "$file" -l "$dir/$i" "$host" 69 >/dev/null 2>&1 &
         fi
     done
@@ -340,7 +356,7 @@ log "servers:$SERVERS; scenarios: $SCENARIOS; rounds: $ROUNDS; results in $RESUL
 {
     echo "# machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r), $(date -u +%Y-%m-%d)"
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# load tool: --threads $CLIENT_THREADS for many-client loads, one thread for single-client loads"
+    echo "# load tool: --threads $CLIENT_THREADS for many-client loads, one thread for single-client loads; single-client loads pin server and client to CPU 0"
 } > "$OUT/machine.txt"
 
 # ---------------------------------------------------------------- measure
@@ -354,6 +370,7 @@ for round in $(seq "$ROUNDS"); do
                 [ "$(date +%s)" -lt "$DEADLINE" ] || break
                 kill -0 "$SERVER_PID" 2>/dev/null || { log "$server died"; start_server "$server" || break 2; }
                 t0=$(server_cpu)
+                pin_for "$scenario"
                 read -r bytes ok failed corrupt wall ccpu < <(run_scenario "$scenario" "$host" "$ns")
                 t1=$(server_cpu)
                 cpu=$(python3 -c "print(round($t1 - $t0, 3))")
@@ -375,6 +392,7 @@ if [ "$QUICK" = 0 ] && echo "$SERVERS" | grep -q pocketpxe; then
         if [ "$path" = lo ]; then host=127.0.0.1; ns="$NS_SRV"; else host="$SRV_IP"; ns="$NS_CLI"; fi
         start_server pocketpxe || break
         t0=$(server_cpu)
+        pin_for c10000
         read -r bytes ok failed corrupt wall ccpu < <(run_scenario c10000 "$host" "$ns")
         t1=$(server_cpu)
         cpu=$(python3 -c "print(round($t1 - $t0, 3))")
