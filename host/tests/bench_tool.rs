@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, TempDir, make_file, run_bounded};
+use common::{Server, TempDir, json_field as field, make_file, run_bounded};
 use sha2::{Digest, Sha256};
 use std::process::Command;
 use std::time::Duration;
@@ -22,16 +22,6 @@ fn bench(server: &Server, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn field(json: &str, name: &str) -> f64 {
-    let key = format!("\"{name}\":");
-    let start = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} missing in {json}"))
-        + key.len();
-    let end = json[start..].find([',', '}']).unwrap() + start;
-    json[start..end].parse().unwrap()
 }
 
 #[test]

@@ -17,8 +17,6 @@ use common::run_bounded;
 use serve_support::*;
 use sha2::{Digest, Sha256};
 use std::net::{SocketAddrV4, UdpSocket};
-use std::path::PathBuf;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const SERVER_IP: &str = "192.168.242.1";
@@ -27,22 +25,6 @@ const FLOOD_IP: &str = "192.168.242.201";
 const PER_CLIENT: usize = 16;
 
 /// Runs `f` on a new thread inside namespace `ns` (sockets it opens live there).
-fn spawn_in<T: Send + 'static>(
-    ns: &Netns,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let path = PathBuf::from("/run/netns").join(&ns.name);
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).unwrap();
-        rustix::thread::move_into_link_name_space(
-            std::os::fd::AsFd::as_fd(&fd),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap();
-        f()
-    })
-}
-
 /// `VmHWM` and `VmRSS` of `pid`, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -208,8 +190,8 @@ fn floods_leave_the_daemon_up_bounded_and_serving() {
     let (hwm_idle, _) = memory_kib(pid);
     let started = Instant::now();
 
-    let garbage = spawn_in(&lab.cli, || garbage_flood(60_000, 7));
-    let rrqs = spawn_in(&lab.cli, || rrq_flood(3000));
+    let garbage = lab.cli.spawn(|| garbage_flood(60_000, 7));
+    let rrqs = lab.cli.spawn(|| rrq_flood(3000));
     // Meanwhile: the legitimate client, again and again while the flood lasts (at least twice).
     std::thread::sleep(Duration::from_millis(300));
     let mut legit_ok = 0;
@@ -264,27 +246,29 @@ fn floods_leave_the_daemon_up_bounded_and_serving() {
     );
     // Slots are reclaimed after the timeout: the flooder may download again.
     let deadline = Instant::now() + Duration::from_secs(15);
-    let reclaimed = spawn_in(&lab.cli, move || {
-        let s = UdpSocket::bind(format!("{FLOOD_IP}:0")).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        loop {
-            let _ = s.send_to(&rrq(b"pxelinux.0", &[]), format!("{SERVER_IP}:69"));
-            let mut buf = [0u8; 1600];
-            if let Ok((n, _)) = s.recv_from(&mut buf)
-                && n >= 4
-                && buf[1] == 3
-            {
-                return true;
+    let reclaimed = lab
+        .cli
+        .spawn(move || {
+            let s = UdpSocket::bind(format!("{FLOOD_IP}:0")).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            loop {
+                let _ = s.send_to(&rrq(b"pxelinux.0", &[]), format!("{SERVER_IP}:69"));
+                let mut buf = [0u8; 1600];
+                if let Ok((n, _)) = s.recv_from(&mut buf)
+                    && n >= 4
+                    && buf[1] == 3
+                {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(500));
             }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    })
-    .join()
-    .unwrap();
+        })
+        .join()
+        .unwrap();
     assert!(reclaimed, "the flooder's slots were not reclaimed");
     let (hwm_end, rss_end) = memory_kib(pid);
     eprintln!(

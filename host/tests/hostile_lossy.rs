@@ -27,7 +27,7 @@ mod common;
 mod relay;
 mod serve_support;
 
-use common::{Server, TempDir, make_file, run_bounded};
+use common::{Server, TempDir, json_field, make_file, run_bounded};
 use relay::{Impairment, TftpRelay};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -119,16 +119,6 @@ fn check_retransmissions(log: &str, want_transfers: usize) -> Ended {
         total.gaps += e.gaps;
     }
     total
-}
-
-fn json_field(json: &str, name: &str) -> f64 {
-    let key = format!("\"{name}\":");
-    let start = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} missing in {json}"))
-        + key.len();
-    let end = json[start..].find([',', '}']).unwrap() + start;
-    json[start..end].parse().unwrap()
 }
 
 fn bench_through(relay: &TftpRelay, file: &str, sha: &str, extra: &[&str]) -> String {

@@ -395,3 +395,14 @@ pub fn as_error(packet: &[u8]) -> Option<(u16, String)> {
     let msg = msg.split(|&b| b == 0).next().unwrap_or(msg);
     Some((code, String::from_utf8_lossy(msg).into_owned()))
 }
+
+/// The number under `name` in a one-line JSON object (the load tool's `--json`).
+pub fn json_field(json: &str, name: &str) -> f64 {
+    let key = format!("\"{name}\":");
+    let start = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("{name} missing in {json}"))
+        + key.len();
+    let end = json[start..].find([',', '}']).unwrap() + start;
+    json[start..end].parse().unwrap()
+}

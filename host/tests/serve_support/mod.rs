@@ -100,6 +100,14 @@ impl Netns {
 
     /// Runs `f` on a thread that entered this namespace (sockets it opens live there).
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(f).join().unwrap()
+    }
+
+    /// Starts `f` on a thread that entered this namespace, without waiting for it.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = PathBuf::from("/run/netns").join(&self.name);
         std::thread::spawn(move || {
             let fd = std::fs::File::open(&path).unwrap();
@@ -110,8 +118,6 @@ impl Netns {
             .unwrap();
             f()
         })
-        .join()
-        .unwrap()
     }
 }
 
