@@ -72,6 +72,8 @@ SERVER_PID=""
 TCK=$(getconf CLK_TCK)
 
 log() { echo "compare: $*" >&2; }
+# shellcheck source=benches/netns_pair.sh
+. "$HERE/netns_pair.sh"
 die() { log "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces); nothing was changed"
@@ -82,8 +84,7 @@ done
 cleanup() {
     set +e
     stop_server
-    ip netns del "$NS_SRV" 2>/dev/null
-    ip netns del "$NS_CLI" 2>/dev/null
+    delete_namespaces "$NS_SRV" "$NS_CLI"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -318,21 +319,8 @@ children_cpu() {
 # ---------------------------------------------------------------- setup
 install_peers
 
-PPX="${PPX:-${CARGO_TARGET_DIR:-$REPO/target}/release/pocketpxe}"
-log "building pocketpxe (release)"
-(cd "$REPO" && timeout 1200 cargo build --quiet --release -p pocketpxe >&2) || die "cargo build failed"
-[ -x "$PPX" ] || die "no pocketpxe binary at $PPX"
-
-log "creating namespaces $NS_SRV and $NS_CLI (veth, MTU 1500)"
-ip netns add "$NS_SRV"
-ip netns add "$NS_CLI"
-ip -n "$NS_SRV" link set lo up
-ip -n "$NS_CLI" link set lo up
-ip -n "$NS_SRV" link add "${TAG}s" mtu 1500 type veth peer name "${TAG}c" netns "$NS_CLI"
-ip -n "$NS_SRV" addr add "$SRV_IP/24" dev "${TAG}s"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev "${TAG}c"
-ip -n "$NS_SRV" link set "${TAG}s" up
-ip -n "$NS_CLI" link set "${TAG}c" up
+build_pocketpxe "$REPO"
+make_veth_pair "$NS_SRV" "$NS_CLI" "${TAG}s" "${TAG}c" "$SRV_IP/24" "$CLI_IP/24"
 
 mkdir -p "$ROOT"
 chmod 755 "$OUT" "$ROOT"

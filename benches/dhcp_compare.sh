@@ -51,14 +51,15 @@ RESULTS="$OUT/dhcp.tsv"
 : > "$RESULTS"
 
 log() { echo "dhcp_compare: $*" >&2; }
+# shellcheck source=benches/netns_pair.sh
+. "$HERE/netns_pair.sh"
 die() { log "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces); nothing was changed"
 
 cleanup() {
     set +e
     stop_server
-    ip netns del "$NS_SRV" 2>/dev/null
-    ip netns del "$NS_CLI" 2>/dev/null
+    delete_namespaces "$NS_SRV" "$NS_CLI"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -69,18 +70,8 @@ if ! command -v perfdhcp >/dev/null || ! command -v kea-dhcp4 >/dev/null \
     DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
         kea-admin kea-dhcp4-server dnsmasq-base >&2 || die "apt-get install failed"
 fi
-PPX="${PPX:-${CARGO_TARGET_DIR:-$REPO/target}/release/pocketpxe}"
-(cd "$REPO" && timeout 1200 cargo build --quiet --release -p pocketpxe >&2) || die "cargo build failed"
-
-ip netns add "$NS_SRV"
-ip netns add "$NS_CLI"
-ip -n "$NS_SRV" link set lo up
-ip -n "$NS_CLI" link set lo up
-ip -n "$NS_SRV" link add "$IF_SRV" mtu 1500 type veth peer name "$IF_CLI" netns "$NS_CLI"
-ip -n "$NS_SRV" addr add "$SRV_IP/16" dev "$IF_SRV"
-ip -n "$NS_CLI" addr add "$CLI_IP/16" dev "$IF_CLI"
-ip -n "$NS_SRV" link set "$IF_SRV" up
-ip -n "$NS_CLI" link set "$IF_CLI" up
+build_pocketpxe "$REPO"
+make_veth_pair "$NS_SRV" "$NS_CLI" "$IF_SRV" "$IF_CLI" "$SRV_IP/16" "$CLI_IP/16"
 mkdir -p "$OUT/tftproot"
 
 start_server() {
