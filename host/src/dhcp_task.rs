@@ -626,12 +626,20 @@ fn changes_since(
     saved: &HashMap<Ipv4Addr, ([u8; 6], u64)>,
     current: &[LeaseRecord],
 ) -> Vec<LeaseRecord> {
-    let mut changes: Vec<LeaseRecord> = current
-        .iter()
-        .filter(|r| saved.get(&r.ip) != Some(&(r.mac, r.expires_unix)))
-        .copied()
-        .collect();
-    let kept = current.iter().filter(|r| saved.contains_key(&r.ip)).count();
+    // One lookup per lease: new or changed ones are appended; counting the addresses the file
+    // already has tells whether any saved address is gone (only then is a set built).
+    let mut changes = Vec::new();
+    let mut kept = 0;
+    for record in current {
+        match saved.get(&record.ip) {
+            Some(&held) if held == (record.mac, record.expires_unix) => kept += 1,
+            Some(_) => {
+                kept += 1;
+                changes.push(*record);
+            }
+            None => changes.push(*record),
+        }
+    }
     if saved.len() > kept {
         let live: std::collections::HashSet<Ipv4Addr> = current.iter().map(|r| r.ip).collect();
         changes.extend(saved.iter().filter(|(ip, _)| !live.contains(ip)).map(
@@ -826,6 +834,32 @@ mod tests {
             Some("PXEClient:Arch:00007:UNDI:003000")
         );
         assert_eq!(Summary::of(b"garbage").kind_name(), "BOOTP");
+    }
+
+    #[test]
+    fn changes_since_lists_new_changed_and_removed_leases_only() {
+        let ip = |last| Ipv4Addr::new(10, 0, 0, last);
+        let record = |last, mac, expires_unix| LeaseRecord {
+            mac: [mac; 6],
+            ip: ip(last),
+            expires_unix,
+        };
+        let saved: HashMap<Ipv4Addr, ([u8; 6], u64)> = [
+            (ip(1), ([1; 6], 100)),
+            (ip(2), ([2; 6], 200)),
+            (ip(3), ([3; 6], 300)),
+        ]
+        .into();
+        // 1 unchanged, 2 renewed, 3 gone, 4 new.
+        let current = [record(1, 1, 100), record(2, 2, 250), record(4, 4, 400)];
+        let mut changes = changes_since(&saved, &current);
+        changes.sort_by_key(|r| r.ip);
+        assert_eq!(
+            changes,
+            vec![record(2, 2, 250), record(3, 3, 0), record(4, 4, 400)]
+        );
+        let same = [record(1, 1, 100), record(2, 2, 200), record(3, 3, 300)];
+        assert!(changes_since(&saved, &same).is_empty());
     }
 
     #[test]
