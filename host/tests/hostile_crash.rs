@@ -22,6 +22,7 @@
 mod common;
 mod serve_support;
 
+use common::SplitMix64;
 use pocketpxe::lease_file::LeaseFile;
 use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
 use serve_support::*;
@@ -423,19 +424,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// splitmix64: seeded choices (which client, when to kill).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// The address ledger of namespace `ns` (`/run/pocketpxe/netns-INODE/addresses.state`).

@@ -22,6 +22,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+use super::common::SplitMix64;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -496,28 +497,6 @@ impl Scheduler {
             payload,
         });
         cvar.notify_one();
-    }
-}
-
-/// splitmix64: small, seeded, good enough for drop decisions.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.unit() < p
     }
 }
 
