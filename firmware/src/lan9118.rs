@@ -5,7 +5,8 @@
 //! Only registers QEMU implements are touched (anything else aborts QEMU), and the RX status
 //! FIFO is read through its pop register (QEMU's PEEK register is wrong). See FIRMWARE.md.
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use crate::eth::RxToken;
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 
 /// The LAN9118 at its bus address, with one RX and one TX frame buffer.
@@ -137,20 +138,7 @@ impl Device for Lan9118 {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps.max_burst_size = Some(1);
-        caps
-    }
-}
-
-/// A received frame.
-pub struct RxToken<'a>(&'a [u8]);
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
+        crate::eth::capabilities()
     }
 }
 

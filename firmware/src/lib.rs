@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod eth;
 pub mod flash_store;
 #[cfg(feature = "mps2")]
 pub mod lan9118;

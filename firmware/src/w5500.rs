@@ -4,9 +4,10 @@
 //! SPI frames are "variable length data mode": a 16-bit address, a control byte (block select,
 //! read/write), then data. Register offsets and commands are from the W5500 datasheet v1.1.
 
+use crate::eth::RxToken;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::spi::SpiBus;
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 
 /// The W5500 on an SPI bus with its chip-select pin.
@@ -135,20 +136,7 @@ impl<SPI: SpiBus, CS: OutputPin> Device for W5500<SPI, CS> {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps.max_burst_size = Some(1);
-        caps
-    }
-}
-
-/// A received frame.
-pub struct RxToken<'a>(&'a [u8]);
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
+        crate::eth::capabilities()
     }
 }
 
