@@ -6,7 +6,9 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
-use pocketpxe_core::tftp::{Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer};
+use pocketpxe_core::tftp::{
+    Handled, IgnoreReason, RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer,
+};
 use pocketpxe_core::wire::tftp::Repr;
 use pocketpxe_core::{Destination, Instant, MemStore, Received};
 use proptest::prelude::*;
@@ -77,6 +79,179 @@ proptest! {
         let link = Link { loss_pct, dup_pct, reorder_pct };
         simulate(seed, len, blksize, windowsize, link)?;
     }
+
+    /// Duplicate requests, superseding, the per-client limit, full slots and the reporting of
+    /// closed transfers, against a model that keeps every transfer in a plain list.
+    #[test]
+    fn slot_bookkeeping_matches_a_model(ops in proptest::collection::vec(slot_op(), 1..120)) {
+        check_slot_bookkeeping(&ops)?;
+    }
+}
+
+/// One step of [`check_slot_bookkeeping`].
+#[derive(Debug, Clone)]
+enum SlotOp {
+    /// A request for file `a` or `b` from host `ip`, port `port`.
+    Request { ip: u8, port: u8, other_file: bool },
+    /// The client of the `n`-th live transfer sends an ERROR (it ends at once).
+    ClientError(usize),
+    /// The driver aborts the `n`-th live transfer, then drains its ERROR.
+    Abort(usize),
+    /// The driver takes every event.
+    Drain,
+}
+
+fn slot_op() -> impl Strategy<Value = SlotOp> {
+    prop_oneof![
+        4 => (0u8..3, 0u8..3, any::<bool>())
+            .prop_map(|(ip, port, other_file)| SlotOp::Request { ip, port, other_file }),
+        1 => any::<usize>().prop_map(SlotOp::ClientError),
+        1 => any::<usize>().prop_map(SlotOp::Abort),
+        2 => Just(SlotOp::Drain),
+    ]
+}
+
+/// A transfer as the model sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Modelled {
+    id: pocketpxe_core::tftp::TransferId,
+    peer: SocketAddrV4,
+    other_file: bool,
+    closed: bool,
+}
+
+fn check_slot_bookkeeping(ops: &[SlotOp]) -> Result<(), TestCaseError> {
+    const SLOTS: usize = 5;
+    const PER_CLIENT: usize = 2;
+    let file = vec![1u8; 5000];
+    let files = [("a", &file[..]), ("b", &file[..])];
+    let mut store = MemStore::new(&files);
+    let mut slots = vec![Slot::EMPTY; SLOTS];
+    let mut server = TftpServer::new(TftpConfig::default(), &mut slots[..]);
+    server.set_max_transfers_per_client(Some(PER_CLIENT as u16));
+    let mut tx = vec![0u8; 2048];
+    let now = Instant::ZERO;
+    let mut model: Vec<Modelled> = Vec::new();
+    for op in ops {
+        match *op {
+            SlotOp::Request {
+                ip,
+                port,
+                other_file,
+            } => {
+                let peer =
+                    SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 10 + ip), 2000 + u16::from(port));
+                let name: &[u8] = if other_file { b"b" } else { b"a" };
+                let payload = [&[0u8, 1][..], name, b"\0octet\0"].concat();
+                let rx = Received {
+                    src: peer,
+                    dst: SERVER,
+                    payload: &payload,
+                };
+                let outcome = server
+                    .handle_request(now, &rx, &mut store, &mut tx)
+                    .unwrap();
+                let same = model.iter_mut().find(|t| t.peer == peer && !t.closed);
+                if let Some(t) = same {
+                    if t.other_file == other_file {
+                        prop_assert_eq!(
+                            outcome,
+                            RequestOutcome::Ignored(IgnoreReason::DuplicateRequest)
+                        );
+                        continue;
+                    }
+                    t.closed = true; // superseded
+                }
+                let from_ip = model
+                    .iter()
+                    .filter(|t| t.peer.ip() == peer.ip() && !t.closed)
+                    .count();
+                if from_ip >= PER_CLIENT {
+                    prop_assert!(
+                        matches!(
+                            outcome,
+                            RequestOutcome::Rejected {
+                                reason: RejectReason::ClientBusy,
+                                ..
+                            }
+                        ),
+                        "expected ClientBusy, got {:?}",
+                        outcome
+                    );
+                } else if model.len() == SLOTS {
+                    prop_assert!(
+                        matches!(
+                            outcome,
+                            RequestOutcome::Rejected {
+                                reason: RejectReason::Busy,
+                                ..
+                            }
+                        ),
+                        "expected Busy, got {:?}",
+                        outcome
+                    );
+                } else {
+                    let RequestOutcome::Accepted(id) = outcome else {
+                        return Err(TestCaseError::fail(format!(
+                            "expected a new transfer, got {outcome:?}"
+                        )));
+                    };
+                    prop_assert!(
+                        model.iter().all(|t| t.id != id),
+                        "id {} handed out twice",
+                        id
+                    );
+                    model.push(Modelled {
+                        id,
+                        peer,
+                        other_file,
+                        closed: false,
+                    });
+                }
+            }
+            SlotOp::ClientError(n) => {
+                let live: Vec<Modelled> = model.iter().copied().filter(|t| !t.closed).collect();
+                if let Some(t) = live.get(n % live.len().max(1)) {
+                    let rx = Received {
+                        src: t.peer,
+                        dst: SERVER,
+                        payload: b"\0\x05\0\x00stop\0",
+                    };
+                    prop_assert_eq!(server.handle(now, t.id, &rx), Handled::Accepted);
+                    model.iter_mut().find(|m| m.id == t.id).unwrap().closed = true;
+                }
+            }
+            SlotOp::Abort(n) => {
+                let live: Vec<Modelled> = model.iter().copied().filter(|t| !t.closed).collect();
+                if let Some(t) = live.get(n % live.len().max(1)) {
+                    server.abort(t.id, "stop");
+                    while server
+                        .poll_transmit(now, t.id, &mut store, &mut tx)
+                        .unwrap()
+                        .is_some()
+                    {}
+                    model.iter_mut().find(|m| m.id == t.id).unwrap().closed = true;
+                }
+            }
+            SlotOp::Drain => {
+                while let Some(event) = server.poll_event(&mut store) {
+                    let id = match event {
+                        TftpEvent::Finished { id, .. } | TftpEvent::Failed { id, .. } => id,
+                    };
+                    let at = model.iter().position(|t| t.id == id && t.closed);
+                    prop_assert!(at.is_some(), "event for {} which is not closed", id);
+                    model.remove(at.unwrap());
+                }
+                prop_assert!(
+                    model.iter().all(|t| !t.closed),
+                    "a closed transfer was not reported"
+                );
+            }
+        }
+        prop_assert_eq!(server.live(), model.len());
+        prop_assert_eq!(server.active().count(), model.len());
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]

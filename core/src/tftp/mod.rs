@@ -22,13 +22,14 @@
 
 pub mod client;
 mod options;
+mod slots;
 mod transfer;
 
 pub use client::{ClientConfig, ClientError, ClientInput, ClientStats, TftpClient};
 pub use options::{Acked, Negotiated, OACK_OPTIONS_MAX_LEN};
 
 use core::fmt;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::SocketAddrV4;
 use core::time::Duration;
 
 use managed::ManagedSlice;
@@ -37,6 +38,7 @@ use crate::net::{Destination, InsufficientSize, Received, Transmit};
 use crate::storage::{FileStore, OpenError, PathError, SafePath};
 use crate::time::Instant;
 use crate::wire::tftp::{ErrorCode, Mode, Opcode, Packet, Repr};
+use slots::{Links, SlotIndex};
 use transfer::{Transfer, emit_error, request_hash};
 
 /// Server limits and defaults.
@@ -94,6 +96,7 @@ impl fmt::Display for TransferId {
 pub struct Slot<H> {
     generation: u16,
     transfer: Option<Transfer<H>>,
+    links: Links,
 }
 
 impl<H> Slot<H> {
@@ -101,6 +104,7 @@ impl<H> Slot<H> {
     pub const EMPTY: Self = Self {
         generation: 0,
         transfer: None,
+        links: Links::NONE,
     };
 }
 
@@ -364,26 +368,27 @@ pub struct TftpServer<'a, H> {
     slots: ManagedSlice<'a, Slot<H>>,
     /// A lower bound of every slot's deadline (may be early; see `poll_timeout`).
     next_deadline: Option<Instant>,
-    /// Slots in `Phase::Closed`, waiting for `poll_event`.
-    closed: usize,
+    /// Free slots, closed transfers waiting for `poll_event`, live transfers by peer and IP.
+    index: SlotIndex,
     /// Live transfers (closed ones included until reported).
     live: usize,
-    /// Where the search for a free slot starts.
-    free_hint: usize,
     /// Live transfers one client IP may hold at most (`None`: no limit).
     max_per_client: Option<u16>,
 }
 
 impl<'a, H: Copy> TftpServer<'a, H> {
-    /// A server with `slots` for concurrent transfers (at most 65 536 are used).
+    /// A server with `slots` for concurrent transfers (at most 65 535 are used). Setting up
+    /// takes one pass over the slots; after that, no operation but
+    /// [`TftpServer::handle_timeout`] and [`TftpServer::active`] visits every slot.
     pub fn new(cfg: TftpConfig, slots: impl Into<ManagedSlice<'a, Slot<H>>>) -> Self {
+        let mut slots = slots.into();
+        let index = SlotIndex::new(&mut slots);
         Self {
             cfg,
-            slots: slots.into(),
+            slots,
             next_deadline: None,
-            closed: 0,
+            index,
             live: 0,
-            free_hint: 0,
             max_per_client: None,
         }
     }
@@ -440,16 +445,16 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             _ => return Ok(RequestOutcome::Ignored(IgnoreReason::NotARequest)),
         };
         let hash = request_hash(rx.payload);
-        if let Some(index) = self.live_index_of(rx.src) {
+        if let Some(index) = self.index.find_peer(&self.slots, rx.src) {
             let transfer = self.slots[index]
                 .transfer
                 .as_mut()
-                .expect("invariant: live_index_of returns occupied slots");
+                .expect("invariant: find_peer returns occupied slots");
             if transfer.request_hash == hash {
                 return Ok(RequestOutcome::Ignored(IgnoreReason::DuplicateRequest));
             }
             transfer.close(Some(FailReason::Superseded));
-            self.closed += 1;
+            self.index.push_closed(&mut self.slots, index);
         }
         if Mode::from_bytes(mode) != Mode::Octet {
             return reject(rx.src, RejectReason::UnsupportedMode, tx);
@@ -459,11 +464,11 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             Err(e) => return reject(rx.src, RejectReason::BadPath(e), tx),
         };
         if let Some(max) = self.max_per_client
-            && self.live_count_of(*rx.src.ip()) >= usize::from(max)
+            && self.index.count_ip(&self.slots, *rx.src.ip()) >= usize::from(max)
         {
             return reject(rx.src, RejectReason::ClientBusy, tx);
         }
-        let Some(index) = self.free_index() else {
+        let Some(index) = self.index.peek_free() else {
             return reject(rx.src, RejectReason::Busy, tx);
         };
         let opened = match store.open(path) {
@@ -482,12 +487,13 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             opened.size,
             negotiated,
         ));
+        let generation = slot.generation;
+        self.index.occupy(&mut self.slots, index, rx.src);
         self.live += 1;
-        self.free_hint = index + 1;
         debug!("tftp: transfer {} for {}", index, rx.src);
         Ok(RequestOutcome::Accepted(TransferId {
             slot: index as u16,
-            generation: slot.generation,
+            generation,
         }))
     }
 
@@ -499,9 +505,8 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         let was_closed = transfer.is_closed();
         let result = transfer.handle(now, rx.src, rx.payload);
         let deadline = transfer.deadline;
-        let now_closed = transfer.is_closed();
-        if now_closed && !was_closed {
-            self.closed += 1;
+        if transfer.is_closed() && !was_closed {
+            self.index.push_closed(&mut self.slots, id.index());
         }
         self.note_deadline(deadline);
         match result {
@@ -529,7 +534,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         let transmit = transfer.poll_transmit(now, store, tx)?;
         let deadline = transfer.deadline;
         if transfer.is_closed() && !was_closed {
-            self.closed += 1;
+            self.index.push_closed(&mut self.slots, id.index());
         }
         self.note_deadline(deadline);
         Ok(transmit)
@@ -549,21 +554,19 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         }
         let max_retries = self.cfg.max_retries;
         let mut next: Option<Instant> = None;
-        let mut newly_closed = 0;
-        for slot in self.slots.iter_mut() {
-            let Some(transfer) = slot.transfer.as_mut() else {
+        for index in 0..self.slots.len() {
+            let Some(transfer) = self.slots[index].transfer.as_mut() else {
                 continue;
             };
             let was_closed = transfer.is_closed();
             transfer.handle_timeout(now, max_retries);
-            if transfer.is_closed() && !was_closed {
-                newly_closed += 1;
-            }
             if let Some(d) = transfer.deadline {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
+            if transfer.is_closed() && !was_closed {
+                self.index.push_closed(&mut self.slots, index);
+            }
         }
-        self.closed += newly_closed;
         self.next_deadline = next;
     }
 
@@ -585,26 +588,19 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     /// The next fact for the driver. A reported transfer's file is closed in `store` and its
     /// slot freed: drop its socket.
     pub fn poll_event<S: FileStore<Handle = H>>(&mut self, store: &mut S) -> Option<TftpEvent> {
-        if self.closed == 0 {
-            return None;
-        }
-        let (index, slot) = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, slot)| slot.transfer.as_ref().is_some_and(Transfer::is_closed))?;
+        let index = self.index.pop_closed(&mut self.slots)?;
+        let slot = &mut self.slots[index];
         let transfer = slot
             .transfer
             .take()
-            .expect("invariant: found occupied above");
+            .expect("invariant: closed slots hold their transfer until reported");
         let id = TransferId {
             slot: index as u16,
             generation: slot.generation,
         };
         slot.generation = slot.generation.wrapping_add(1);
-        self.closed -= 1;
+        self.index.release(&mut self.slots, index, transfer.peer);
         self.live -= 1;
-        self.free_hint = self.free_hint.min(index);
         store.close(transfer.file);
         let stats = transfer.stats;
         Some(match transfer.phase {
@@ -643,43 +639,6 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             return None;
         }
         slot.transfer.as_mut()
-    }
-
-    /// Transfers from `ip` (any port) that are not over yet.
-    fn live_count_of(&self, ip: Ipv4Addr) -> usize {
-        if self.live == 0 {
-            return 0;
-        }
-        self.slots
-            .iter()
-            .filter(|slot| {
-                slot.transfer
-                    .as_ref()
-                    .is_some_and(|t| *t.peer.ip() == ip && !t.is_closed())
-            })
-            .count()
-    }
-
-    fn live_index_of(&self, peer: SocketAddrV4) -> Option<usize> {
-        if self.live == 0 {
-            return None;
-        }
-        self.slots.iter().position(|slot| {
-            slot.transfer
-                .as_ref()
-                .is_some_and(|t| t.peer == peer && !t.is_closed())
-        })
-    }
-
-    fn free_index(&self) -> Option<usize> {
-        let len = self.slots.len().min(usize::from(u16::MAX) + 1);
-        if self.live >= len {
-            return None;
-        }
-        let start = self.free_hint.min(len);
-        (start..len)
-            .chain(0..start)
-            .find(|&i| self.slots[i].transfer.is_none())
     }
 
     fn note_deadline(&mut self, deadline: Option<Instant>) {

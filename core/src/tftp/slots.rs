@@ -1,0 +1,287 @@
+//! Constant-time bookkeeping of the transfer slots, kept inside the slots themselves (no
+//! allocation): a stack of free slots, a stack of closed transfers waiting to be reported, and
+//! two hash tables of live transfers, one by client address and port (the TID, to spot a
+//! repeated request) and one by client IP (for the per-client limit).
+//!
+//! Each table has one bucket per slot, and bucket `i`'s head is stored in slot `i`; its chains
+//! are doubly linked, so that a transfer leaves its chains in O(1) when its slot is freed. With
+//! 10 000 transfers, a request then costs a few slot reads instead of a scan of every slot.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use super::Slot;
+
+/// The most slots a server uses: every index fits a `u16` other than [`NONE`].
+pub(super) const MAX_SLOTS: usize = NONE as usize;
+
+/// The intrusive links of one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Links {
+    /// The next slot on the free stack or on the closed stack (a slot is on one at most).
+    next: u16,
+    /// Neighbours in the chain of transfers whose peer hashes to the same bucket.
+    by_peer: Chain,
+    /// Neighbours in the chain of transfers whose client IP hashes to the same bucket.
+    by_ip: Chain,
+    /// The first transfer of peer bucket number (this slot's index).
+    peer_head: u16,
+    /// The first transfer of IP bucket number (this slot's index).
+    ip_head: u16,
+}
+
+impl Links {
+    /// Linked to nothing.
+    pub(super) const NONE: Self = Self {
+        next: NONE,
+        by_peer: Chain::NONE,
+        by_ip: Chain::NONE,
+        peer_head: NONE,
+        ip_head: NONE,
+    };
+}
+
+/// The heads of the free and closed stacks, and how many slots are in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SlotIndex {
+    free: u16,
+    closed: u16,
+    /// The number of slots used (and of buckets in each table).
+    len: usize,
+}
+
+impl SlotIndex {
+    /// Puts every used slot on the free stack, lowest index on top. A transfer left in a slot
+    /// (the slots of a dropped server) is forgotten and its generation moves on.
+    pub(super) fn new<H>(slots: &mut [Slot<H>]) -> Self {
+        let len = slots.len().min(MAX_SLOTS);
+        for (index, slot) in slots.iter_mut().enumerate().take(len) {
+            if slot.transfer.take().is_some() {
+                slot.generation = slot.generation.wrapping_add(1);
+            }
+            slot.links = Links::NONE;
+            slot.links.next = if index + 1 < len {
+                to_u16(index + 1)
+            } else {
+                NONE
+            };
+        }
+        Self {
+            free: if len > 0 { 0 } else { NONE },
+            closed: NONE,
+            len,
+        }
+    }
+
+    /// The slot [`SlotIndex::occupy`] would take, if any is free.
+    pub(super) fn peek_free(&self) -> Option<usize> {
+        some(self.free)
+    }
+
+    /// Takes free slot `index` (from [`SlotIndex::peek_free`]), whose transfer has just been
+    /// stored, and enters it in both tables under `peer`.
+    pub(super) fn occupy<H>(&mut self, slots: &mut [Slot<H>], index: usize, peer: SocketAddrV4) {
+        debug_assert_eq!(
+            some(self.free),
+            Some(index),
+            "occupy takes the top free slot"
+        );
+        self.free = slots[index].links.next;
+        slots[index].links.next = NONE;
+        self.link(slots, index, Table::Peer, bucket(peer_key(peer), self.len));
+        self.link(
+            slots,
+            index,
+            Table::Ip,
+            bucket(ip_key(*peer.ip()), self.len),
+        );
+    }
+
+    /// Removes slot `index`, whose transfer (with `peer`) was just taken out, from both tables
+    /// and puts it on the free stack.
+    pub(super) fn release<H>(&mut self, slots: &mut [Slot<H>], index: usize, peer: SocketAddrV4) {
+        self.unlink(slots, index, Table::Peer, bucket(peer_key(peer), self.len));
+        self.unlink(
+            slots,
+            index,
+            Table::Ip,
+            bucket(ip_key(*peer.ip()), self.len),
+        );
+        slots[index].links.next = self.free;
+        self.free = to_u16(index);
+    }
+
+    /// Notes that the transfer in slot `index` has just closed.
+    pub(super) fn push_closed<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
+        slots[index].links.next = self.closed;
+        self.closed = to_u16(index);
+    }
+
+    /// A slot whose transfer closed and was not reported yet.
+    pub(super) fn pop_closed<H>(&mut self, slots: &mut [Slot<H>]) -> Option<usize> {
+        let index = some(self.closed)?;
+        self.closed = slots[index].links.next;
+        slots[index].links.next = NONE;
+        Some(index)
+    }
+
+    /// The slot of the transfer with `peer` that is not over yet.
+    pub(super) fn find_peer<H: Copy>(
+        &self,
+        slots: &[Slot<H>],
+        peer: SocketAddrV4,
+    ) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let head = slots[bucket(peer_key(peer), self.len)].links.peer_head;
+        Chained::new(slots, head, Table::Peer).find(|&index| {
+            slots[index]
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.peer == peer && !t.is_closed())
+        })
+    }
+
+    /// How many transfers from `ip` (any port) are not over yet.
+    pub(super) fn count_ip<H: Copy>(&self, slots: &[Slot<H>], ip: Ipv4Addr) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        let head = slots[bucket(ip_key(ip), self.len)].links.ip_head;
+        Chained::new(slots, head, Table::Ip)
+            .filter(|&index| {
+                slots[index]
+                    .transfer
+                    .as_ref()
+                    .is_some_and(|t| *t.peer.ip() == ip && !t.is_closed())
+            })
+            .count()
+    }
+
+    fn link<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, bucket: usize) {
+        let head = table.head(&mut slots[bucket].links);
+        let old = *head;
+        *head = to_u16(index);
+        *table.chain(&mut slots[index].links) = Chain {
+            prev: NONE,
+            next: old,
+        };
+        if let Some(old) = some(old) {
+            table.chain(&mut slots[old].links).prev = to_u16(index);
+        }
+    }
+
+    fn unlink<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, bucket: usize) {
+        let Chain { prev, next } = *table.chain(&mut slots[index].links);
+        match some(prev) {
+            Some(prev) => table.chain(&mut slots[prev].links).next = next,
+            None => *table.head(&mut slots[bucket].links) = next,
+        }
+        if let Some(next) = some(next) {
+            table.chain(&mut slots[next].links).prev = prev;
+        }
+        *table.chain(&mut slots[index].links) = Chain::NONE;
+    }
+}
+
+/// Neighbours in one hash chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chain {
+    prev: u16,
+    next: u16,
+}
+
+impl Chain {
+    const NONE: Self = Self {
+        prev: NONE,
+        next: NONE,
+    };
+}
+
+/// Which hash table.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Peer,
+    Ip,
+}
+
+impl Table {
+    fn chain(self, links: &mut Links) -> &mut Chain {
+        match self {
+            Self::Peer => &mut links.by_peer,
+            Self::Ip => &mut links.by_ip,
+        }
+    }
+
+    fn head(self, links: &mut Links) -> &mut u16 {
+        match self {
+            Self::Peer => &mut links.peer_head,
+            Self::Ip => &mut links.ip_head,
+        }
+    }
+}
+
+/// The slot indices of one chain, from `head`. It stops after as many steps as there are
+/// slots, so that even a broken chain cannot loop forever.
+struct Chained<'s, H> {
+    slots: &'s [Slot<H>],
+    at: u16,
+    table: Table,
+    steps_left: usize,
+}
+
+impl<'s, H> Chained<'s, H> {
+    fn new(slots: &'s [Slot<H>], head: u16, table: Table) -> Self {
+        Self {
+            slots,
+            at: head,
+            table,
+            steps_left: slots.len(),
+        }
+    }
+}
+
+impl<H> Iterator for Chained<'_, H> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        self.steps_left = self.steps_left.checked_sub(1)?;
+        let index = some(self.at)?;
+        let links = &self.slots[index].links;
+        self.at = match self.table {
+            Table::Peer => links.by_peer.next,
+            Table::Ip => links.by_ip.next,
+        };
+        Some(index)
+    }
+}
+
+fn peer_key(peer: SocketAddrV4) -> u64 {
+    (u64::from(peer.ip().to_bits()) << 16) | u64::from(peer.port())
+}
+
+fn ip_key(ip: Ipv4Addr) -> u64 {
+    u64::from(ip.to_bits())
+}
+
+/// Fibonacci hashing of `key` into `len` buckets (`len > 0`).
+fn bucket(key: u64, len: usize) -> usize {
+    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    // `len` is at most MAX_SLOTS, so the result fits.
+    (mixed % len as u64) as usize
+}
+
+fn some(index: u16) -> Option<usize> {
+    (index != NONE).then_some(usize::from(index))
+}
+
+fn to_u16(index: usize) -> u16 {
+    debug_assert!(
+        index < MAX_SLOTS,
+        "invariant: slot indices stay below MAX_SLOTS"
+    );
+    index as u16
+}
+
+/// "No slot" in a link.
+const NONE: u16 = u16::MAX;
