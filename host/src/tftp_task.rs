@@ -40,6 +40,7 @@ use pocketpxe_core::tftp::{
 };
 use pocketpxe_core::wire::tftp::Repr as TftpRepr;
 use pocketpxe_core::{Destination, Received, Transmit};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -229,7 +230,7 @@ impl TftpService {
             transfers: Vec::new(),
             running: 0,
             ready: Arc::new(ReadyQueue::default()),
-            ready_ids: Vec::new(),
+            ready_ids: VecDeque::new(),
             timed_out: Vec::new(),
             tx: vec![0; TX_BUF_LEN],
             out: Vec::new(),
@@ -265,8 +266,8 @@ struct Driver<'a> {
     running: usize,
     /// Transfer sockets whose readiness changed, filled by their wakers.
     ready: Arc<ReadyQueue>,
-    /// Scratch: the ids taken from `ready` in one turn.
-    ready_ids: Vec<TransferId>,
+    /// Ids taken from `ready` and not served yet, oldest first (their `queued` flag stays set).
+    ready_ids: VecDeque<TransferId>,
     /// Scratch: ids to flush after a timeout.
     timed_out: Vec<TransferId>,
     /// Transmit buffer: the datagrams of one flush, back to back.
@@ -331,10 +332,11 @@ impl ReadyQueue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until some id is queued, then moves the queued ids into `out`.
-    fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<TransferId>) -> Poll<()> {
+    /// Waits until some id is queued or `out` holds some already, then appends the queued ids
+    /// to `out`, in the order they were queued.
+    fn poll_take(&self, cx: &mut Context<'_>, out: &mut VecDeque<TransferId>) -> Poll<()> {
         let mut inner = self.lock();
-        if inner.ids.is_empty() {
+        if inner.ids.is_empty() && out.is_empty() {
             if !inner
                 .driver
                 .as_ref()
@@ -344,7 +346,7 @@ impl ReadyQueue {
             }
             return Poll::Pending;
         }
-        std::mem::swap(&mut inner.ids, out);
+        out.extend(inner.ids.drain(..));
         Poll::Ready(())
     }
 }
@@ -439,10 +441,20 @@ impl Driver<'_> {
                     }
                 }
                 () = std::future::poll_fn(|cx| ready.poll_take(cx, &mut ready_ids)) => {
-                    for &id in &ready_ids {
+                    // Each socket poll spends a unit of tokio's cooperative budget. Once it is
+                    // spent, the rest wait in order for the next turn, after the task yielded:
+                    // polled now, they would be put off through tokio's LIFO list of deferred
+                    // wakers, so that a few sockets would wait for seconds in a boot storm.
+                    while let Some(&id) = ready_ids.front() {
+                        if !tokio::task::coop::has_budget_remaining() {
+                            break;
+                        }
+                        ready_ids.pop_front();
                         self.on_readable(id).await;
                     }
-                    ready_ids.clear();
+                    if !ready_ids.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 () = &mut timer, if timer_at.is_some() => {
                     // Re-arm next turn even if the core reports the same deadline again.
