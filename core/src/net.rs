@@ -25,8 +25,14 @@ pub struct Transmit {
 }
 
 /// Where a [`Transmit`] goes.
+///
+/// `repr(C, u32)` keeps the tag and each variant's fields aligned. With Rust's packed default
+/// layout, returning a `Transmit` for every DATA block wrote the peer address in two stores and
+/// read it back in two overlapping loads that the CPU could not forward: a store-forwarding
+/// stall that cost about as much as copying a 512-byte block (`benches/benches/tftp.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C, u32)]
 pub enum Destination {
     /// Plain IP unicast.
     Unicast(SocketAddrV4),
