@@ -167,6 +167,11 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
         max_retries: args.retries,
     };
     let rounds = args.rounds.unwrap_or(1);
+    // One socket per client.
+    crate::fd_limit::raise_to(
+        u64::from(args.clients) + crate::fd_limit::RESERVED,
+        "--clients",
+    );
     let stop_at = args.duration.map(|d| StdInstant::now() + d);
     let progress = Arc::new(AtomicU64::new(0));
     let cpu_before = cpu_time();

@@ -20,6 +20,7 @@
 //! * [`udp`]: sockets bound to one interface, and who holds a taken port.
 //! * [`privdrop`]: after setup, `serve` runs as an unprivileged user.
 //! * [`udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path.
+//! * [`fd_limit`]: the open-file limit, raised for one socket per transfer.
 
 #![warn(missing_docs)]
 
@@ -30,6 +31,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod dhcp_task;
+pub mod fd_limit;
 pub mod fetch;
 pub mod fs_store;
 pub mod lease_file;

@@ -206,6 +206,11 @@ impl TftpService {
             clients,
             max_per_client,
         } = self;
+        // One socket per transfer.
+        crate::fd_limit::raise_to(
+            u64::from(cfg.max_transfers) + crate::fd_limit::RESERVED,
+            "--max-transfers",
+        );
         tracing::info!(
             listen = %local,
             root = %store.root().display(),
