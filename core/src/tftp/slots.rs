@@ -80,48 +80,30 @@ impl SlotIndex {
     /// Takes free slot `index` (from [`SlotIndex::peek_free`]), whose transfer has just been
     /// stored, and enters it in both tables under `peer`.
     pub(super) fn occupy<H>(&mut self, slots: &mut [Slot<H>], index: usize, peer: SocketAddrV4) {
-        debug_assert_eq!(
-            some(self.free),
-            Some(index),
-            "occupy takes the top free slot"
-        );
-        self.free = slots[index].links.next;
-        slots[index].links.next = NONE;
-        self.link(slots, index, Table::Peer, bucket(peer_key(peer), self.len));
-        self.link(
-            slots,
-            index,
-            Table::Ip,
-            bucket(ip_key(*peer.ip()), self.len),
-        );
+        let taken = pop(slots, &mut self.free);
+        debug_assert_eq!(taken, Some(index), "occupy takes the top free slot");
+        for table in Table::BOTH {
+            self.link(slots, index, table, peer);
+        }
     }
 
     /// Removes slot `index`, whose transfer (with `peer`) was just taken out, from both tables
     /// and puts it on the free stack.
     pub(super) fn release<H>(&mut self, slots: &mut [Slot<H>], index: usize, peer: SocketAddrV4) {
-        self.unlink(slots, index, Table::Peer, bucket(peer_key(peer), self.len));
-        self.unlink(
-            slots,
-            index,
-            Table::Ip,
-            bucket(ip_key(*peer.ip()), self.len),
-        );
-        slots[index].links.next = self.free;
-        self.free = to_u16(index);
+        for table in Table::BOTH {
+            self.unlink(slots, index, table, peer);
+        }
+        push(slots, &mut self.free, index);
     }
 
     /// Notes that the transfer in slot `index` has just closed.
     pub(super) fn push_closed<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
-        slots[index].links.next = self.closed;
-        self.closed = to_u16(index);
+        push(slots, &mut self.closed, index);
     }
 
     /// A slot whose transfer closed and was not reported yet.
     pub(super) fn pop_closed<H>(&mut self, slots: &mut [Slot<H>]) -> Option<usize> {
-        let index = some(self.closed)?;
-        self.closed = slots[index].links.next;
-        slots[index].links.next = NONE;
-        Some(index)
+        pop(slots, &mut self.closed)
     }
 
     /// The slot of the transfer with `peer` that is not over yet.
@@ -133,8 +115,7 @@ impl SlotIndex {
         if self.len == 0 {
             return None;
         }
-        let head = slots[bucket(peer_key(peer), self.len)].links.peer_head;
-        Chained::new(slots, head, Table::Peer).find(|&index| {
+        Chained::new(slots, self.bucket(peer_key(peer)), Table::Peer).find(|&index| {
             slots[index]
                 .transfer
                 .as_ref()
@@ -147,8 +128,7 @@ impl SlotIndex {
         if self.len == 0 {
             return 0;
         }
-        let head = slots[bucket(ip_key(ip), self.len)].links.ip_head;
-        Chained::new(slots, head, Table::Ip)
+        Chained::new(slots, self.bucket(ip_key(ip)), Table::Ip)
             .filter(|&index| {
                 slots[index]
                     .transfer
@@ -158,7 +138,15 @@ impl SlotIndex {
             .count()
     }
 
-    fn link<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, bucket: usize) {
+    /// The bucket of `key`, by Fibonacci hashing (`len > 0`).
+    fn bucket(&self, key: u64) -> usize {
+        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        // `len` is at most MAX_SLOTS, so the result fits.
+        (mixed % self.len as u64) as usize
+    }
+
+    fn link<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, peer: SocketAddrV4) {
+        let bucket = self.bucket(table.key(peer));
         let head = table.head(&mut slots[bucket].links);
         let old = *head;
         *head = to_u16(index);
@@ -171,7 +159,8 @@ impl SlotIndex {
         }
     }
 
-    fn unlink<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, bucket: usize) {
+    fn unlink<H>(&self, slots: &mut [Slot<H>], index: usize, table: Table, peer: SocketAddrV4) {
+        let bucket = self.bucket(table.key(peer));
         let Chain { prev, next } = *table.chain(&mut slots[index].links);
         match some(prev) {
             Some(prev) => table.chain(&mut slots[prev].links).next = next,
@@ -206,6 +195,16 @@ enum Table {
 }
 
 impl Table {
+    const BOTH: [Self; 2] = [Self::Peer, Self::Ip];
+
+    /// What a transfer with `peer` is filed under.
+    fn key(self, peer: SocketAddrV4) -> u64 {
+        match self {
+            Self::Peer => peer_key(peer),
+            Self::Ip => ip_key(*peer.ip()),
+        }
+    }
+
     fn chain(self, links: &mut Links) -> &mut Chain {
         match self {
             Self::Peer => &mut links.by_peer,
@@ -221,7 +220,7 @@ impl Table {
     }
 }
 
-/// The slot indices of one chain, from `head`. It stops after as many steps as there are
+/// The slot indices of the chain in bucket `bucket` of `table`. It stops after as many steps as there are
 /// slots, so that even a broken chain cannot loop forever.
 struct Chained<'s, H> {
     slots: &'s [Slot<H>],
@@ -231,10 +230,11 @@ struct Chained<'s, H> {
 }
 
 impl<'s, H> Chained<'s, H> {
-    fn new(slots: &'s [Slot<H>], head: u16, table: Table) -> Self {
+    fn new(slots: &'s [Slot<H>], bucket: usize, table: Table) -> Self {
+        let mut links = slots[bucket].links;
         Self {
             slots,
-            at: head,
+            at: *table.head(&mut links),
             table,
             steps_left: slots.len(),
         }
@@ -247,11 +247,8 @@ impl<H> Iterator for Chained<'_, H> {
     fn next(&mut self) -> Option<usize> {
         self.steps_left = self.steps_left.checked_sub(1)?;
         let index = some(self.at)?;
-        let links = &self.slots[index].links;
-        self.at = match self.table {
-            Table::Peer => links.by_peer.next,
-            Table::Ip => links.by_ip.next,
-        };
+        let mut links = self.slots[index].links;
+        self.at = self.table.chain(&mut links).next;
         Some(index)
     }
 }
@@ -264,11 +261,18 @@ fn ip_key(ip: Ipv4Addr) -> u64 {
     u64::from(ip.to_bits())
 }
 
-/// Fibonacci hashing of `key` into `len` buckets (`len > 0`).
-fn bucket(key: u64, len: usize) -> usize {
-    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    // `len` is at most MAX_SLOTS, so the result fits.
-    (mixed % len as u64) as usize
+/// Puts slot `index` on top of the stack whose top is `head` (the free or the closed stack).
+fn push<H>(slots: &mut [Slot<H>], head: &mut u16, index: usize) {
+    slots[index].links.next = *head;
+    *head = to_u16(index);
+}
+
+/// Takes the top slot off the stack whose top is `head`.
+fn pop<H>(slots: &mut [Slot<H>], head: &mut u16) -> Option<usize> {
+    let index = some(*head)?;
+    *head = slots[index].links.next;
+    slots[index].links.next = NONE;
+    Some(index)
 }
 
 fn some(index: u16) -> Option<usize> {
