@@ -4,10 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 mod common;
 
@@ -15,53 +12,20 @@ mod common;
 /// its soft open-file limit and its log up to then.
 fn soft_limit_under(soft: u32, hard: u32, max_transfers: &str) -> (u64, String) {
     let root = common::TempDir::new("fdlimit");
-    let mut child = Command::new("prlimit")
-        .arg(format!("--nofile={soft}:{hard}"))
-        .arg(env!("CARGO_BIN_EXE_pocketpxe"))
-        .args([
-            "tftp",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-transfers",
-            max_transfers,
-        ])
-        .arg("--root")
-        .arg(&root.path)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn prlimit pocketpxe");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("TFTP server ready") {
-                let _ = tx.send(log.clone());
-            }
-        }
-        let _ = tx.send(log);
-    });
-    let log = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-    // prlimit execs the program: the PID is the server's.
-    let limits =
-        std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap_or_default();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        log.contains("TFTP server ready"),
-        "server did not start; log:\n{log}"
+    let nofile = format!("--nofile={soft}:{hard}");
+    let server = common::Server::start_under(
+        &["prlimit", &nofile],
+        &root.path,
+        &["--max-transfers", max_transfers],
     );
+    // prlimit execs the program: the PID is the server's.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .unwrap_or_else(|| panic!("no open-file limit in /proc/PID/limits:\n{limits}"));
     let soft = line.split_whitespace().nth(3).unwrap().parse().unwrap();
-    (soft, log)
+    (soft, server.log())
 }
 
 /// This process's hard open-file limit.
@@ -110,7 +74,7 @@ fn soft_limit_is_raised_for_max_transfers() {
     );
     assert!(soft <= u64::from(hard));
     assert!(
-        !log.contains("open-file limit"),
+        !log.contains("is below what"),
         "unexpected warning; log:\n{log}"
     );
 }

@@ -78,7 +78,22 @@ impl Server {
     /// Starts `pocketpxe tftp --root ROOT --listen 127.0.0.1:0 EXTRA...` and waits until it
     /// reports its port.
     pub fn start(root: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pocketpxe"))
+        Self::start_under(&[], root, extra)
+    }
+
+    /// As [`Server::start`], run by `wrapper` (a program and its arguments that execs the
+    /// server, such as `prlimit --nofile=…`, so that the PID stays the server's).
+    pub fn start_under(wrapper: &[&str], root: &Path, extra: &[&str]) -> Self {
+        let server = env!("CARGO_BIN_EXE_pocketpxe");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
+        let mut child = command
             .arg("tftp")
             .arg("--root")
             .arg(root)
