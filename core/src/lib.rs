@@ -44,7 +44,7 @@ pub mod tftp;
 pub mod time;
 pub mod wire;
 
-pub use net::{Destination, InsufficientSize, Received, Transmit};
+pub use net::{Destination, InsufficientSize, Mac, Received, Transmit};
 pub use storage::{FileStore, MemStore, OpenError, Opened, PathError, SafePath};
 pub use time::Instant;
 pub use wire::Error as WireError;

@@ -72,3 +72,44 @@ impl core::fmt::Display for InsufficientSize {
 }
 
 impl core::error::Error for InsufficientSize {}
+
+/// A hardware address, displayed as `52:54:00:12:34:56` (lower-case hex, colon-separated).
+///
+/// Both drivers log clients by this form, so that one `grep` finds a client in either's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl core::fmt::Display for Mac {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Mac {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let [a, b, c, d, e, g] = self.0;
+        defmt::write!(
+            f,
+            "{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}",
+            a,
+            b,
+            c,
+            d,
+            e,
+            g
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mac;
+
+    #[test]
+    fn mac_displays_as_lower_case_colon_separated_hex() {
+        let mac = Mac([0x52, 0x54, 0x00, 0x0a, 0xbc, 0xff]);
+        assert_eq!(std::format!("{mac}"), "52:54:00:0a:bc:ff");
+    }
+}
