@@ -4,7 +4,7 @@
 //! machines. `#![no_std]`, no `alloc`, no `unsafe`.
 //!
 //! Nothing here reads a clock, a socket or a file. Datagrams ([`Received`]), the current time
-//! ([`Instant`]) and file bytes (through [`FileStore`]) come in as arguments; datagrams to send
+//! ([`Instant`]) and file bytes (through [`FileStore`], or [`IoStore`] over `embedded-io` files) come in as arguments; datagrams to send
 //! ([`Transmit`], written into a caller buffer) and deadlines go out as return values.
 //!
 //! ## Run-loop contract
@@ -38,12 +38,15 @@
 mod fmt;
 
 pub mod dhcp;
+pub mod io_store;
 pub mod net;
 pub mod storage;
 pub mod tftp;
 pub mod time;
 pub mod wire;
 
+pub use embedded_io;
+pub use io_store::{Directory, IoStore, IoStoreError};
 pub use net::{Destination, InsufficientSize, Mac, Received, Transmit};
 pub use storage::{FileStore, MemStore, OpenError, Opened, PathError, SafePath};
 pub use time::Instant;
