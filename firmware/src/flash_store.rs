@@ -1,35 +1,104 @@
-//! Boot files from a read-only image in flash or memory: a [`FileStore`] over
-//! [`embedded_storage::ReadStorage`] in the `pocketpxe-bootimg`
-//! format (a table of `(name, offset, len)` plus data; see that crate).
+//! Boot files from a read-only image in flash or memory, in the `pocketpxe-bootimg` format (a
+//! table of `(name, offset, len)` plus data; see that crate), over
+//! [`embedded_storage::ReadStorage`].
+//!
+//! The image is a [`Directory`] whose files are `embedded-io` `Read` + `Seek` ([`ImageFile`]),
+//! served through the core's [`IoStore`]: the same adapter any `embedded-io` storage (an SD
+//! card's file system) plugs into. Each open file reads through its own copy of the storage
+//! handle, so the storage is `Clone` (a memory-mapped region is `Copy`).
 //!
 //! Files are read in place, one TFTP block at a time, straight into the outgoing packet;
 //! nothing is copied into RAM.
 
 use embedded_storage::ReadStorage;
 use pocketpxe_bootimg::{ENTRY_LEN, Entry, Error as ImageError, HEADER_LEN, Header, crc32};
-use pocketpxe_core::{FileStore, OpenError, Opened, SafePath};
+use pocketpxe_core::embedded_io::{ErrorKind, ErrorType, Read, Seek, SeekFrom};
+use pocketpxe_core::{Directory, FileStore, IoStore, IoStoreError, OpenError, Opened, SafePath};
 
-/// An open file: where its bytes are in the storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileRef {
-    offset: u32,
-    len: u32,
+/// The handle of an open file: a slot of the store.
+pub type FileRef = usize;
+
+/// A read-only store over an image in `F`: the image's [`Directory`] under the core's
+/// [`IoStore`], one open file per TFTP transfer.
+#[derive(Debug)]
+pub struct FlashStore<F: ReadStorage + Clone> {
+    inner: IoStore<FlashImage<F>, { crate::net::SLOTS }>,
 }
 
-/// A read-only store over an image in `F`.
+/// The checked image: opens its files by name.
 #[derive(Debug)]
-pub struct FlashStore<F> {
+pub struct FlashImage<F> {
     storage: F,
     count: u32,
     bytes: u64,
 }
 
-impl<F: ReadStorage> FlashStore<F> {
+/// An open file of the image: `embedded-io` `Read` + `Seek` over its bytes in the storage.
+#[derive(Debug)]
+pub struct ImageFile<F> {
+    storage: F,
+    offset: u32,
+    len: u32,
+    pos: u64,
+}
+
+impl<F: ReadStorage + Clone> FlashStore<F> {
     /// Checks the image at the start of `storage`: magic, table CRC, every entry in bounds.
     ///
     /// # Errors
     /// What is wrong with the image; [`ImageError::OutOfBounds`] also for a storage read error.
-    pub fn new(mut storage: F) -> Result<Self, ImageError> {
+    pub fn new(storage: F) -> Result<Self, ImageError> {
+        Ok(Self {
+            inner: IoStore::new(FlashImage::new(storage)?),
+        })
+    }
+
+    /// A store with no files (every request gets "file not found").
+    pub fn empty(storage: F) -> Self {
+        Self {
+            inner: IoStore::new(FlashImage {
+                storage,
+                count: 0,
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// Number of files.
+    pub fn files(&self) -> u32 {
+        self.inner.directory().count
+    }
+
+    /// Total bytes of file data.
+    pub fn bytes(&self) -> u64 {
+        self.inner.directory().bytes
+    }
+}
+
+impl<F: ReadStorage + Clone> FileStore for FlashStore<F> {
+    type Handle = FileRef;
+    type Error = IoStoreError<ErrorKind>;
+
+    fn open(&mut self, path: SafePath<'_>) -> Result<Opened<FileRef>, OpenError<Self::Error>> {
+        self.inner.open(path)
+    }
+
+    fn read_at(
+        &mut self,
+        file: FileRef,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Self::Error> {
+        self.inner.read_at(file, offset, buf)
+    }
+
+    fn close(&mut self, file: FileRef) {
+        self.inner.close(file);
+    }
+}
+
+impl<F: ReadStorage> FlashImage<F> {
+    fn new(mut storage: F) -> Result<Self, ImageError> {
         let mut head = [0; HEADER_LEN];
         storage
             .read(0, &mut head)
@@ -59,57 +128,62 @@ impl<F: ReadStorage> FlashStore<F> {
             bytes,
         })
     }
-
-    /// A store with no files (every request gets "file not found").
-    pub fn empty(storage: F) -> Self {
-        Self {
-            storage,
-            count: 0,
-            bytes: 0,
-        }
-    }
-
-    /// Number of files.
-    pub fn files(&self) -> u32 {
-        self.count
-    }
-
-    /// Total bytes of file data.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
 }
 
-impl<F: ReadStorage> FileStore for FlashStore<F> {
-    type Handle = FileRef;
-    type Error = ImageError;
+impl<F: ReadStorage> ErrorType for FlashImage<F> {
+    type Error = ErrorKind;
+}
 
-    fn open(&mut self, path: SafePath<'_>) -> Result<Opened<FileRef>, OpenError<ImageError>> {
+impl<F: ReadStorage + Clone> Directory for FlashImage<F> {
+    type File = ImageFile<F>;
+
+    fn open(&mut self, path: SafePath<'_>) -> Result<ImageFile<F>, ErrorKind> {
         for i in 0..self.count {
-            let raw = read_entry(&mut self.storage, i).map_err(OpenError::Io)?;
-            let entry = Entry::parse(&raw).map_err(OpenError::Io)?;
+            let raw = read_entry(&mut self.storage, i).map_err(|_| ErrorKind::Other)?;
+            let entry = Entry::parse(&raw).map_err(|_| ErrorKind::InvalidData)?;
             if path.matches(entry.name()) {
-                return Ok(Opened {
-                    handle: FileRef {
-                        offset: entry.offset,
-                        len: entry.len,
-                    },
-                    size: Some(u64::from(entry.len)),
+                return Ok(ImageFile {
+                    storage: self.storage.clone(),
+                    offset: entry.offset,
+                    len: entry.len,
+                    pos: 0,
                 });
             }
         }
-        Err(OpenError::NotFound)
+        Err(ErrorKind::NotFound)
     }
+}
 
-    fn read_at(&mut self, file: FileRef, offset: u64, buf: &mut [u8]) -> Result<usize, ImageError> {
-        let start = offset.min(u64::from(file.len));
-        let n = (buf.len() as u64).min(u64::from(file.len) - start) as usize;
-        // In bounds: `new` checked offset + len against the capacity, which fits u32.
-        let at = file.offset + start as u32;
+impl<F> ErrorType for ImageFile<F> {
+    type Error = ErrorKind;
+}
+
+impl<F: ReadStorage> Read for ImageFile<F> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        let start = self.pos.min(u64::from(self.len));
+        let n = (buf.len() as u64).min(u64::from(self.len) - start) as usize;
+        // In bounds: `FlashImage::new` checked offset + len against the capacity, which fits u32.
         self.storage
-            .read(at, &mut buf[..n])
-            .map_err(|_| ImageError::OutOfBounds)?;
+            .read(self.offset + start as u32, &mut buf[..n])
+            .map_err(|_| ErrorKind::Other)?;
+        self.pos = start + n as u64;
         Ok(n)
+    }
+}
+
+impl<F: ReadStorage> Seek for ImageFile<F> {
+    fn seek(&mut self, pos: SeekFrom) -> Result<u64, ErrorKind> {
+        self.pos = match pos {
+            SeekFrom::Start(at) => at,
+            SeekFrom::End(delta) => u64::from(self.len)
+                .checked_add_signed(delta)
+                .ok_or(ErrorKind::InvalidInput)?,
+            SeekFrom::Current(delta) => self
+                .pos
+                .checked_add_signed(delta)
+                .ok_or(ErrorKind::InvalidInput)?,
+        };
+        Ok(self.pos)
     }
 }
 

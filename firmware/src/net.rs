@@ -108,7 +108,7 @@ pub enum Event<'a> {
 }
 
 /// Serves DHCP and TFTP forever.
-pub fn run<P: Platform, F: ReadStorage>(
+pub fn run<P: Platform, F: ReadStorage + Clone>(
     platform: &mut P,
     mac: [u8; 6],
     store: &mut FlashStore<F>,
@@ -292,7 +292,7 @@ impl Driver<'_> {
     }
 
     /// Takes TFTP requests on :69, one per turn (an ERROR reply must fit the emptied socket).
-    fn serve_requests<P: Platform, F: ReadStorage>(
+    fn serve_requests<P: Platform, F: ReadStorage + Clone>(
         &mut self,
         now: Instant,
         tftp: &mut TftpServer<'_, FileRef>,
@@ -348,7 +348,7 @@ impl Driver<'_> {
     }
 
     /// Feeds each transfer its datagrams and queues what it wants sent.
-    fn serve_transfers<F: ReadStorage>(
+    fn serve_transfers<F: ReadStorage + Clone>(
         &mut self,
         now: Instant,
         tftp: &mut TftpServer<'_, FileRef>,
@@ -392,7 +392,7 @@ impl Driver<'_> {
     }
 
     /// Logs finished and failed transfers and closes their sockets.
-    fn drain_events<P: Platform, F: ReadStorage>(
+    fn drain_events<P: Platform, F: ReadStorage + Clone>(
         &mut self,
         tftp: &mut TftpServer<'_, FileRef>,
         store: &mut FlashStore<F>,
