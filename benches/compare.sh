@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # benches/compare.sh: pocketpxe's TFTP server side by side with its peers (tftpd-hpa, atftpd,
 # dnsmasq, rs-tftpd, async-tftp), the same client load against each, interleaved, several
-# rounds, medians in one table. See the "Performance" section of README.md.
+# rounds, medians in one table. See benches/README.md.
 #
 #   sudo benches/compare.sh [--quick] [--rounds N] [--out DIR] [--peers DIR] [--max-minutes M]
 #                           [--only SERVER,...] [--scenarios "c64 w16c64 ..."] [--client-threads N]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medians of benches/compare.sh's results.tsv as Markdown tables (see README.md, "Performance").
+"""Medians of benches/compare.sh's results.tsv as Markdown tables (see benches/README.md).
 
 results.tsv columns: round, server, path, scenario, bytes, ok, failed, corrupt, wall_s,
 server_cpu_s and (since the client CPU was recorded) client_cpu_s. Files with the first ten

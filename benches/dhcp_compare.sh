@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # benches/dhcp_compare.sh: DHCP DORA/s of `pocketpxe serve`, Kea (kea-dhcp4, memfile) and
 # dnsmasq (--no-ping), measured with ISC perfdhcp from a second network namespace over a veth
-# pair, at the same offered rates, one server at a time. See the "Performance" section of README.md.
+# pair, at the same offered rates, one server at a time. See benches/README.md.
 #
 #   sudo benches/dhcp_compare.sh [--quick] [--rates "1000 2000 ..."] [--seconds S] [--out DIR]
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets and gives each a short, bounded run, seeded with the real captures in
-# ../../shared/captures. Needs a nightly toolchain and cargo-fuzz (scripts/setup installs both
+# testdata/captures/ at the repository's top. Needs a nightly toolchain and cargo-fuzz (scripts/setup installs both
 # when FUZZ=1). Usage: fuzz/run.sh [SECONDS_PER_TARGET]   (default 30)
 # Prints one line per target: "fuzz: TARGET: N executions in S s, clean".
 set -euo pipefail
@@ -10,7 +10,7 @@ targets=(tftp_wire dhcp_wire tftp_server_seq dhcp_server_seq)
 
 # Seeds: every DHCP payload of the captures; TFTP requests as real clients send them.
 mkdir -p corpus/dhcp_wire corpus/tftp_wire
-python3 - ../../shared/captures corpus/dhcp_wire <<'PY'
+python3 - ../testdata/captures corpus/dhcp_wire <<'PY'
 import os, struct, sys, hashlib
 src, dst = sys.argv[1], sys.argv[2]
 for name in sorted(os.listdir(src)):

@@ -1,4 +1,4 @@
-//! Wire parsing of real captured packets (../shared/captures): every DHCP packet of the BIOS and
+//! Wire parsing of real captured packets (testdata/captures/): every DHCP packet of the BIOS and
 //! UEFI captures through `Packet::new_checked` + `Repr::parse`, and TFTP requests as real
 //! clients send them.
 

@@ -1,17 +1,14 @@
 //! Helpers shared by pocketpxe's criterion benches (`benches/benches/*.rs`): packets built by
-//! hand and read from the real captures in `../shared/captures`.
+//! hand and read from the real captures in `testdata/captures/` at the repository's top.
 
 use std::net::Ipv4Addr;
 
-/// Reads the UDP payloads of a capture in `../shared/captures` (Ethernet/IPv4/UDP, libpcap).
+/// Reads the UDP payloads of a capture in `testdata/captures/` (Ethernet/IPv4/UDP, libpcap).
 ///
 /// # Panics
 /// When the file is missing or not a capture: benches have no use without it.
 pub fn capture_payloads(name: &str) -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/../../shared/captures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../testdata/captures/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut out = Vec::new();
     let mut at = 24;
@@ -35,7 +32,7 @@ pub fn capture_payloads(name: &str) -> Vec<Vec<u8>> {
 }
 
 /// A PXE DISCOVER (or REQUEST when `request` names the server and address) from `mac`, as iPXE
-/// sends it (captures/bios-dhcp), built by hand.
+/// sends it (testdata/captures/bios-dhcp.pcap), built by hand.
 pub fn pxe_client_packet(mac: [u8; 6], xid: u32, request: Option<(Ipv4Addr, Ipv4Addr)>) -> Vec<u8> {
     let mut p = vec![0u8; 236];
     p[0] = 1; // BOOTREQUEST

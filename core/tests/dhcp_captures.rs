@@ -1,6 +1,6 @@
-//! Capture replay: every client packet in `shared/captures/*-dhcp.pcap` (real iPXE BIOS, iPXE
+//! Capture replay: every client packet in `testdata/captures/*-dhcp.pcap` (real iPXE BIOS, iPXE
 //! EFI, OVMF and udhcpc clients; see its README) goes through the core, and each reply is
-//! checked against PROTOCOL.md §2.
+//! checked against the DHCP + PXE rules of docs/protocol.md §2.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,12 +34,11 @@ const RULES: [BootRule<'static>; 3] = [
 fn captures_dir() -> PathBuf {
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/captures/"
+        "/../testdata/captures/"
     ));
     assert!(
         dir.is_dir(),
-        "capture directory {} is missing: the shared/ checkout must sit beside the repository \
-         (it always does in CI)",
+        "capture directory {} is missing from the checkout",
         dir.display()
     );
     dir.to_path_buf()
@@ -157,7 +156,7 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         assert_eq!(reply.client_hw_addr, req.client_hw_addr, "{ctx}");
         assert_eq!(reply.broadcast, req.broadcast, "{ctx}");
         assert_eq!(reply.server_identifier, Some(SERVER), "{ctx}: option 54");
-        // Size (PROTOCOL.md §2: respect option 57, 576 otherwise).
+        // Size (docs/protocol.md §2: respect option 57, 576 otherwise).
         let limit = req.max_message_size.map_or(576, usize::from);
         assert!(t.len <= limit, "{ctx}: reply of {} bytes > {limit}", t.len);
         assert!(!has_option_52(bytes), "{ctx}: option overload used");
@@ -221,7 +220,7 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
             assert_eq!(reply.router, Some(SERVER), "{ctx}");
         }
 
-        // Boot information (PROTOCOL.md §2): BOOTP header always, 67 when asked.
+        // Boot information (docs/protocol.md §2): BOOTP header always, 67 when asked.
         if pxe {
             let want = if ipxe && ipxe_rule {
                 IPXE_FILE

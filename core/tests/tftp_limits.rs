@@ -1,4 +1,4 @@
-//! Hostile networks (issue 7): the per-client transfer limit, and the gap counter that lets a
+//! Hostile networks: the per-client transfer limit, and the gap counter that lets a
 //! driver prove no retransmission came from a duplicate ACK.
 
 #![allow(clippy::unwrap_used)]

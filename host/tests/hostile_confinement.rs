@@ -1,4 +1,4 @@
-//! Confinement (issue 7): a corpus of well over 100 hostile file names (traversal in every
+//! Confinement: a corpus of well over 100 hostile file names (traversal in every
 //! spelling, encoded separators, overlong UTF-8, NUL, absolute paths, doubled slashes,
 //! trailing dots and slashes, very long names, non-UTF-8 bytes) plus on-disk traps (symlinks
 //! out of the root, device files, FIFOs, sockets, directories). Nothing outside the root is

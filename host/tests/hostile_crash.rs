@@ -1,4 +1,4 @@
-//! Crashes (issue 7): `pocketpxe serve` is killed with SIGKILL at random moments while DHCP
+//! Crashes: `pocketpxe serve` is killed with SIGKILL at random moments while DHCP
 //! clients keep it writing its lease file, then restarted, 20 times over.
 //!
 //! The clients are hand-made (the core's `wire::dhcp` emitter), one UDP socket in a client

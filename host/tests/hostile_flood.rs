@@ -1,4 +1,4 @@
-//! Floods (issue 7): `pocketpxe serve` in a network namespace is hit, from a client namespace,
+//! Floods: `pocketpxe serve` in a network namespace is hit, from a client namespace,
 //! with random garbage and truncated packets at ports 67, 69 and 4011, then with RRQs for
 //! missing and for huge files from thousands of source ports that never ACK. The daemon stays
 //! up, its peak RSS (VmHWM) stays bounded, the flooder is held to its per-client transfer

@@ -1,4 +1,4 @@
-//! Lossy links (issue 7): downloads through the impairment relay (`relay/`) with 10 % loss,
+//! Lossy links: downloads through the impairment relay (`relay/`) with 10 % loss,
 //! 5 % duplication, 25 % reordering and 20 ms ± 10 ms delay in each direction complete with
 //! the right bytes, with `pocketpxe bench tftp` (windowsize 1 and 16) and the tftp-hpa client.
 //! The server's per-transfer log lines prove that no retransmission came from a duplicate ACK:

@@ -1,4 +1,4 @@
-//! Least privilege (issue 7): `pocketpxe serve --user nobody` binds its ports, adds its
+//! Least privilege: `pocketpxe serve --user nobody` binds its ports, adds its
 //! address, then runs as nobody with CAP_NET_ADMIN only (to remove the address on exit). A
 //! client still gets a lease and a file, the lease file is written, and SIGTERM still removes
 //! the address. Without anything to undo, no capability is left at all.

@@ -102,7 +102,7 @@ fn boot_probe(nat: bool) -> (String, String) {
                 .unwrap()
         }
         Impl::Dnsmasq => {
-            // The reference: what --nat is meant to do, by hand (PROTOCOL.md §4).
+            // The reference: what --nat is meant to do, by hand (docs/protocol.md §4).
             if nat {
                 lab.server.sysctl("net.ipv4.ip_forward", "1").unwrap();
                 lab.server

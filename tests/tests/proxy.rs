@@ -5,8 +5,8 @@
 //!   loads the installer kernel and initrd from the boot server.
 //! * UEFI: EDK2's PXE gets `snponly.efi` (iPXE over the firmware's network driver) instead of
 //!   shim, because GRUB behind a proxy takes its TFTP server from the address-giving server's
-//!   ACK and fails (PROTOCOL.md). iPXE honours the proxy, asks again as iPXE, gets the script,
-//!   and the script loads kernel and initrd by relative URIs from where it came from.
+//!   ACK and fails (docs/protocol.md §2). iPXE honours the proxy, asks again as iPXE, gets the
+//!   script, and the script loads kernel and initrd by relative URIs from where it came from.
 //!
 //! "Booted to the kernel" means the kernel found its initramfs and runs `/init`: both files
 //! arrived intact.

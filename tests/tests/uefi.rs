@@ -10,7 +10,7 @@ use pocketpxe_tests::tempdir::TempDir;
 use pocketpxe_tests::tftp_root::{TftpRoot, marker};
 use pocketpxe_tests::{begin, gate, secs, server};
 
-/// Measured: see README.md, "End-to-end tests"; generous for a busy 2-core machine.
+/// Measured: see docs/testing.md, "End-to-end tests"; generous for a busy 2-core machine.
 const FIRST_SCREEN: Duration = Duration::from_secs(360);
 
 #[test]

@@ -59,7 +59,7 @@ impl Impairment {
         jitter: Duration::ZERO,
     };
 
-    /// The hostile link: 10 % loss, 5 % duplication, 25 % reordering, 20 ms ± 10 ms.
+    /// The hostile link the tests use: 10 % loss, 5 % duplication, 25 % reordering, 20 ms ± 10 ms.
     pub const HOSTILE: Self = Self {
         loss: 0.10,
         duplicate: 0.05,
