@@ -29,22 +29,11 @@ compile_error!("pocketpxe (host) needs Linux: file access is confined with opena
 
 pub mod bench;
 pub mod cli;
-pub mod clock;
-pub mod dhcp_task;
-pub mod fd_limit;
 pub mod fetch;
 pub mod fs_store;
-pub mod lease_file;
-pub mod menus;
-pub mod nat;
-pub mod netif;
-pub mod privdrop;
 pub mod serve;
-pub mod shutdown;
-pub mod tftp_task;
-pub mod udp;
-pub mod udp_batch;
+pub mod sys;
 
 pub use fs_store::{FileHandle, FsStore, RootError};
-pub use shutdown::{Shutdown, ShutdownTrigger};
-pub use tftp_task::{TftpService, TftpTaskConfig, TftpTaskError, run_tftp};
+pub use serve::tftp::{TftpService, TftpTaskConfig, TftpTaskError, run_tftp};
+pub use sys::shutdown::{Shutdown, ShutdownTrigger};

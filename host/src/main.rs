@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
-use pocketpxe::shutdown::Signals;
-use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
+use pocketpxe::serve::tftp::{TftpService, TftpTaskConfig};
+use pocketpxe::sys::shutdown::Signals;
 use pocketpxe_core::tftp::TftpConfig;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,7 +86,7 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let per_client = (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client);
     let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
-    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = service.run(shutdown).await.context("TFTP server failed");
     signals.abort();
@@ -97,7 +97,7 @@ async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
     // Everything is checked and bound before the signal handlers go in and "ready" is logged.
     let serve = pocketpxe::serve::Serve::prepare(&args)?;
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
-    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = serve.run(shutdown).await;
     signals.abort();
@@ -106,8 +106,8 @@ async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
 
 fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
     use pocketpxe::cli::FetchSource;
+    use pocketpxe::fetch::menus::MenuWrite;
     use pocketpxe::fetch::{FetchAction, FetchMode, FetchRequest};
-    use pocketpxe::menus::MenuWrite;
     let FetchSource::Debian(args) = args.source;
     let req = FetchRequest {
         dist: args.dist,

@@ -65,7 +65,7 @@ pub struct FetchDebianArgs {
     pub dist: String,
     /// Architecture: amd64 (BIOS and UEFI) or arm64 (UEFI only).
     #[arg(long, value_name = "ARCH", default_value = "amd64")]
-    pub arch: crate::menus::Arch,
+    pub arch: crate::fetch::menus::Arch,
     /// Debian mirror, http:// or https://.
     #[arg(long, value_name = "URL", default_value = crate::fetch::DEFAULT_MIRROR)]
     pub mirror: String,
@@ -79,7 +79,7 @@ pub struct FetchDebianArgs {
     pub root: PathBuf,
     /// Serial console for headless machines in the boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(long, value_name = "TTY[,BAUD]")]
-    pub console: Option<crate::menus::SerialConsole>,
+    pub console: Option<crate::fetch::menus::SerialConsole>,
     /// Name this TFTP server's address in GRUB's paths, for UEFI clients behind another DHCP
     /// server (proxyDHCP), whose GRUB would otherwise ask that server for the kernel.
     #[arg(long, value_name = "IPV4")]

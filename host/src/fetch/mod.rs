@@ -9,11 +9,13 @@
 //! 3. Download `netboot/netboot.tar.gz` into a work directory inside the root, hashing it on the
 //!    way; a hash mismatch deletes it and leaves the root as it was.
 //! 4. Unpack into the work directory with [`unpack_safely`]: no entry may land outside it.
-//! 5. Write the boot menus into the unpacked tree ([`crate::menus`]), keeping hand-edited ones.
+//! 5. Write the boot menus into the unpacked tree ([`crate::fetch::menus`]), keeping hand-edited ones.
 //! 6. Move the new tree into the root unit by unit (`debian-installer/ARCH` and each top-level
 //!    entry), each with one atomic `renameat2(RENAME_EXCHANGE)`. Files of yours inside a replaced
 //!    directory are carried over; a file of yours at a path the tarball also has is kept beside
 //!    it as `NAME.pocketpxe-saved`. Then the stamp is replaced atomically.
+
+pub mod menus;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -27,7 +29,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, R
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
-use crate::menus::{self, Arch, MenuSpec, MenuWrite, SerialConsole};
+use menus::{Arch, MenuSpec, MenuWrite, SerialConsole};
 
 /// The official Debian mirror, used when `--mirror` is not given.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";

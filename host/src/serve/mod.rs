@@ -6,13 +6,17 @@
 //! the sockets (naming who holds a taken port). [`Serve::run`] then serves until shutdown and
 //! removes an address it added, also when a task fails.
 
-use crate::dhcp_task::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+pub mod dhcp;
+pub mod lease_file;
+pub mod tftp;
+
 use crate::fs_store::{FsStore, RootError};
-use crate::lease_file::LeaseFile;
-use crate::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError, parse_mac};
-use crate::shutdown::Shutdown;
-use crate::tftp_task::{TftpService, TftpTaskConfig, TftpTaskError};
-use crate::udp::{BindOptions, ListenError};
+use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+use crate::serve::lease_file::LeaseFile;
+use crate::serve::tftp::{TftpService, TftpTaskConfig, TftpTaskError};
+use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError, parse_mac};
+use crate::sys::shutdown::Shutdown;
+use crate::sys::udp::{BindOptions, ListenError};
 use clap::Args;
 use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
 use pocketpxe_core::tftp::TftpConfig;
@@ -102,7 +106,7 @@ pub struct ServeArgs {
     pub mirror: String,
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
-    pub console: Option<crate::menus::SerialConsole>,
+    pub console: Option<crate::fetch::menus::SerialConsole>,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
     /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
     /// NAT must be undone on exit. `root` keeps root.
@@ -298,10 +302,10 @@ pub enum ServeError {
     Fetch(#[from] crate::fetch::FetchError),
     /// `--nat` could not be set up.
     #[error(transparent)]
-    Nat(#[from] crate::nat::NatError),
+    Nat(#[from] crate::sys::nat::NatError),
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
-    PrivDrop(#[from] crate::privdrop::PrivDropError),
+    PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
 }
 
 /// Everything set up, ready to serve.
@@ -311,7 +315,7 @@ pub struct Serve {
     dhcp: DhcpService,
     tftp: TftpService,
     // Dropped after the tasks, before the address.
-    nat: Option<crate::nat::NatGuard>,
+    nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
     added: Option<AddedAddress>,
 }
@@ -360,7 +364,7 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
-        let listener = crate::udp::bind(
+        let listener = crate::sys::udp::bind(
             SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
             BindOptions {
                 device: Some(iface_name),
@@ -459,7 +463,7 @@ impl Serve {
             added,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
-        let (trigger, inner) = crate::shutdown::channel();
+        let (trigger, inner) = crate::sys::shutdown::channel();
         let dhcp = async {
             let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
             if result.is_err() {
@@ -586,7 +590,7 @@ fn dhcp_mode(
     };
     let dns = if args.dns.is_empty() && args.nat {
         // pocketpxe runs no DNS server: behind NAT, hand out the host's own resolvers.
-        let upstream = crate::netif::upstream_resolvers();
+        let upstream = crate::sys::netif::upstream_resolvers();
         if upstream.is_empty() {
             tracing::warn!(
                 "--nat: no usable nameserver in /etc/resolv.conf; clients get {} as DNS, \
@@ -647,7 +651,7 @@ fn reservations(
             if !server.contains(r.ip) || r.ip == server.addr {
                 return Err(ServeError::Range(format!(
                     "reservation {}={} is not a client address in {iface}'s subnet {server}",
-                    crate::netif::format_mac(&r.mac),
+                    crate::sys::netif::format_mac(&r.mac),
                     r.ip
                 )));
             }
@@ -675,7 +679,7 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
             table.push(BootSpec {
                 class: ClientClass::EfiX64,
                 mac: None,
-                file: crate::menus::Arch::Amd64.efi_loader(),
+                file: crate::fetch::menus::Arch::Amd64.efi_loader(),
             });
         }
         table.push(BootSpec {
@@ -708,7 +712,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     use crate::fetch::{FetchAction, FetchMode, FetchRequest};
     let req = FetchRequest {
         dist: dist.to_owned(),
-        arch: crate::menus::Arch::Amd64,
+        arch: crate::fetch::menus::Arch::Amd64,
         mirror: args.mirror.clone(),
         root: args.root.clone(),
         console: args.console.clone(),
@@ -722,7 +726,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
             "Debian installer fetched and verified");
     }
     for (file, outcome) in report.menus {
-        if outcome == crate::menus::MenuWrite::KeptHandEdited {
+        if outcome == crate::fetch::menus::MenuWrite::KeptHandEdited {
             tracing::warn!(
                 file,
                 "boot menu edited by hand (no pocketpxe marker line): left as it is"
@@ -732,10 +736,10 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     Ok(())
 }
 
-/// Least privilege (see [`crate::privdrop`]): everything that needs root is done; switch to
+/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
 /// `--user`, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
 fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
-    use crate::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
+    use crate::sys::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
     if !running_as_root() {
         return Ok(());
     }
@@ -754,7 +758,9 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
             Ok(()) => {}
             // Without an explicit --user, a lease directory the default user cannot write
             // keeps root (with a warning) instead of refusing to start.
-            Err(e @ crate::privdrop::PrivDropError::NotWritable { .. }) if args.user.is_none() => {
+            Err(e @ crate::sys::privdrop::PrivDropError::NotWritable { .. })
+                if args.user.is_none() =>
+            {
                 tracing::warn!("staying root: {e}");
                 return Ok(());
             }
@@ -764,8 +770,8 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
     // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
     // in it.
     for state in [
-        PathBuf::from(crate::nat::DEFAULT_STATE_DIR),
-        crate::nat::default_state_dir(),
+        PathBuf::from(crate::sys::nat::DEFAULT_STATE_DIR),
+        crate::sys::nat::default_state_dir(),
     ] {
         if state.exists() {
             prepare_dir(&state, &user, true)?;
@@ -809,8 +815,8 @@ fn setup_nat(
     args: &ServeArgs,
     iface: &str,
     server: Ipv4Cidr,
-) -> Result<Option<crate::nat::NatGuard>, ServeError> {
-    use crate::nat::{Nat, default_state_dir};
+) -> Result<Option<crate::sys::nat::NatGuard>, ServeError> {
+    use crate::sys::nat::{Nat, default_state_dir};
     if !args.nat {
         if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
@@ -822,7 +828,7 @@ fn setup_nat(
     }
     let uplink = match &args.uplink {
         Some(uplink) => uplink.clone(),
-        None => crate::nat::default_uplink()?,
+        None => crate::sys::nat::default_uplink()?,
     };
     if uplink == iface {
         return Err(ServeError::Usage(format!(
