@@ -93,7 +93,7 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     // Everything is checked and bound before the signal handlers go in and "ready" is logged.
     let serve = pocketpxe::serve::Serve::prepare(&args)?;
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
