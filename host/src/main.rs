@@ -3,11 +3,9 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
-use pocketpxe::serve::tftp::{TftpService, TftpTaskConfig};
+use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
-use pocketpxe_core::tftp::TftpConfig;
 use std::process::ExitCode;
-use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -69,20 +67,7 @@ async fn bench_tftp(args: pocketpxe::bench::BenchTftpArgs) -> anyhow::Result<()>
 }
 
 async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
-    let core = TftpConfig {
-        max_blksize: args.max_blksize,
-        max_windowsize: args.max_windowsize,
-        timeout: Duration::from_secs(u64::from(args.timeout)),
-        max_retries: args.retries,
-        options: !args.no_options,
-    };
-    let cfg = TftpTaskConfig {
-        root: args.root.clone(),
-        listen: args.listen,
-        max_transfers: args.max_transfers,
-        core,
-        grace: args.grace(),
-    };
+    let cfg = args.tuning.task_config(args.root.clone(), args.listen);
     let per_client = (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client);
     let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;

@@ -8,7 +8,7 @@ pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource};
 pub use serve::{
     AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
 };
-pub use tftp::TftpArgs;
+pub use tftp::{TftpArgs, TftpTuning};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -100,7 +100,7 @@ mod tests {
             panic!("not parsed as tftp")
         };
         assert_eq!(args.listen.to_string(), "0.0.0.0:69");
-        assert_eq!(args.max_blksize, 1468);
+        assert_eq!(args.tuning.max_blksize, 1468);
         assert!(
             Cli::try_parse_from(["pocketpxe", "tftp", "--root", "x", "--max-blksize", "7"])
                 .is_err()

@@ -1,5 +1,6 @@
 //! Flags of `pocketpxe serve`, and the values they take.
 
+use super::TftpTuning;
 use crate::sys::netif::{Ipv4Cidr, parse_mac};
 use clap::Args;
 use pocketpxe_core::dhcp::ClientClass;
@@ -57,21 +58,13 @@ pub struct ServeArgs {
     /// TFTP port.
     #[arg(long, value_name = "PORT", default_value_t = 69)]
     pub tftp_port: u16,
-    /// Maximum number of concurrent TFTP transfers.
-    #[arg(long, value_name = "N", default_value_t = 1024,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_transfers: u16,
     /// Concurrent TFTP transfers one client IP address may run (0: no limit). A booting
     /// machine needs one or two at a time; the cap keeps one host from taking every slot.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_transfers_per_client: u16,
-    /// Largest TFTP block size granted (RFC 2348, 8-65464).
-    #[arg(long, value_name = "BYTES", default_value_t = 1468,
-          value_parser = clap::value_parser!(u16).range(8..=65464))]
-    pub max_blksize: u16,
-    /// On shutdown, how long running TFTP transfers may take to finish, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    pub grace: u64,
+    /// Transfer limits, negotiation and timing, as for `pocketpxe tftp`.
+    #[command(flatten)]
+    pub tftp: TftpTuning,
     /// Let booted machines reach the internet through this server: IPv4 forwarding plus
     /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
     /// exit and, after a crash, on the next start.

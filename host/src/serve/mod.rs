@@ -14,12 +14,11 @@ use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::LeaseFile;
-use crate::serve::tftp::{TftpService, TftpTaskConfig, TftpTaskError};
+use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
-use pocketpxe_core::tftp::TftpConfig;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -127,24 +126,16 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
+        let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
         let listener = crate::sys::udp::bind(
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
+            tftp_listen,
             BindOptions {
                 device: Some(iface_name),
                 ..BindOptions::default()
             },
         )
         .map_err(|step| ListenError::new("TFTP", args.tftp_port, iface_name, step))?;
-        let tftp_cfg = TftpTaskConfig {
-            root: args.root.clone(),
-            listen: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
-            max_transfers: args.max_transfers,
-            core: TftpConfig {
-                max_blksize: args.max_blksize,
-                ..TftpConfig::default()
-            },
-            grace: Duration::from_secs(args.grace),
-        };
+        let tftp_cfg = args.tftp.task_config(args.root.clone(), tftp_listen);
         let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
             .bind_transfers(server.addr, Some(iface_name.to_owned()))
             .with_client_book(dhcp.client_book())
