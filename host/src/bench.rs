@@ -21,8 +21,8 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, sleep_until};
-use crate::udp_batch::{RecvSlots, recv_slots};
+use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::udp_batch::{RecvSlots, recv_slots};
 
 /// Flags of `pocketpxe bench tftp`.
 #[derive(Debug, Clone, Args)]
@@ -168,8 +168,8 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
     };
     let rounds = args.rounds.unwrap_or(1);
     // One socket per client.
-    crate::fd_limit::raise_to(
-        u64::from(args.clients) + crate::fd_limit::RESERVED,
+    crate::sys::fd_limit::raise_to(
+        u64::from(args.clients) + crate::sys::fd_limit::RESERVED,
         "--clients",
     );
     let stop_at = args.duration.map(|d| StdInstant::now() + d);

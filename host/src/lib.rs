@@ -4,23 +4,29 @@
 //! `pocketpxe-core` state machines. The binary (`main.rs`) only parses the command line and
 //! calls into this library, so that `pocketpxe serve` can reuse the same tasks.
 //!
-//! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at once).
-//! * [`tftp_task`]: [`run_tftp`] / [`TftpService`], the TFTP server.
+//! Modules by role:
+//!
+//! * [`cli`]: the command line (clap types), one file per subcommand; [`cli::TftpTuning`]
+//!   is the TFTP tuning shared by `tftp` and `serve`, and builds the core's `TftpConfig`.
+//! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface, and its tasks:
+//!   * [`serve::dhcp`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs;
+//!   * [`serve::tftp`]: [`run_tftp`] / [`TftpService`], the TFTP server (also `pocketpxe tftp`);
+//!   * [`serve::lease_file`]: DHCP leases persisted by atomic replace.
+//! * [`fetch`]: `pocketpxe fetch debian`: download, verify and safely unpack Debian's netboot
+//!   installer, and [`fetch::menus`], its BIOS and UEFI boot menus.
+//! * [`sys`]: the operating system beneath:
+//!   * [`sys::netif`]: network interfaces: addresses, flags, the address `serve` may add;
+//!   * [`sys::nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit;
+//!   * [`sys::udp`]: sockets bound to one interface, and who holds a taken port;
+//!   * [`sys::udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path;
+//!   * [`sys::privdrop`]: after setup, `serve` runs as an unprivileged user;
+//!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;
+//!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;
+//!   * [`sys::clock`]: host time to core time.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
-//! * [`shutdown`]: a cooperative shutdown trigger and the OS signals that pull it.
-//! * [`clock`]: host time to core time.
-//! * [`netif`]: network interfaces: addresses, flags, the address `serve` may add.
-//! * [`lease_file`]: DHCP leases persisted by atomic replace.
-//! * [`fetch`]: `pocketpxe fetch debian`: download, verify and safely unpack Debian's netboot
-//!   installer; [`menus`]: its BIOS and UEFI boot menus.
-//! * [`nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit.
-//! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface.
-//! * [`dhcp_task`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs.
-//! * [`udp`]: sockets bound to one interface, and who holds a taken port.
-//! * [`privdrop`]: after setup, `serve` runs as an unprivileged user.
-//! * [`udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path.
-//! * [`fd_limit`]: the open-file limit, raised for one socket per transfer.
+//! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at
+//!   once).
 
 #![warn(missing_docs)]
 
@@ -29,22 +35,11 @@ compile_error!("pocketpxe (host) needs Linux: file access is confined with opena
 
 pub mod bench;
 pub mod cli;
-pub mod clock;
-pub mod dhcp_task;
-pub mod fd_limit;
 pub mod fetch;
 pub mod fs_store;
-pub mod lease_file;
-pub mod menus;
-pub mod nat;
-pub mod netif;
-pub mod privdrop;
 pub mod serve;
-pub mod shutdown;
-pub mod tftp_task;
-pub mod udp;
-pub mod udp_batch;
+pub mod sys;
 
 pub use fs_store::{FileHandle, FsStore, RootError};
-pub use shutdown::{Shutdown, ShutdownTrigger};
-pub use tftp_task::{TftpService, TftpTaskConfig, TftpTaskError, run_tftp};
+pub use serve::tftp::{TftpService, TftpTaskConfig, TftpTaskError, run_tftp};
+pub use sys::shutdown::{Shutdown, ShutdownTrigger};

@@ -3,11 +3,9 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
-use pocketpxe::shutdown::Signals;
-use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
-use pocketpxe_core::tftp::TftpConfig;
+use pocketpxe::serve::tftp::TftpService;
+use pocketpxe::sys::shutdown::Signals;
 use std::process::ExitCode;
-use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -69,35 +67,22 @@ async fn bench_tftp(args: pocketpxe::bench::BenchTftpArgs) -> anyhow::Result<()>
 }
 
 async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
-    let core = TftpConfig {
-        max_blksize: args.max_blksize,
-        max_windowsize: args.max_windowsize,
-        timeout: Duration::from_secs(u64::from(args.timeout)),
-        max_retries: args.retries,
-        options: !args.no_options,
-    };
-    let cfg = TftpTaskConfig {
-        root: args.root.clone(),
-        listen: args.listen,
-        max_transfers: args.max_transfers,
-        core,
-        grace: args.grace(),
-    };
+    let cfg = args.tuning.task_config(args.root.clone(), args.listen);
     let per_client = (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client);
     let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
-    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = service.run(shutdown).await.context("TFTP server failed");
     signals.abort();
     result
 }
 
-async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     // Everything is checked and bound before the signal handlers go in and "ready" is logged.
     let serve = pocketpxe::serve::Serve::prepare(&args)?;
     let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
-    let (trigger, shutdown) = pocketpxe::shutdown::channel();
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = serve.run(shutdown).await;
     signals.abort();
@@ -106,8 +91,8 @@ async fn serve(args: pocketpxe::serve::ServeArgs) -> anyhow::Result<()> {
 
 fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
     use pocketpxe::cli::FetchSource;
+    use pocketpxe::fetch::menus::MenuWrite;
     use pocketpxe::fetch::{FetchAction, FetchMode, FetchRequest};
-    use pocketpxe::menus::MenuWrite;
     let FetchSource::Debian(args) = args.source;
     let req = FetchRequest {
         dist: args.dist,

@@ -50,6 +50,72 @@ fn bad_flags_give_one_line() {
     assert_one_line(&err, &["--root"]);
 }
 
+/// The TFTP tuning flags, in `tftp` and `serve` alike.
+const TUNING_FLAGS: [&str; 7] = [
+    "--max-transfers",
+    "--max-blksize",
+    "--max-windowsize",
+    "--timeout",
+    "--retries",
+    "--no-options",
+    "--grace",
+];
+
+/// The "TFTP tuning" section of a subcommand's `--help`.
+fn tuning_help(subcommand: &str) -> String {
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_pocketpxe"))
+            .args([subcommand, "--help"])
+            .env("NO_COLOR", "1"),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{subcommand} --help: {out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let section = help
+        .split_once("\nTFTP tuning:\n")
+        .unwrap_or_else(|| panic!("no TFTP tuning section in {subcommand} --help:\n{help}"))
+        .1;
+    // Up to the next heading (a line that does not start with a space), if any.
+    section
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn serve_and_tftp_share_the_tftp_tuning_flags() {
+    let serve = tuning_help("serve");
+    for flag in TUNING_FLAGS {
+        assert!(
+            serve.contains(&format!("      {flag}")),
+            "{flag} missing:\n{serve}"
+        );
+    }
+    assert!(
+        serve.contains("RFC 7440") && serve.contains("RFC 2349"),
+        "{serve}"
+    );
+    // Same names, defaults and help text in both.
+    assert_eq!(serve, tuning_help("tftp"));
+}
+
+#[test]
+fn bad_tuning_values_give_one_line_naming_the_flag() {
+    for (flag, bad) in [
+        ("--max-windowsize", "0"),
+        ("--timeout", "0"),
+        ("--timeout", "1000"),
+        ("--retries", "256"),
+        ("--max-blksize", "70000"),
+        ("--max-transfers", "0"),
+    ] {
+        let (code, err) = pocketpxe(&["serve", "--interface", "lo", "--root", "/tmp", flag, bad]);
+        assert_eq!(code, 2, "{flag} {bad}: {err}");
+        assert_one_line(&err, &[flag, bad]);
+    }
+}
+
 #[test]
 fn unusable_roots_give_one_line() {
     let tmp = TempDir::new("cli-root");

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TempDir, run_bounded};
-use pocketpxe::menus::{self, Arch, MenuSpec};
+use pocketpxe::fetch::menus::{self, Arch, MenuSpec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -23,7 +23,7 @@ mod common;
 mod serve_support;
 
 use common::SplitMix64;
-use pocketpxe::lease_file::LeaseFile;
+use pocketpxe::serve::lease_file::LeaseFile;
 use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
 use serve_support::*;
 use std::collections::HashMap;
@@ -416,7 +416,7 @@ impl Fleet {
 }
 
 fn fmt_mac(mac: &[u8; 6]) -> String {
-    pocketpxe::netif::format_mac(mac)
+    pocketpxe::sys::netif::format_mac(mac)
 }
 
 fn unix_now() -> u64 {

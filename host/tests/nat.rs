@@ -8,8 +8,8 @@
 mod common;
 
 use common::{TempDir, run_bounded};
-use pocketpxe::nat::{Nat, NatError, NatOptions};
-use pocketpxe::netif::Ipv4Cidr;
+use pocketpxe::sys::nat::{Nat, NatError, NatOptions};
+use pocketpxe::sys::netif::Ipv4Cidr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -270,7 +270,7 @@ fn bad_uplinks_are_named_and_change_nothing() {
     // The default route inside the namespace is found from /proc/net/route.
     let route = ns.exec(&["cat", "/proc/net/route"]).unwrap();
     assert_eq!(
-        pocketpxe::nat::parse_default_route(&route).as_deref(),
+        pocketpxe::sys::nat::parse_default_route(&route).as_deref(),
         Some("up0")
     );
 }

@@ -11,7 +11,7 @@
 mod common;
 mod serve_support;
 
-use common::{TempDir, run_bounded};
+use common::{TempDir, opcode, rrq, run_bounded};
 use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
 use serve_support::*;
@@ -95,6 +95,65 @@ fn udhcpc_lease_then_tftp_then_clean_exit() {
         "address not removed: {}",
         lab.srv.addrs("eth1")
     );
+}
+
+/// The TFTP tuning flags reach the server `serve` runs: an RRQ asking for more than
+/// `--max-blksize` and `--max-windowsize` is granted the caps, the OACK is retransmitted after
+/// `--timeout` seconds, and with `--no-options` the same RRQ gets plain DATA.
+#[test]
+fn serve_applies_the_tftp_tuning_flags() {
+    const T: &str = "serve_applies_the_tftp_tuning_flags";
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("serve-tuning");
+    lab.cli
+        .ip(&["addr", "add", "192.168.242.50/24", "dev", "eth0"]);
+    // The first reply to an RRQ asking for big blocks and windows, and how long until the
+    // server sent it again (unacknowledged).
+    let ask = |flags: &[&str]| {
+        let mut args = vec!["--address", "192.168.242.1/24", "--grace", "0"];
+        args.extend_from_slice(flags);
+        let mut server = lab.serve(&args);
+        let (first, again) = lab.cli.run(|| {
+            let socket = client_socket("eth0", "192.168.242.50:0".parse().unwrap());
+            socket
+                .set_read_timeout(Some(Duration::from_secs(6)))
+                .unwrap();
+            let request = rrq(b"pxelinux.0", &[("blksize", "1468"), ("windowsize", "16")]);
+            socket.send_to(&request, "192.168.242.1:69").unwrap();
+            let mut buf = [0u8; 2048];
+            let len = socket.recv(&mut buf).expect("no reply to the RRQ");
+            let sent = Instant::now();
+            let first = buf[..len].to_vec();
+            let again = socket.recv(&mut buf).ok().map(|_| sent.elapsed());
+            (first, again)
+        });
+        let status = server.stop();
+        assert!(status.success(), "{status}; log:\n{}", server.log());
+        (first, again)
+    };
+
+    let (oack, again) = ask(&[
+        "--max-blksize",
+        "512",
+        "--max-windowsize",
+        "4",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(opcode(&oack), 6, "not an OACK: {oack:?}");
+    let options = String::from_utf8_lossy(&oack[2..]).replace('\0', " ");
+    assert_eq!(options.trim(), "blksize 512 windowsize 4", "{oack:?}");
+    let again = again.expect("the OACK was not retransmitted");
+    assert!(
+        again >= Duration::from_millis(1500),
+        "retransmitted after {again:?}"
+    );
+
+    let (data, _) = ask(&["--no-options"]);
+    assert_eq!(opcode(&data), 3, "not DATA: {data:?}");
+    assert_eq!(&data[4..], PXELINUX);
 }
 
 /// ISC dhclient gets a lease with router and DNS.

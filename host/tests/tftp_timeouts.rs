@@ -7,8 +7,8 @@
 mod common;
 
 use common::{TempDir, as_error, opcode, rrq};
-use pocketpxe::shutdown;
-use pocketpxe::tftp_task::{TftpService, TftpTaskConfig};
+use pocketpxe::serve::tftp::{TftpService, TftpTaskConfig};
+use pocketpxe::sys::shutdown;
 use pocketpxe_core::tftp::TftpConfig;
 use std::net::SocketAddrV4;
 use std::time::Duration;

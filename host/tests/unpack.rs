@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use pocketpxe::fetch::{UnpackFailure, UnpackLimits, unpack_safely};
+use pocketpxe::fetch::unpack::{UnpackFailure, UnpackLimits, unpack_safely};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -6,256 +6,22 @@
 //! the sockets (naming who holds a taken port). [`Serve::run`] then serves until shutdown and
 //! removes an address it added, also when a task fails.
 
-use crate::dhcp_task::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+pub mod dhcp;
+pub mod lease_file;
+pub mod tftp;
+
+use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
-use crate::lease_file::LeaseFile;
-use crate::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError, parse_mac};
-use crate::shutdown::Shutdown;
-use crate::tftp_task::{TftpService, TftpTaskConfig, TftpTaskError};
-use crate::udp::{BindOptions, ListenError};
-use clap::Args;
+use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+use crate::serve::lease_file::LeaseFile;
+use crate::serve::tftp::{TftpService, TftpTaskError};
+use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
+use crate::sys::shutdown::Shutdown;
+use crate::sys::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
-use pocketpxe_core::tftp::TftpConfig;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
-
-/// Flags of `pocketpxe serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// The interface to serve; nothing is answered on any other.
-    #[arg(long, value_name = "IFACE")]
-    pub interface: String,
-    /// Directory served read-only over TFTP; boot files are relative to it.
-    #[arg(long, visible_alias = "tftp-root", value_name = "DIR")]
-    pub root: PathBuf,
-    /// `dhcp`: hand out addresses. `proxy`: another DHCP server does; only add boot information.
-    #[arg(long, value_enum, default_value_t = ServeMode::Dhcp)]
-    pub mode: ServeMode,
-    /// Addresses to lease (dhcp mode), e.g. 192.168.242.2-192.168.242.99. Default: .2 to .99 of
-    /// the server's subnet.
-    #[arg(long, value_name = "START-END")]
-    pub range: Option<AddrRange>,
-    /// Lease time (dhcp mode): seconds, or with a unit: 90s, 30m, 1h, 2d. Default 1h.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
-    pub lease_time: Option<Duration>,
-    /// The server's address; added to the interface if missing and removed again on exit.
-    /// Default: the interface's (first) IPv4 address.
-    #[arg(long, value_name = "CIDR")]
-    pub address: Option<Ipv4Cidr>,
-    /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
-    /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
-    #[arg(long = "boot", value_name = "CLASS=PATH")]
-    pub boot: Vec<BootArg>,
-    /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
-    #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
-    pub boot_mac: Vec<BootMacArg>,
-    /// A fixed address for one client (repeatable, dhcp mode).
-    #[arg(long = "reserve", value_name = "MAC=IP")]
-    pub reserve: Vec<ReserveArg>,
-    /// Router (option 3) handed out in dhcp mode, or `none`. Default: the server.
-    #[arg(long, value_name = "IP|none")]
-    pub router: Option<Optional<Ipv4Addr>>,
-    /// DNS server (option 6) handed out in dhcp mode (repeatable), or `none`. Default: the
-    /// server.
-    #[arg(long, value_name = "IP|none")]
-    pub dns: Vec<Optional<Ipv4Addr>>,
-    /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
-    #[arg(long, value_name = "FILE")]
-    pub leases: Option<PathBuf>,
-    /// DHCP server port.
-    #[arg(long, value_name = "PORT", default_value_t = 67)]
-    pub dhcp_port: u16,
-    /// TFTP port.
-    #[arg(long, value_name = "PORT", default_value_t = 69)]
-    pub tftp_port: u16,
-    /// Maximum number of concurrent TFTP transfers.
-    #[arg(long, value_name = "N", default_value_t = 1024,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_transfers: u16,
-    /// Concurrent TFTP transfers one client IP address may run (0: no limit). A booting
-    /// machine needs one or two at a time; the cap keeps one host from taking every slot.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub max_transfers_per_client: u16,
-    /// Largest TFTP block size granted (RFC 2348, 8-65464).
-    #[arg(long, value_name = "BYTES", default_value_t = 1468,
-          value_parser = clap::value_parser!(u16).range(8..=65464))]
-    pub max_blksize: u16,
-    /// On shutdown, how long running TFTP transfers may take to finish, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    pub grace: u64,
-    /// Let booted machines reach the internet through this server: IPv4 forwarding plus
-    /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
-    /// exit and, after a crash, on the next start.
-    #[arg(long)]
-    pub nat: bool,
-    /// The uplink for --nat (default: the interface holding the default route).
-    #[arg(long, value_name = "IFACE", requires = "nat")]
-    pub uplink: Option<String>,
-    /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
-    /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
-    #[arg(long, value_name = "DIST")]
-    pub debian: Option<String>,
-    /// With --debian: the Debian mirror to fetch from (http:// or https://).
-    #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
-    pub mirror: String,
-    /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
-    #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
-    pub console: Option<crate::menus::SerialConsole>,
-    /// After binding its ports and setting up the address and NAT, run as this user (default:
-    /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
-    /// NAT must be undone on exit. `root` keeps root.
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-}
-
-/// `--mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ServeMode {
-    /// Authoritative DHCP server for the interface's subnet.
-    Dhcp,
-    /// proxyDHCP next to an existing DHCP server (ports 67 and 4011).
-    Proxy,
-}
-
-/// `START-END`, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddrRange {
-    /// First address.
-    pub start: Ipv4Addr,
-    /// Last address.
-    pub end: Ipv4Addr,
-}
-
-impl FromStr for AddrRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once('-')
-            .ok_or_else(|| format!("'{s}' is not START-END, e.g. 192.168.242.2-192.168.242.99"))?;
-        let ip = |t: &str| {
-            t.trim()
-                .parse::<Ipv4Addr>()
-                .map_err(|_| format!("'{t}' is not an IPv4 address"))
-        };
-        let (start, end) = (ip(a)?, ip(b)?);
-        if u32::from(start) > u32::from(end) {
-            return Err(format!("range {start}-{end} ends before it starts"));
-        }
-        Ok(Self { start, end })
-    }
-}
-
-impl std::fmt::Display for AddrRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.start, self.end)
-    }
-}
-
-/// `CLASS=PATH`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootArg {
-    /// The class.
-    pub class: ClientClass,
-    /// The boot file.
-    pub file: String,
-}
-
-impl FromStr for BootArg {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (class, file) = s
-            .split_once('=')
-            .ok_or_else(|| format!("'{s}' is not CLASS=PATH, e.g. efi-x64=ipxe.efi"))?;
-        Ok(Self {
-            class: class.parse().map_err(|e| format!("'{class}': {e}"))?,
-            file: boot_file(file)?,
-        })
-    }
-}
-
-/// `MAC[@CLASS]=PATH`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootMacArg {
-    /// The client.
-    pub mac: [u8; 6],
-    /// Only this class, if set.
-    pub class: Option<ClientClass>,
-    /// The boot file.
-    pub file: String,
-}
-
-impl FromStr for BootMacArg {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (who, file) = s.split_once('=').ok_or_else(|| {
-            format!("'{s}' is not MAC[@CLASS]=PATH, e.g. 52:54:00:12:34:56=test.0")
-        })?;
-        let (mac, class) = match who.split_once('@') {
-            Some((mac, class)) => (
-                mac,
-                Some(class.parse().map_err(|e| format!("'{class}': {e}"))?),
-            ),
-            None => (who, None),
-        };
-        Ok(Self {
-            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
-            class,
-            file: boot_file(file)?,
-        })
-    }
-}
-
-/// `MAC=IP`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReserveArg {
-    /// The client.
-    pub mac: [u8; 6],
-    /// Its address.
-    pub ip: Ipv4Addr,
-}
-
-impl FromStr for ReserveArg {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (mac, ip) = s
-            .split_once('=')
-            .ok_or_else(|| format!("'{s}' is not MAC=IP, e.g. 52:54:00:12:34:56=192.168.242.50"))?;
-        Ok(Self {
-            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
-            ip: ip
-                .parse()
-                .map_err(|_| format!("'{ip}' is not an IPv4 address"))?,
-        })
-    }
-}
-
-/// A value or `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Optional<T> {
-    /// The value.
-    Some(T),
-    /// `none`.
-    None,
-}
-
-impl<T: FromStr> FromStr for Optional<T> {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "none" {
-            return Ok(Self::None);
-        }
-        s.parse()
-            .map(Self::Some)
-            .map_err(|_| format!("'{s}' is not an IPv4 address or 'none'"))
-    }
-}
 
 /// Why `serve` cannot start or had to stop. Each message is one line naming the interface,
 /// file or port concerned.
@@ -298,10 +64,10 @@ pub enum ServeError {
     Fetch(#[from] crate::fetch::FetchError),
     /// `--nat` could not be set up.
     #[error(transparent)]
-    Nat(#[from] crate::nat::NatError),
+    Nat(#[from] crate::sys::nat::NatError),
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
-    PrivDrop(#[from] crate::privdrop::PrivDropError),
+    PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
 }
 
 /// Everything set up, ready to serve.
@@ -311,7 +77,7 @@ pub struct Serve {
     dhcp: DhcpService,
     tftp: TftpService,
     // Dropped after the tasks, before the address.
-    nat: Option<crate::nat::NatGuard>,
+    nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
     added: Option<AddedAddress>,
 }
@@ -360,24 +126,16 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
-        let listener = crate::udp::bind(
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
+        let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
+        let listener = crate::sys::udp::bind(
+            tftp_listen,
             BindOptions {
                 device: Some(iface_name),
                 ..BindOptions::default()
             },
         )
         .map_err(|step| ListenError::new("TFTP", args.tftp_port, iface_name, step))?;
-        let tftp_cfg = TftpTaskConfig {
-            root: args.root.clone(),
-            listen: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port),
-            max_transfers: args.max_transfers,
-            core: TftpConfig {
-                max_blksize: args.max_blksize,
-                ..TftpConfig::default()
-            },
-            grace: Duration::from_secs(args.grace),
-        };
+        let tftp_cfg = args.tftp.task_config(args.root.clone(), tftp_listen);
         let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
             .bind_transfers(server.addr, Some(iface_name.to_owned()))
             .with_client_book(dhcp.client_book())
@@ -459,7 +217,7 @@ impl Serve {
             added,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
-        let (trigger, inner) = crate::shutdown::channel();
+        let (trigger, inner) = crate::sys::shutdown::channel();
         let dhcp = async {
             let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
             if result.is_err() {
@@ -485,29 +243,6 @@ impl Serve {
         drop(added);
         dhcp.and(tftp)
     }
-}
-
-/// Parses `90`, `90s`, `30m`, `1h`, `2d`.
-///
-/// # Errors
-/// A message naming the bad value.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a time like 3600, 90s, 30m, 1h or 2d"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
-    };
-    let secs = n
-        .checked_mul(scale)
-        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
-        .ok_or_else(|| format!("'{s}' is out of range (1 s to 136 years)"))?;
-    Ok(Duration::from_secs(secs))
 }
 
 async fn wait_fired(mut shutdown: Shutdown) {
@@ -586,7 +321,7 @@ fn dhcp_mode(
     };
     let dns = if args.dns.is_empty() && args.nat {
         // pocketpxe runs no DNS server: behind NAT, hand out the host's own resolvers.
-        let upstream = crate::netif::upstream_resolvers();
+        let upstream = crate::sys::netif::upstream_resolvers();
         if upstream.is_empty() {
             tracing::warn!(
                 "--nat: no usable nameserver in /etc/resolv.conf; clients get {} as DNS, \
@@ -647,7 +382,7 @@ fn reservations(
             if !server.contains(r.ip) || r.ip == server.addr {
                 return Err(ServeError::Range(format!(
                     "reservation {}={} is not a client address in {iface}'s subnet {server}",
-                    crate::netif::format_mac(&r.mac),
+                    crate::sys::netif::format_mac(&r.mac),
                     r.ip
                 )));
             }
@@ -675,7 +410,7 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
             table.push(BootSpec {
                 class: ClientClass::EfiX64,
                 mac: None,
-                file: crate::menus::Arch::Amd64.efi_loader(),
+                file: crate::fetch::menus::Arch::Amd64.efi_loader(),
             });
         }
         table.push(BootSpec {
@@ -708,7 +443,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     use crate::fetch::{FetchAction, FetchMode, FetchRequest};
     let req = FetchRequest {
         dist: dist.to_owned(),
-        arch: crate::menus::Arch::Amd64,
+        arch: crate::fetch::menus::Arch::Amd64,
         mirror: args.mirror.clone(),
         root: args.root.clone(),
         console: args.console.clone(),
@@ -722,7 +457,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
             "Debian installer fetched and verified");
     }
     for (file, outcome) in report.menus {
-        if outcome == crate::menus::MenuWrite::KeptHandEdited {
+        if outcome == crate::fetch::menus::MenuWrite::KeptHandEdited {
             tracing::warn!(
                 file,
                 "boot menu edited by hand (no pocketpxe marker line): left as it is"
@@ -732,10 +467,10 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     Ok(())
 }
 
-/// Least privilege (see [`crate::privdrop`]): everything that needs root is done; switch to
+/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
 /// `--user`, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
 fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
-    use crate::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
+    use crate::sys::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
     if !running_as_root() {
         return Ok(());
     }
@@ -754,7 +489,9 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
             Ok(()) => {}
             // Without an explicit --user, a lease directory the default user cannot write
             // keeps root (with a warning) instead of refusing to start.
-            Err(e @ crate::privdrop::PrivDropError::NotWritable { .. }) if args.user.is_none() => {
+            Err(e @ crate::sys::privdrop::PrivDropError::NotWritable { .. })
+                if args.user.is_none() =>
+            {
                 tracing::warn!("staying root: {e}");
                 return Ok(());
             }
@@ -764,8 +501,8 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
     // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
     // in it.
     for state in [
-        PathBuf::from(crate::nat::DEFAULT_STATE_DIR),
-        crate::nat::default_state_dir(),
+        PathBuf::from(crate::sys::nat::DEFAULT_STATE_DIR),
+        crate::sys::nat::default_state_dir(),
     ] {
         if state.exists() {
             prepare_dir(&state, &user, true)?;
@@ -809,8 +546,8 @@ fn setup_nat(
     args: &ServeArgs,
     iface: &str,
     server: Ipv4Cidr,
-) -> Result<Option<crate::nat::NatGuard>, ServeError> {
-    use crate::nat::{Nat, default_state_dir};
+) -> Result<Option<crate::sys::nat::NatGuard>, ServeError> {
+    use crate::sys::nat::{Nat, default_state_dir};
     if !args.nat {
         if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
@@ -822,7 +559,7 @@ fn setup_nat(
     }
     let uplink = match &args.uplink {
         Some(uplink) => uplink.clone(),
-        None => crate::nat::default_uplink()?,
+        None => crate::sys::nat::default_uplink()?,
     };
     if uplink == iface {
         return Err(ServeError::Usage(format!(
@@ -830,18 +567,6 @@ fn setup_nat(
         )));
     }
     Ok(Some(Nat::enable(server, &uplink)?))
-}
-
-fn boot_file(file: &str) -> Result<String, String> {
-    if file.is_empty() {
-        return Err("empty boot file".to_owned());
-    }
-    if file.len() > 127 {
-        return Err(format!(
-            "boot file '{file}' is longer than 127 bytes (the BOOTP file field)"
-        ));
-    }
-    Ok(file.to_owned())
 }
 
 fn add_error(cidr: Ipv4Cidr, iface: &str, err: NetIfError) -> ServeError {
@@ -1000,16 +725,6 @@ mod tests {
             argv.extend_from_slice(&bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("99999999999d").is_err());
     }
 
     #[test]

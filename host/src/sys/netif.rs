@@ -319,7 +319,7 @@ impl AddressLedger {
     /// The ledger for the network namespace this process runs in:
     /// `/run/pocketpxe/netns-INODE/addresses.state`.
     pub fn for_this_namespace() -> Self {
-        Self::in_dir(&crate::nat::default_state_dir())
+        Self::in_dir(&crate::sys::nat::default_state_dir())
     }
 
     /// The ledger `addresses.state` in `dir`.
@@ -363,7 +363,7 @@ impl AddressLedger {
         let mut done = Recovered::default();
         let mut keep = Vec::new();
         for record in records {
-            if crate::nat::owner_alive(record.pid) {
+            if crate::sys::nat::owner_alive(record.pid) {
                 keep.push(record);
                 continue;
             }

@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::netif::{format_mac, parse_mac};
+use crate::sys::netif::{format_mac, parse_mac};
 
 /// One saved lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,19 +11,19 @@
 //! batch's replies go out. If the file cannot be written the ACKs that announce a change are
 //! withheld (the clients retry) and the error names the file. On start, the file's unexpired
 //! leases are restored and the file is compacted; it is compacted again when superseded
-//! records outnumber live ones (see [`crate::lease_file`]).
+//! records outnumber live ones (see [`crate::serve::lease_file`]).
 //!
 //! Each exchange is logged as one line keyed by the client's MAC address (`mac=`): its class,
 //! the request, the reply, the address and the boot file. TFTP transfers of that client carry
 //! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
 //! client's story.
 
-use crate::clock::{Clock, sleep_until};
-use crate::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
-use crate::netif::{Ipv4Cidr, format_mac};
-use crate::shutdown::Shutdown;
-use crate::udp::transient;
-use crate::udp::{BindOptions, ListenError};
+use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
+use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::netif::{Ipv4Cidr, format_mac};
+use crate::sys::shutdown::Shutdown;
+use crate::sys::udp::transient;
+use crate::sys::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, ClientInfo, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
     LeaseSlot, Mode, PXE_PORT, Pool, Reservation,
@@ -176,7 +176,7 @@ impl DhcpService {
             recv_buffer: Some(RECV_BUFFER),
         };
         let bind = |service, port| {
-            crate::udp::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), opts)
+            crate::sys::udp::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), opts)
                 .map_err(|step| ListenError::new(service, port, &cfg.interface, step))
         };
         let main = bind(service, cfg.port)?;

@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::netif::Ipv4Cidr;
+use crate::sys::netif::Ipv4Cidr;
 
 /// The nftables table pocketpxe owns (family `ip`).
 pub const TABLE: &str = "pocketpxe";

@@ -28,12 +28,12 @@
 //! address on that interface too; with [`TftpService::with_client_book`] transfer logs name the
 //! client's MAC address as DHCP learned it.
 
-use crate::clock::{Clock, sleep_until};
-use crate::dhcp_task::ClientBook;
 use crate::fs_store::{FileHandle, FsStore, RootError};
-use crate::shutdown::Shutdown;
-use crate::udp::transient;
-use crate::udp_batch::{self, RecvBatch};
+use crate::serve::dhcp::ClientBook;
+use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::shutdown::Shutdown;
+use crate::sys::udp::transient;
+use crate::sys::udp_batch::{self, RecvBatch};
 use pocketpxe_core::tftp::{
     FailReason, Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
     TransferInfo, TransferStats,
@@ -207,8 +207,8 @@ impl TftpService {
             max_per_client,
         } = self;
         // One socket per transfer.
-        crate::fd_limit::raise_to(
-            u64::from(cfg.max_transfers) + crate::fd_limit::RESERVED,
+        crate::sys::fd_limit::raise_to(
+            u64::from(cfg.max_transfers) + crate::sys::fd_limit::RESERVED,
             "--max-transfers",
         );
         tracing::info!(

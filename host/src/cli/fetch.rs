@@ -1,0 +1,49 @@
+//! Flags of `pocketpxe fetch`.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `pocketpxe fetch`: what to fetch.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The installer.
+    #[command(subcommand)]
+    pub source: FetchSource,
+}
+
+/// Installers `pocketpxe fetch` knows.
+#[derive(Debug, Subcommand)]
+pub enum FetchSource {
+    /// Debian's netboot installer (netboot.tar.gz, checked against the mirror's SHA256SUMS),
+    /// plus BIOS (pxelinux) and UEFI (GRUB) boot menus.
+    Debian(FetchDebianArgs),
+}
+
+/// Flags of `pocketpxe fetch debian`.
+#[derive(Debug, Args)]
+pub struct FetchDebianArgs {
+    /// Debian release, e.g. bookworm or trixie.
+    #[arg(long, value_name = "DIST", default_value = "bookworm")]
+    pub dist: String,
+    /// Architecture: amd64 (BIOS and UEFI) or arm64 (UEFI only).
+    #[arg(long, value_name = "ARCH", default_value = "amd64")]
+    pub arch: crate::fetch::menus::Arch,
+    /// Debian mirror, http:// or https://.
+    #[arg(long, value_name = "URL", default_value = crate::fetch::DEFAULT_MIRROR)]
+    pub mirror: String,
+    /// The TFTP root to unpack into (created if missing).
+    #[arg(
+        long,
+        visible_alias = "tftp-root",
+        value_name = "DIR",
+        default_value = "/srv/tftp"
+    )]
+    pub root: PathBuf,
+    /// Serial console for headless machines in the boot menus, e.g. ttyS0 or ttyS0,115200.
+    #[arg(long, value_name = "TTY[,BAUD]")]
+    pub console: Option<crate::fetch::menus::SerialConsole>,
+    /// Name this TFTP server's address in GRUB's paths, for UEFI clients behind another DHCP
+    /// server (proxyDHCP), whose GRUB would otherwise ask that server for the kernel.
+    #[arg(long, value_name = "IPV4")]
+    pub tftp_server: Option<std::net::Ipv4Addr>,
+}

@@ -1,0 +1,288 @@
+//! Flags of `pocketpxe serve`, and the values they take.
+
+use super::TftpTuning;
+use crate::sys::netif::{Ipv4Cidr, parse_mac};
+use clap::Args;
+use pocketpxe_core::dhcp::ClientClass;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Flags of `pocketpxe serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The interface to serve; nothing is answered on any other.
+    #[arg(long, value_name = "IFACE")]
+    pub interface: String,
+    /// Directory served read-only over TFTP; boot files are relative to it.
+    #[arg(long, visible_alias = "tftp-root", value_name = "DIR")]
+    pub root: PathBuf,
+    /// `dhcp`: hand out addresses. `proxy`: another DHCP server does; only add boot information.
+    #[arg(long, value_enum, default_value_t = ServeMode::Dhcp)]
+    pub mode: ServeMode,
+    /// Addresses to lease (dhcp mode), e.g. 192.168.242.2-192.168.242.99. Default: .2 to .99 of
+    /// the server's subnet.
+    #[arg(long, value_name = "START-END")]
+    pub range: Option<AddrRange>,
+    /// Lease time (dhcp mode): seconds, or with a unit: 90s, 30m, 1h, 2d. Default 1h.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub lease_time: Option<Duration>,
+    /// The server's address; added to the interface if missing and removed again on exit.
+    /// Default: the interface's (first) IPv4 address.
+    #[arg(long, value_name = "CIDR")]
+    pub address: Option<Ipv4Cidr>,
+    /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
+    /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
+    #[arg(long = "boot", value_name = "CLASS=PATH")]
+    pub boot: Vec<BootArg>,
+    /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
+    #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
+    pub boot_mac: Vec<BootMacArg>,
+    /// A fixed address for one client (repeatable, dhcp mode).
+    #[arg(long = "reserve", value_name = "MAC=IP")]
+    pub reserve: Vec<ReserveArg>,
+    /// Router (option 3) handed out in dhcp mode, or `none`. Default: the server.
+    #[arg(long, value_name = "IP|none")]
+    pub router: Option<Optional<Ipv4Addr>>,
+    /// DNS server (option 6) handed out in dhcp mode (repeatable), or `none`. Default: the
+    /// server.
+    #[arg(long, value_name = "IP|none")]
+    pub dns: Vec<Optional<Ipv4Addr>>,
+    /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
+    #[arg(long, value_name = "FILE")]
+    pub leases: Option<PathBuf>,
+    /// DHCP server port.
+    #[arg(long, value_name = "PORT", default_value_t = 67)]
+    pub dhcp_port: u16,
+    /// TFTP port.
+    #[arg(long, value_name = "PORT", default_value_t = 69)]
+    pub tftp_port: u16,
+    /// Concurrent TFTP transfers one client IP address may run (0: no limit). A booting
+    /// machine needs one or two at a time; the cap keeps one host from taking every slot.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_transfers_per_client: u16,
+    /// Transfer limits, negotiation and timing, as for `pocketpxe tftp`.
+    #[command(flatten)]
+    pub tftp: TftpTuning,
+    /// Let booted machines reach the internet through this server: IPv4 forwarding plus
+    /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
+    /// exit and, after a crash, on the next start.
+    #[arg(long)]
+    pub nat: bool,
+    /// The uplink for --nat (default: the interface holding the default route).
+    #[arg(long, value_name = "IFACE", requires = "nat")]
+    pub uplink: Option<String>,
+    /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
+    /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
+    #[arg(long, value_name = "DIST")]
+    pub debian: Option<String>,
+    /// With --debian: the Debian mirror to fetch from (http:// or https://).
+    #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
+    pub mirror: String,
+    /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
+    #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
+    pub console: Option<crate::fetch::menus::SerialConsole>,
+    /// After binding its ports and setting up the address and NAT, run as this user (default:
+    /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
+    /// NAT must be undone on exit. `root` keeps root.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeMode {
+    /// Authoritative DHCP server for the interface's subnet.
+    Dhcp,
+    /// proxyDHCP next to an existing DHCP server (ports 67 and 4011).
+    Proxy,
+}
+
+/// `START-END`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    /// First address.
+    pub start: Ipv4Addr,
+    /// Last address.
+    pub end: Ipv4Addr,
+}
+
+impl FromStr for AddrRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("'{s}' is not START-END, e.g. 192.168.242.2-192.168.242.99"))?;
+        let ip = |t: &str| {
+            t.trim()
+                .parse::<Ipv4Addr>()
+                .map_err(|_| format!("'{t}' is not an IPv4 address"))
+        };
+        let (start, end) = (ip(a)?, ip(b)?);
+        if u32::from(start) > u32::from(end) {
+            return Err(format!("range {start}-{end} ends before it starts"));
+        }
+        Ok(Self { start, end })
+    }
+}
+
+impl std::fmt::Display for AddrRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+/// `CLASS=PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootArg {
+    /// The class.
+    pub class: ClientClass,
+    /// The boot file.
+    pub file: String,
+}
+
+impl FromStr for BootArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (class, file) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not CLASS=PATH, e.g. efi-x64=ipxe.efi"))?;
+        Ok(Self {
+            class: class.parse().map_err(|e| format!("'{class}': {e}"))?,
+            file: boot_file(file)?,
+        })
+    }
+}
+
+/// `MAC[@CLASS]=PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootMacArg {
+    /// The client.
+    pub mac: [u8; 6],
+    /// Only this class, if set.
+    pub class: Option<ClientClass>,
+    /// The boot file.
+    pub file: String,
+}
+
+impl FromStr for BootMacArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (who, file) = s.split_once('=').ok_or_else(|| {
+            format!("'{s}' is not MAC[@CLASS]=PATH, e.g. 52:54:00:12:34:56=test.0")
+        })?;
+        let (mac, class) = match who.split_once('@') {
+            Some((mac, class)) => (
+                mac,
+                Some(class.parse().map_err(|e| format!("'{class}': {e}"))?),
+            ),
+            None => (who, None),
+        };
+        Ok(Self {
+            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
+            class,
+            file: boot_file(file)?,
+        })
+    }
+}
+
+/// `MAC=IP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveArg {
+    /// The client.
+    pub mac: [u8; 6],
+    /// Its address.
+    pub ip: Ipv4Addr,
+}
+
+impl FromStr for ReserveArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (mac, ip) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not MAC=IP, e.g. 52:54:00:12:34:56=192.168.242.50"))?;
+        Ok(Self {
+            mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
+            ip: ip
+                .parse()
+                .map_err(|_| format!("'{ip}' is not an IPv4 address"))?,
+        })
+    }
+}
+
+/// A value or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optional<T> {
+    /// The value.
+    Some(T),
+    /// `none`.
+    None,
+}
+
+impl<T: FromStr> FromStr for Optional<T> {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(Self::None);
+        }
+        s.parse()
+            .map(Self::Some)
+            .map_err(|_| format!("'{s}' is not an IPv4 address or 'none'"))
+    }
+}
+
+/// Parses `90`, `90s`, `30m`, `1h`, `2d`.
+///
+/// # Errors
+/// A message naming the bad value.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a time like 3600, 90s, 30m, 1h or 2d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
+        .ok_or_else(|| format!("'{s}' is out of range (1 s to 136 years)"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+fn boot_file(file: &str) -> Result<String, String> {
+    if file.is_empty() {
+        return Err("empty boot file".to_owned());
+    }
+    if file.len() > 127 {
+        return Err(format!(
+            "boot file '{file}' is longer than 127 bytes (the BOOTP file field)"
+        ));
+    }
+    Ok(file.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999d").is_err());
+    }
+}

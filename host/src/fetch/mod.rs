@@ -1,0 +1,358 @@
+//! `pocketpxe fetch debian`: download Debian's netboot installer, verify it, unpack it safely
+//! and write boot menus.
+//!
+//! Steps, each of which names the URL or file it failed on:
+//! 1. Lock the root (one fetch at a time), read our stamp file `.pocketpxe-debian-ARCH.stamp`.
+//! 2. Download `dists/DIST/main/installer-ARCH/current/images/SHA256SUMS` (at most 1 MiB) and take
+//!    the line for `./netboot/netboot.tar.gz`. If the stamp records that hash and every file it
+//!    lists is still there, nothing is downloaded ("already fetched").
+//! 3. Download `netboot/netboot.tar.gz` into a work directory inside the root, hashing it on the
+//!    way; a hash mismatch deletes it and leaves the root as it was.
+//! 4. Unpack into the work directory with [`unpack::unpack_safely`]: no entry may land outside it.
+//! 5. Write the boot menus into the unpacked tree ([`menus`]), keeping hand-edited ones.
+//! 6. Move the new tree into the root unit by unit (`debian-installer/ARCH` and each top-level
+//!    entry), each with one atomic `renameat2(RENAME_EXCHANGE)`. Files of yours inside a replaced
+//!    directory are carried over; a file of yours at a path the tarball also has is kept beside
+//!    it as `NAME.pocketpxe-saved`. Then the stamp is replaced atomically.
+//!
+//! By concern: `download` talks to the mirror; [`verify`] reads `SHA256SUMS` and the stamp;
+//! [`unpack`] unpacks the tar stream; `install` stages the menus and moves the tree into the
+//! root; `dirfd` holds the file operations that never follow a symlink; [`menus`] writes the
+//! boot menus' text.
+
+mod dirfd;
+mod download;
+mod install;
+pub mod menus;
+pub mod unpack;
+pub mod verify;
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
+
+use dirfd::open_dir;
+use download::{agent, check_mirror, download, get_text};
+use install::{WorkDir, install, stage_menu, write_menu};
+use menus::{Arch, MenuSpec, MenuWrite, SerialConsole};
+use unpack::{UnpackError, UnpackFailure, UnpackLimits, unpack_safely};
+use verify::{Stamp, parse_sha256sums};
+
+/// The official Debian mirror, used when `--mirror` is not given.
+pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// What to fetch and where.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// Debian release codename or suite, e.g. `bookworm`, `trixie`.
+    pub dist: String,
+    /// Architecture.
+    pub arch: Arch,
+    /// Mirror base URL (`http://` or `https://`), e.g. [`DEFAULT_MIRROR`].
+    pub mirror: String,
+    /// The TFTP root to unpack into (created if missing).
+    pub root: PathBuf,
+    /// Serial console for the menus.
+    pub console: Option<SerialConsole>,
+    /// Name this server in GRUB's paths (see [`MenuSpec::tftp_server`]).
+    pub tftp_server: Option<Ipv4Addr>,
+    /// Whether to ask the mirror when a verified tree is already there.
+    pub mode: FetchMode,
+}
+
+/// When to contact the mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchMode {
+    /// Always read SHA256SUMS; download again when the mirror has a different tarball.
+    Check,
+    /// Only when no verified tree for this dist and arch is present (`serve --debian`): a
+    /// server restart needs no network.
+    IfMissing,
+}
+
+/// What [`fetch_debian`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchReport {
+    /// The verified SHA-256 of netboot.tar.gz (lowercase hex).
+    pub sha256: String,
+    /// Whether anything was downloaded.
+    pub action: FetchAction,
+    /// Each menu file (relative to the root) and what happened to it.
+    pub menus: Vec<(String, MenuWrite)>,
+    /// Files of yours that sat where the new tree has a file: kept as `PATH.pocketpxe-saved`.
+    pub saved: Vec<String>,
+}
+
+/// Whether [`fetch_debian`] downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchAction {
+    /// Downloaded, verified and unpacked this many bytes of tarball.
+    Downloaded {
+        /// Size of netboot.tar.gz.
+        bytes: u64,
+    },
+    /// The verified tree was already there: nothing downloaded.
+    AlreadyPresent,
+}
+
+/// Why a fetch failed. Every variant names the URL or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// A bad `--dist` or `--mirror`.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The HTTP request failed.
+    #[error("{url}: {detail}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// SHA256SUMS does not list the tarball properly.
+    #[error("{url}: {reason}")]
+    Sums {
+        /// The SHA256SUMS URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tarball's hash is not the one SHA256SUMS lists.
+    #[error(
+        "{url}: SHA-256 mismatch: SHA256SUMS says {expected}, the download is {actual}; nothing was changed"
+    )]
+    Mismatch {
+        /// The tarball URL.
+        url: String,
+        /// From SHA256SUMS.
+        expected: String,
+        /// Of the bytes received.
+        actual: String,
+    },
+    /// The tarball has an entry that must not be unpacked.
+    #[error("{archive}: {source}; nothing was changed")]
+    Unpack {
+        /// The tarball URL.
+        archive: String,
+        /// The entry and why.
+        source: UnpackError,
+    },
+    /// Another fetch holds the root.
+    #[error(
+        "{0}: another pocketpxe fetch is writing into this directory; try again when it is done"
+    )]
+    Busy(PathBuf),
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Fetches Debian's netboot installer into `req.root` and writes its menus.
+///
+/// # Errors
+/// See [`FetchError`]; on any error before the final moves the root is unchanged.
+pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
+    check_dist(&req.dist)?;
+    let mirror = check_mirror(&req.mirror)?;
+    let root = &req.root;
+    fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+    let root_fd = open_dir(root).map_err(|e| io_err(root, e))?;
+    match rustix::fs::flock(&root_fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Err(FetchError::Busy(root.clone())),
+        Err(e) => return Err(io_err(root, e.into())),
+    }
+    let spec = MenuSpec {
+        dist: req.dist.clone(),
+        arch: req.arch,
+        console: req.console.clone(),
+        tftp_server: req.tftp_server,
+    };
+    let stamp_name = format!(".pocketpxe-debian-{}.stamp", req.arch);
+    let stamp = Stamp::read(&root.join(&stamp_name));
+    let present = stamp
+        .as_ref()
+        .filter(|s| s.dist == req.dist && s.files_present(root));
+
+    if req.mode == FetchMode::IfMissing
+        && let Some(stamp) = present
+    {
+        return finish_present(root, &root_fd, &spec, &stamp.sha256);
+    }
+
+    let base = format!(
+        "{mirror}/dists/{}/main/installer-{}/current/images",
+        req.dist, req.arch
+    );
+    let sums_url = format!("{base}/SHA256SUMS");
+    let tar_url = format!("{base}/netboot/netboot.tar.gz");
+    let agent = agent();
+    let sums = get_text(&agent, &sums_url, MAX_SUMS_BYTES)?;
+    let expected =
+        parse_sha256sums(&sums, NETBOOT_SUMS_NAME).map_err(|reason| FetchError::Sums {
+            url: sums_url.clone(),
+            reason,
+        })?;
+    if let Some(stamp) = present
+        && stamp.sha256 == expected
+    {
+        return finish_present(root, &root_fd, &spec, &expected);
+    }
+
+    // Everything new is built in a work directory inside the root (same file system, so the
+    // final moves are renames) and removed again however this ends.
+    let work = WorkDir::create(root)?;
+    let tarball = work.path.join("netboot.tar.gz");
+    let (bytes, actual) = download(&agent, &tar_url, &tarball)?;
+    if actual != expected {
+        return Err(FetchError::Mismatch {
+            url: tar_url,
+            expected,
+            actual,
+        });
+    }
+    let staging = work.path.join("tree");
+    fs::create_dir(&staging).map_err(|e| io_err(&staging, e))?;
+    let file = File::open(&tarball).map_err(|e| io_err(&tarball, e))?;
+    let mut manifest = unpack_safely(
+        flate2::read::GzDecoder::new(io::BufReader::new(file)),
+        &staging,
+        UnpackLimits::default(),
+    )
+    .map_err(|err| match err {
+        UnpackFailure::Refused(source) => FetchError::Unpack {
+            archive: tar_url.clone(),
+            source,
+        },
+        UnpackFailure::Io(source) => io_err(&staging, source),
+    })?;
+    let required = format!("debian-installer/{}/linux", req.arch);
+    if !manifest.contains(&required) {
+        return Err(FetchError::Unpack {
+            archive: tar_url,
+            source: UnpackError {
+                entry: required,
+                reason: "missing: this is not a Debian netboot tarball".into(),
+            },
+        });
+    }
+
+    let staging_fd = open_dir(&staging).map_err(|e| io_err(&staging, e))?;
+    let mut menus_done = Vec::new();
+    for (rel, text) in menus::menu_files(&spec) {
+        let outcome = stage_menu(&root_fd, &staging_fd, &rel, text.as_bytes())
+            .map_err(|e| io_err(&root.join(&rel), e))?;
+        if !manifest.contains(&rel) {
+            manifest.push(rel.clone());
+        }
+        menus_done.push((rel, outcome));
+    }
+
+    let old_manifest: HashSet<String> = stamp
+        .map(|s| s.files.into_iter().collect())
+        .unwrap_or_default();
+    let saved = install(root, &staging, &work.path.join("old"), &old_manifest)?;
+    Stamp {
+        sha256: expected.clone(),
+        dist: req.dist.clone(),
+        arch: req.arch.to_string(),
+        url: tar_url,
+        files: manifest,
+    }
+    .write(&root_fd, &stamp_name)
+    .map_err(|e| io_err(&root.join(&stamp_name), e))?;
+    drop(work);
+    Ok(FetchReport {
+        sha256: expected,
+        action: FetchAction::Downloaded { bytes },
+        menus: menus_done,
+        saved,
+    })
+}
+
+/// The boot files `serve` should offer after a Debian fetch: `(bios, efi)` relative to the root;
+/// `bios` is `None` for architectures without pxelinux.
+pub fn debian_boot_files(arch: Arch) -> (Option<String>, String) {
+    let bios = arch.has_bios().then(|| "pxelinux.0".to_owned());
+    (bios, arch.efi_loader())
+}
+
+/// Whether a verified Debian tree for `dist`/`arch` is present in `root` (no network).
+pub fn debian_present(root: &Path, dist: &str, arch: Arch) -> bool {
+    Stamp::read(&root.join(format!(".pocketpxe-debian-{arch}.stamp")))
+        .is_some_and(|s| s.dist == dist && s.files_present(root))
+}
+
+// ---- private helpers ----
+
+fn finish_present(
+    root: &Path,
+    root_fd: &OwnedFd,
+    spec: &MenuSpec,
+    sha256: &str,
+) -> Result<FetchReport, FetchError> {
+    let mut done = Vec::new();
+    for (rel, text) in menus::menu_files(spec) {
+        let outcome =
+            write_menu(root_fd, &rel, text.as_bytes()).map_err(|e| io_err(&root.join(&rel), e))?;
+        done.push((rel, outcome));
+    }
+    Ok(FetchReport {
+        sha256: sha256.to_owned(),
+        action: FetchAction::AlreadyPresent,
+        menus: done,
+        saved: Vec::new(),
+    })
+}
+
+fn check_dist(dist: &str) -> Result<(), FetchError> {
+    let ok = !dist.is_empty()
+        && dist.len() <= 32
+        && dist.starts_with(|c: char| c.is_ascii_lowercase())
+        && dist
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FetchError::BadRequest(format!(
+            "'{dist}' is not a Debian release name, e.g. bookworm or trixie"
+        )))
+    }
+}
+
+fn io_err(path: &Path, source: io::Error) -> FetchError {
+    FetchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+const NETBOOT_SUMS_NAME: &str = "./netboot/netboot.tar.gz";
+const MAX_SUMS_BYTES: u64 = 1 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dists() {
+        assert!(check_dist("bookworm").is_ok());
+        assert!(check_dist("trixie").is_ok());
+        assert!(check_dist("../x").is_err());
+        assert!(check_dist("Bookworm").is_err());
+        assert!(check_dist("").is_err());
+    }
+}

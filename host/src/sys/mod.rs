@@ -1,0 +1,11 @@
+//! The operating system beneath the daemon: interfaces, NAT, sockets, privileges, limits,
+//! signals and time.
+
+pub mod clock;
+pub mod fd_limit;
+pub mod nat;
+pub mod netif;
+pub mod privdrop;
+pub mod shutdown;
+pub mod udp;
+pub mod udp_batch;
