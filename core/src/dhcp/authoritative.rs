@@ -56,19 +56,13 @@ impl<'a> DhcpServer<'a> {
                 (commit, reply)
             }
             MessageType::Request => match self.request(ctx, &subnet)? {
-                Some(commit) => {
-                    let Commit::Set {
-                        entry: Some(entry), ..
-                    } = commit
-                    else {
-                        unreachable!("invariant: request() binds or NAKs")
-                    };
+                Answer::Ack(binding) => {
                     let mut reply = self.base(ctx.req, MessageType::Ack);
                     reply.client_ip = ctx.req.client_ip;
-                    reply.your_ip = entry.lease.ip;
-                    (commit, reply)
+                    reply.your_ip = binding.lease.ip;
+                    (binding.commit(), reply)
                 }
-                None => {
+                Answer::Nak => {
                     let mut nak = self.base(ctx.req, MessageType::Nak);
                     nak.message = Some(OptionBytes::new(b"requested address not available"));
                     return Ok(Plan {
@@ -109,12 +103,8 @@ impl<'a> DhcpServer<'a> {
         })
     }
 
-    /// DHCPREQUEST in authoritative mode (RFC 2131 §4.3.2): `Some(bind)` to ACK, `None` to NAK.
-    pub(super) fn request(
-        &mut self,
-        ctx: &Ctx<'_, '_>,
-        subnet: &Subnet,
-    ) -> Result<Option<Commit>, IgnoreReason> {
+    /// DHCPREQUEST in authoritative mode (RFC 2131 §4.3.2): a binding to ACK, or a NAK.
+    fn request(&mut self, ctx: &Ctx<'_, '_>, subnet: &Subnet) -> Result<Answer, IgnoreReason> {
         let req = ctx.req;
         let ciaddr = Some(req.client_ip).filter(|ip| !ip.is_unspecified());
         let ip = match req.server_identifier {
@@ -135,21 +125,13 @@ impl<'a> DhcpServer<'a> {
             ip,
             expires_at,
         };
-        let bound = Entry {
-            lease,
-            state: State::Bound,
-        };
         if let Some((slot, held)) = lease::of_client(&self.slots, ctx.mac, |l| l == ip) {
             let event = if held.state == State::Bound {
                 DhcpEvent::LeaseRenewed(lease)
             } else {
                 DhcpEvent::LeaseGranted(lease)
             };
-            return Ok(Some(Commit::Set {
-                slot,
-                entry: Some(bound),
-                event: Some(event),
-            }));
+            return Ok(Answer::Ack(Binding { slot, lease, event }));
         }
         // No record of this binding. Being authoritative for the pool, grant a free address
         // that this client may have (e.g. after a lost lease database); NAK anything else.
@@ -160,13 +142,13 @@ impl<'a> DhcpServer<'a> {
                 Some((slot, _)) => slot,
                 None => lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?,
             };
-            return Ok(Some(Commit::Set {
+            return Ok(Answer::Ack(Binding {
                 slot,
-                entry: Some(bound),
-                event: Some(DhcpEvent::LeaseGranted(lease)),
+                lease,
+                event: DhcpEvent::LeaseGranted(lease),
             }));
         }
-        Ok(None)
+        Ok(Answer::Nak)
     }
 
     /// DHCPDECLINE (RFC 2131 §4.3.3) and DHCPRELEASE (§4.3.4).
@@ -267,6 +249,34 @@ impl<'a> DhcpServer<'a> {
             reply.lease_time = Some(secs);
             reply.renewal_time = Some(secs / 2);
             reply.rebinding_time = Some((u64::from(secs) * 7 / 8) as u32);
+        }
+    }
+}
+
+/// The answer to a DHCPREQUEST (RFC 2131 §4.3.2).
+enum Answer {
+    /// Bind and acknowledge.
+    Ack(Binding),
+    /// The address is not the client's to have.
+    Nak,
+}
+
+/// A lease to bind in `slot`, announced by `event`.
+struct Binding {
+    slot: usize,
+    lease: Lease,
+    event: DhcpEvent,
+}
+
+impl Binding {
+    fn commit(&self) -> Commit {
+        Commit::Set {
+            slot: self.slot,
+            entry: Some(Entry {
+                lease: self.lease,
+                state: State::Bound,
+            }),
+            event: Some(self.event),
         }
     }
 }
