@@ -17,7 +17,7 @@ use pocketpxe_core::dhcp::{
 };
 use pocketpxe_core::net::{Destination, Received};
 use pocketpxe_core::time::Instant;
-use pocketpxe_core::wire::dhcp::{MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp::{Flags, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 242, 1);
@@ -155,7 +155,7 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         assert_eq!(reply.op, Op::Reply, "{ctx}");
         assert_eq!(reply.transaction_id, req.transaction_id, "{ctx}");
         assert_eq!(reply.client_hw_addr, req.client_hw_addr, "{ctx}");
-        assert_eq!(reply.broadcast, req.broadcast, "{ctx}");
+        assert_eq!(reply.flags, req.flags, "{ctx}");
         assert_eq!(reply.server_identifier, Some(SERVER), "{ctx}: option 54");
         // Size (PROTOCOL.md §2: respect option 57, 576 otherwise).
         let limit = req.max_message_size.map_or(576, usize::from);
@@ -172,7 +172,7 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
             assert_eq!(reply.message_type, Some(MessageType::Ack), "{ctx}");
             assert_eq!(reply.your_ip, Ipv4Addr::UNSPECIFIED, "{ctx}");
             tally.boot_server_acks += 1;
-        } else if req.broadcast {
+        } else if req.flags.contains(Flags::BROADCAST) {
             assert_eq!(t.dst, Destination::Broadcast { port: 68 }, "{ctx}");
         }
 

@@ -255,7 +255,7 @@ impl<'a> DhcpServer<'a> {
     /// A reply skeleton (RFC 2131 §4.3.1 table 3): xid, flags, giaddr, chaddr copied; 53, 54.
     pub(super) fn base<'r>(&self, req: &Repr<'_>, kind: MessageType) -> Repr<'r> {
         let mut reply = Repr::new(Op::Reply, req.transaction_id, req.client_hw_addr);
-        reply.broadcast = req.broadcast;
+        reply.flags = req.flags;
         reply.relay_agent_ip = req.relay_agent_ip;
         reply.message_type = Some(kind);
         reply.server_identifier = Some(self.cfg.server_ip);

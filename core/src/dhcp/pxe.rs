@@ -9,7 +9,7 @@ use super::{
 };
 use crate::wire;
 use crate::wire::dhcp::{MessageType, Repr};
-use crate::wire::dhcp_option::{OptionBytes, OptionIter};
+use crate::wire::dhcp_option::{BootItem, DiscoveryControl, OptionBytes, PxeOptionWriter};
 
 impl<'a> DhcpServer<'a> {
     /// Port 4011: the PXE boot server answers a DHCPREQUEST with a DHCPACK carrying the boot
@@ -39,9 +39,9 @@ impl<'a> DhcpServer<'a> {
         self.add_boot(&mut reply, ctx, &choice, url, name)?;
         add_pxe_identity(&mut reply, ctx.req, &choice);
         // Echo the boot item (PXE_BOOT_ITEM, sub-option 71) the client asked for.
-        if let Some(item) = boot_item(ctx.req) {
-            vendor.copy_from_slice(&[71, 4, item[0], item[1], item[2], item[3], 255, 0]);
-            reply.vendor_specific = vendor.get(..7).map(OptionBytes::new);
+        let asked = ctx.req.vendor_specific.as_ref();
+        if let Some(item) = asked.and_then(BootItem::from_vendor_options) {
+            reply.vendor_specific = Some(pxe_options(vendor, |w| w.boot_item(item))?);
         }
         Ok(Plan {
             reply: Some(reply),
@@ -85,7 +85,11 @@ impl<'a> DhcpServer<'a> {
         )?;
         add_pxe_identity(&mut reply, ctx.req, &choice);
         if choice.proxy_strategy() == ProxyStrategy::Option43 {
-            reply.vendor_specific = Some(OptionBytes::new(&DISCOVERY_CONTROL_BOOT_FILE));
+            // "Boot the file in the offer" (PXE spec 2.1 §2.4.1.1).
+            let flags = DiscoveryControl::BOOT_FILE_IN_OFFER;
+            reply.vendor_specific = Some(pxe_options(&mut scratch.vendor, |w| {
+                w.discovery_control(flags)
+            })?);
         }
         Ok(Plan {
             reply: Some(reply),
@@ -194,14 +198,17 @@ fn add_pxe_identity<'r>(reply: &mut Repr<'r>, req: &Repr<'r>, choice: &BootChoic
     reply.client_uuid = req.client_uuid;
 }
 
-/// Sub-option 71 (PXE_BOOT_ITEM) of a request's option 43 (PXE spec 2.1 §2.4.1.1).
-fn boot_item(req: &Repr<'_>) -> Option<[u8; 4]> {
-    let mut buf = [0u8; 255];
-    let encapsulated = req.vendor_specific?.copy_into(&mut buf).ok()?;
-    OptionIter::new(encapsulated)
-        .map_while(Result::ok)
-        .find(|o| o.code == 71)
-        .and_then(|o| o.data.try_into().ok())
+/// Option 43 holding the PXE sub-options `write` puts, written into `buf`.
+fn pxe_options<'r>(
+    buf: &'r mut [u8],
+    write: impl FnOnce(&mut PxeOptionWriter<'_>) -> Result<(), wire::Error>,
+) -> Result<OptionBytes<'r>, IgnoreReason> {
+    let mut w = PxeOptionWriter::new(buf);
+    // `Scratch::vendor` holds every sub-option set written here; an error means it does not.
+    write(&mut w).map_err(IgnoreReason::Malformed)?;
+    w.finish()
+        .map(OptionBytes::new)
+        .map_err(IgnoreReason::Malformed)
 }
 
 fn is_url(file: &str) -> bool {
@@ -247,10 +254,6 @@ impl fmt::Write for BufWriter<'_> {
         Ok(())
     }
 }
-
-/// Option 43 for the proxy "boot the file in the offer" strategy: PXE_DISCOVERY_CONTROL (6) = 8,
-/// then End (PXE spec 2.1 §2.4.1.1).
-const DISCOVERY_CONTROL_BOOT_FILE: [u8; 4] = [6, 1, 8, 255];
 
 #[cfg(test)]
 mod tests {

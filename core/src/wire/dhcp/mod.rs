@@ -151,8 +151,23 @@ impl HwAddr {
         self.as_bytes().try_into().ok()
     }
 }
-/// The broadcast bit of `flags` (RFC 2131 §2).
-pub const BROADCAST_FLAG: u16 = 0x8000;
+bitflags::bitflags! {
+    /// The BOOTP `flags` field (RFC 2131 §2, figure 2). Only the broadcast bit is defined; the
+    /// others must be zero, so [`Repr::parse`] drops them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Flags: u16 {
+        /// The client cannot receive IP unicast before it is configured: broadcast replies
+        /// (RFC 2131 §4.1).
+        const BROADCAST = 0x8000;
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Flags {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Flags({=u16:#06x})", self.bits());
+    }
+}
 
 /// Byte offsets of the BOOTP header fields (RFC 2131 §2, figure 1).
 pub mod field {

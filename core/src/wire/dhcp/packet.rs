@@ -2,7 +2,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{BROADCAST_FLAG, HEADER_LEN, field};
+use super::{Flags, HEADER_LEN, field};
 use crate::wire::Error;
 use crate::wire::dhcp_option::Options;
 
@@ -94,14 +94,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u16::from_be_bytes(self.array(field::SECS))
     }
 
-    /// `flags`.
-    pub fn flags(&self) -> u16 {
-        u16::from_be_bytes(self.array(field::FLAGS))
+    /// `flags`, every bit as received.
+    pub fn flags(&self) -> Flags {
+        Flags::from_bits_retain(u16::from_be_bytes(self.array(field::FLAGS)))
     }
 
     /// The broadcast bit of `flags` (RFC 2131 §2, figure 2).
     pub fn broadcast_flag(&self) -> bool {
-        self.flags() & BROADCAST_FLAG != 0
+        self.flags().contains(Flags::BROADCAST)
     }
 
     /// `ciaddr`: client IP address.
@@ -191,8 +191,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Sets `flags`.
-    pub fn set_flags(&mut self, v: u16) {
-        self.bytes_mut()[field::FLAGS..field::FLAGS + 2].copy_from_slice(&v.to_be_bytes());
+    pub fn set_flags(&mut self, v: Flags) {
+        self.bytes_mut()[field::FLAGS..field::FLAGS + 2].copy_from_slice(&v.bits().to_be_bytes());
     }
 
     /// Sets `ciaddr`.

@@ -3,8 +3,7 @@
 use core::net::Ipv4Addr;
 
 use super::{
-    BROADCAST_FLAG, HEADER_LEN, HwAddr, MAGIC_COOKIE, MIN_MESSAGE_LEN, MessageType, Op, Packet,
-    field,
+    Flags, HEADER_LEN, HwAddr, MAGIC_COOKIE, MIN_MESSAGE_LEN, MessageType, Op, Packet, field,
 };
 use crate::wire::Error;
 use crate::wire::dhcp_option::{AddrList, OptionBytes, OptionWriter, Options, code, encoded_len};
@@ -27,8 +26,8 @@ pub struct Repr<'a> {
     pub transaction_id: u32,
     /// `secs`.
     pub secs: u16,
-    /// The broadcast bit of `flags`; the other bits are zero (RFC 2131 §2).
-    pub broadcast: bool,
+    /// `flags`: only [`Flags::BROADCAST`] is defined; the other bits are zero (RFC 2131 §2).
+    pub flags: Flags,
     /// `ciaddr`.
     pub client_ip: Ipv4Addr,
     /// `yiaddr`.
@@ -98,7 +97,7 @@ impl<'a> Repr<'a> {
             hops: 0,
             transaction_id,
             secs: 0,
-            broadcast: false,
+            flags: Flags::empty(),
             client_ip: Ipv4Addr::UNSPECIFIED,
             your_ip: Ipv4Addr::UNSPECIFIED,
             server_ip: Ipv4Addr::UNSPECIFIED,
@@ -162,7 +161,7 @@ impl<'a> Repr<'a> {
         let mut repr = Self::new(op, view.transaction_id(), client_hw_addr);
         repr.hops = view.hops();
         repr.secs = view.secs();
-        repr.broadcast = view.broadcast_flag();
+        repr.flags = view.flags() & Flags::BROADCAST;
         repr.client_ip = view.client_ip();
         repr.your_ip = view.your_ip();
         repr.server_ip = view.server_ip();
@@ -297,7 +296,7 @@ impl<'a> Repr<'a> {
         packet.set_hops(self.hops);
         packet.set_transaction_id(self.transaction_id);
         packet.set_secs(self.secs);
-        packet.set_flags(if self.broadcast { BROADCAST_FLAG } else { 0 });
+        packet.set_flags(self.flags);
         packet.set_client_ip(self.client_ip);
         packet.set_your_ip(self.your_ip);
         packet.set_server_ip(self.server_ip);

@@ -59,7 +59,7 @@ fn construct() {
     packet.set_hops(0);
     packet.set_transaction_id(0xc671_5883);
     packet.set_secs(0);
-    packet.set_flags(BROADCAST_FLAG);
+    packet.set_flags(Flags::BROADCAST);
     packet.set_client_ip(Ipv4Addr::UNSPECIFIED);
     packet.set_your_ip(Ipv4Addr::UNSPECIFIED);
     packet.set_server_ip(Ipv4Addr::UNSPECIFIED);
@@ -85,7 +85,7 @@ fn parse() {
     );
     assert_eq!(repr.message_type, Some(MessageType::Discover));
     assert_eq!(repr.max_message_size, Some(1472));
-    assert!(repr.broadcast);
+    assert_eq!(repr.flags, Flags::BROADCAST);
     assert!(repr.requested(67) && repr.requested(66) && !repr.requested(175));
     assert_eq!(
         repr.vendor_class_id,
@@ -107,7 +107,7 @@ fn emit() {
         0xc671_5883,
         HwAddr::ethernet([0x52, 0x54, 0x00, 0xa5, 0x00, 0x01]),
     );
-    repr.broadcast = true;
+    repr.flags = Flags::BROADCAST;
     repr.your_ip = Ipv4Addr::new(192, 168, 242, 88);
     repr.server_ip = Ipv4Addr::new(192, 168, 242, 1);
     repr.server_name = b"pxeserver";

@@ -15,7 +15,9 @@ mod pxe;
 mod writer;
 
 pub use bytes::{AddrList, OptionBytes, Parts};
-pub use pxe::{Arch, arches, user_class_contains};
+pub use pxe::{
+    Arch, BootItem, DiscoveryControl, PxeOptionWriter, arches, pxe_code, user_class_contains,
+};
 pub use writer::{OptionWriter, encoded_len};
 
 /// One option TLV as it appears on the wire (RFC 2132 §2): its code and its data.

@@ -1,7 +1,8 @@
 //! PXE option values: client architecture (option 93, RFC 4578 §2.1) and user class (option
 //! 77, RFC 3004).
 
-use super::OptionBytes;
+use super::{OptionBytes, OptionIter};
+use crate::wire::Error;
 
 /// Client system architecture, option 93 (RFC 4578 §2.1, IANA "Processor Architecture Types").
 ///
@@ -111,4 +112,124 @@ pub fn user_class_contains(value: &OptionBytes<'_>, class: &[u8]) -> bool {
         }
     }
     false
+}
+
+bitflags::bitflags! {
+    /// PXE_DISCOVERY_CONTROL, sub-option 6 of option 43 (PXE spec 2.1 §2.4.1.1, table 2-1).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct DiscoveryControl: u8 {
+        /// Bit 0: do not discover boot servers by broadcast.
+        const NO_BROADCAST = 1;
+        /// Bit 1: do not discover boot servers by multicast.
+        const NO_MULTICAST = 1 << 1;
+        /// Bit 2: only use and accept the servers listed in PXE_BOOT_SERVERS.
+        const SERVER_LIST_ONLY = 1 << 2;
+        /// Bit 3: if the offer names a boot file, download it without boot server discovery.
+        const BOOT_FILE_IN_OFFER = 1 << 3;
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for DiscoveryControl {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "DiscoveryControl({=u8:#04x})", self.bits());
+    }
+}
+
+/// PXE_BOOT_ITEM, sub-option 71 of option 43 (PXE spec 2.1 §2.4.1.1): the boot server type and
+/// the layer of the boot file the client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BootItem {
+    /// Boot server type.
+    pub server_type: u16,
+    /// Layer (bit 15 asks for the credentials layer).
+    pub layer: u16,
+}
+
+impl BootItem {
+    /// Reads sub-option 71 from the value of a client's option 43, if it is there and 4 bytes
+    /// long. Sub-options are TLVs like DHCP options (PXE spec 2.1 §2.4.1.1).
+    pub fn from_vendor_options(value: &OptionBytes<'_>) -> Option<Self> {
+        let mut buf = [0u8; 255];
+        let encapsulated = value.copy_into(&mut buf).ok()?;
+        let [a, b, c, d]: [u8; 4] = OptionIter::new(encapsulated)
+            .map_while(Result::ok)
+            .find(|o| o.code == pxe_code::BOOT_ITEM)
+            .and_then(|o| o.data.try_into().ok())?;
+        Some(Self {
+            server_type: u16::from_be_bytes([a, b]),
+            layer: u16::from_be_bytes([c, d]),
+        })
+    }
+}
+
+/// Writes the PXE vendor sub-options of a reply's option 43 into a caller buffer (PXE spec 2.1
+/// §2.4.1.1), ending them with End (255). The result goes in
+/// [`Repr::vendor_specific`](crate::wire::dhcp::Repr::vendor_specific).
+#[derive(Debug)]
+pub struct PxeOptionWriter<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl<'b> PxeOptionWriter<'b> {
+    /// Bytes a [`discovery_control`](Self::discovery_control) sub-option takes.
+    pub const DISCOVERY_CONTROL_LEN: usize = 3;
+    /// Bytes a [`boot_item`](Self::boot_item) sub-option takes.
+    pub const BOOT_ITEM_LEN: usize = 6;
+
+    /// A writer over `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Writes PXE_DISCOVERY_CONTROL (6).
+    ///
+    /// # Errors
+    /// [`Error::TooLong`] if `buf` has no room; nothing is written then.
+    pub fn discovery_control(&mut self, flags: DiscoveryControl) -> Result<(), Error> {
+        self.put(pxe_code::DISCOVERY_CONTROL, &[flags.bits()])
+    }
+
+    /// Writes PXE_BOOT_ITEM (71).
+    ///
+    /// # Errors
+    /// [`Error::TooLong`] if `buf` has no room; nothing is written then.
+    pub fn boot_item(&mut self, item: BootItem) -> Result<(), Error> {
+        let [a, b] = item.server_type.to_be_bytes();
+        let [c, d] = item.layer.to_be_bytes();
+        self.put(pxe_code::BOOT_ITEM, &[a, b, c, d])
+    }
+
+    /// Writes End and returns the sub-options written.
+    ///
+    /// # Errors
+    /// [`Error::TooLong`] if `buf` has no room for End.
+    pub fn finish(self) -> Result<&'b [u8], Error> {
+        let end = self.buf.get_mut(self.pos).ok_or(Error::TooLong)?;
+        *end = pxe_code::END;
+        let len = self.pos + 1;
+        self.buf.get(..len).ok_or(Error::TooLong)
+    }
+
+    fn put(&mut self, code: u8, data: &[u8]) -> Result<(), Error> {
+        let end = self.pos + 2 + data.len();
+        let out = self.buf.get_mut(self.pos..end).ok_or(Error::TooLong)?;
+        let (head, body) = out.split_at_mut(2);
+        head.copy_from_slice(&[code, data.len() as u8]);
+        body.copy_from_slice(data);
+        self.pos = end;
+        Ok(())
+    }
+}
+
+/// PXE vendor sub-option codes inside option 43 (PXE spec 2.1 §2.4.1.1, table 2-1).
+pub mod pxe_code {
+    /// PXE_DISCOVERY_CONTROL.
+    pub const DISCOVERY_CONTROL: u8 = 6;
+    /// PXE_BOOT_ITEM.
+    pub const BOOT_ITEM: u8 = 71;
+    /// End of the sub-options.
+    pub const END: u8 = 255;
 }

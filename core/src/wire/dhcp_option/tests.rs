@@ -1,4 +1,5 @@
 use super::*;
+use crate::wire::Error;
 use core::net::Ipv4Addr;
 
 // Options of the iPXE BIOS DISCOVER in captures/bios-dhcp.pcap, packet [1] (shortened: 53,
@@ -151,4 +152,66 @@ fn addr_list_compares_by_content() {
         AddrList::Addrs(&addrs)
     );
     assert_eq!(AddrList::Addrs(&addrs).byte_len(), 8);
+}
+
+#[test]
+fn pxe_option_writer_emits_sub_options_then_end() {
+    let mut buf = [0xaa; 16];
+    let mut w = PxeOptionWriter::new(&mut buf);
+    w.discovery_control(DiscoveryControl::BOOT_FILE_IN_OFFER)
+        .unwrap();
+    assert_eq!(w.finish().unwrap(), &[6, 1, 8, 255]);
+
+    let item = BootItem {
+        server_type: 0x8000,
+        layer: 1,
+    };
+    let mut w = PxeOptionWriter::new(&mut buf);
+    w.discovery_control(DiscoveryControl::NO_BROADCAST | DiscoveryControl::NO_MULTICAST)
+        .unwrap();
+    w.boot_item(item).unwrap();
+    let written = w.finish().unwrap();
+    assert_eq!(written, &[6, 1, 3, 71, 4, 0x80, 0, 0, 1, 255]);
+    assert_eq!(
+        written.len(),
+        PxeOptionWriter::DISCOVERY_CONTROL_LEN + PxeOptionWriter::BOOT_ITEM_LEN + 1
+    );
+    // What the writer emits, the reader finds.
+    assert_eq!(
+        BootItem::from_vendor_options(&OptionBytes::new(written)),
+        Some(item)
+    );
+}
+
+#[test]
+fn pxe_option_writer_reports_a_short_buffer_and_keeps_what_fit() {
+    let mut buf = [0u8; 6];
+    let mut w = PxeOptionWriter::new(&mut buf);
+    w.discovery_control(DiscoveryControl::BOOT_FILE_IN_OFFER)
+        .unwrap();
+    assert_eq!(
+        w.boot_item(BootItem {
+            server_type: 0,
+            layer: 0
+        }),
+        Err(Error::TooLong)
+    );
+    assert_eq!(w.finish().unwrap(), &[6, 1, 8, 255]);
+    let mut tiny = [0u8; 3];
+    let w = PxeOptionWriter::new(&mut tiny[..0]);
+    assert_eq!(w.finish(), Err(Error::TooLong));
+}
+
+#[test]
+fn boot_item_is_read_only_when_present_and_four_bytes_long() {
+    let read = |bytes: &[u8]| BootItem::from_vendor_options(&OptionBytes::new(bytes));
+    assert_eq!(read(&[6, 1, 8, 255]), None);
+    assert_eq!(read(&[71, 3, 0, 0, 0, 255]), None);
+    assert_eq!(
+        read(&[6, 1, 8, 71, 4, 0, 7, 0x80, 0, 255]),
+        Some(BootItem {
+            server_type: 7,
+            layer: 0x8000
+        })
+    );
 }
