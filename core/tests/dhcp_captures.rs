@@ -130,9 +130,13 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         let ipxe = req.user_class.is_some() || req.ipxe_encap.is_some();
         let efi = req.client_arch == Some(OptionBytes::new(&[0, 7]));
 
-        let DhcpOutcome::Reply(t) = outcome else {
+        let DhcpOutcome::Reply {
+            transmit: t,
+            summary,
+        } = outcome
+        else {
             // What may legitimately go unanswered.
-            let DhcpOutcome::Ignored(reason) = outcome else {
+            let DhcpOutcome::Ignored { reason, .. } = outcome else {
                 panic!("{ctx}: unexpected {outcome:?}")
             };
             match reason {
@@ -150,6 +154,22 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         let bytes = &tx[..t.len];
         let reply = Repr::parse(&Packet::new_checked(bytes).unwrap())
             .unwrap_or_else(|e| panic!("{ctx}: our reply does not parse: {e}"));
+
+        // The summary for the driver's logs says what the bytes say.
+        assert_eq!(Some(summary.mac.0), req.client_hw_addr.mac(), "{ctx}");
+        assert_eq!(summary.request, msg, "{ctx}");
+        assert_eq!(summary.reply, reply.message_type, "{ctx}");
+        assert_eq!(
+            summary.boot_file.as_deref().map(str::as_bytes),
+            Some(reply.boot_file).filter(|f| !f.is_empty()),
+            "{ctx}"
+        );
+        let class = summary.class;
+        if ipxe {
+            assert_eq!(class, Some(ClientClass::Ipxe), "{ctx}");
+        } else if efi {
+            assert_eq!(class, Some(ClientClass::EfiX64), "{ctx}");
+        }
 
         // Header basics (RFC 2131 §4.3.1 table 3).
         assert_eq!(reply.op, Op::Reply, "{ctx}");
@@ -304,7 +324,11 @@ fn uefi_proxy_4011_request_is_answered_to_its_source() {
         dst: d.dst,
         payload: &d.payload,
     };
-    let DhcpOutcome::Reply(t) = server.handle(Instant::ZERO, &rx, &mut tx).unwrap() else {
+    let Some(t) = server
+        .handle(Instant::ZERO, &rx, &mut tx)
+        .unwrap()
+        .transmit()
+    else {
         panic!("4011 request not answered")
     };
     assert_eq!(t.dst, Destination::Unicast(d.src));

@@ -1,10 +1,15 @@
 //! Lease changes reported to the driver, and the fixed queue that holds them until drained.
 
+use core::fmt;
+
 use super::Lease;
+use crate::net::Mac;
 
 /// A lease change the driver should persist (see the module docs for the order).
+///
+/// Displays as one line both drivers log: `lease 192.168.1.10 to 52:54:00:12:34:56` (the verb
+/// is [`DhcpEvent::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DhcpEvent {
     /// A new binding, acknowledged by the DHCPACK `handle` just returned.
     LeaseGranted(Lease),
@@ -17,6 +22,45 @@ pub enum DhcpEvent {
     LeaseDeclined(Lease),
     /// The lease ran out.
     LeaseExpired(Lease),
+}
+
+impl DhcpEvent {
+    /// The event's verb in logs: `lease`, `renewed`, `released`, `declined` or `expired`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::LeaseGranted(_) => "lease",
+            Self::LeaseRenewed(_) => "renewed",
+            Self::LeaseReleased(_) => "released",
+            Self::LeaseDeclined(_) => "declined",
+            Self::LeaseExpired(_) => "expired",
+        }
+    }
+
+    /// The lease the event is about.
+    pub const fn lease(&self) -> &Lease {
+        match self {
+            Self::LeaseGranted(l)
+            | Self::LeaseRenewed(l)
+            | Self::LeaseReleased(l)
+            | Self::LeaseDeclined(l)
+            | Self::LeaseExpired(l) => l,
+        }
+    }
+}
+
+impl fmt::Display for DhcpEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lease = self.lease();
+        write!(f, "{} {} to {}", self.name(), lease.ip, Mac(lease.mac))
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for DhcpEvent {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let lease = self.lease();
+        defmt::write!(f, "{=str} {} to {}", self.name(), lease.ip, Mac(lease.mac));
+    }
 }
 
 /// Pending events: a fixed ring, no allocation.
@@ -67,3 +111,38 @@ impl EventQueue {
 
 /// Pending events at most; see [`IgnoreReason::EventQueueFull`].
 pub(super) const EVENT_CAPACITY: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use super::*;
+    use crate::time::Instant;
+
+    #[test]
+    fn events_display_as_verb_address_and_mac() {
+        let lease = Lease {
+            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            ip: Ipv4Addr::new(10, 77, 0, 2),
+            expires_at: Instant::ZERO,
+        };
+        let lines = [
+            DhcpEvent::LeaseGranted(lease),
+            DhcpEvent::LeaseRenewed(lease),
+            DhcpEvent::LeaseReleased(lease),
+            DhcpEvent::LeaseDeclined(lease),
+            DhcpEvent::LeaseExpired(lease),
+        ]
+        .map(|e| std::format!("{e}"));
+        assert_eq!(
+            lines,
+            [
+                "lease 10.77.0.2 to 52:54:00:12:34:56",
+                "renewed 10.77.0.2 to 52:54:00:12:34:56",
+                "released 10.77.0.2 to 52:54:00:12:34:56",
+                "declined 10.77.0.2 to 52:54:00:12:34:56",
+                "expired 10.77.0.2 to 52:54:00:12:34:56",
+            ]
+        );
+    }
+}

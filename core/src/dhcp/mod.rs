@@ -40,6 +40,7 @@ mod lease;
 mod outcome;
 mod pxe;
 mod reply;
+mod summary;
 #[cfg(test)]
 mod test_util;
 
@@ -50,6 +51,7 @@ pub use config::{DhcpConfig, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
 pub use event::DhcpEvent;
 pub use lease::{Lease, LeaseSlot};
 pub use outcome::{DhcpOutcome, IgnoreReason};
+pub use summary::{BOOT_FILE_MAX, HOSTNAME_MAX, Summary, VENDOR_CLASS_MAX};
 
 use event::EventQueue;
 use lease::{Entry, State};
@@ -102,7 +104,7 @@ impl<'a> DhcpServer<'a> {
         self.expire(now, 1);
         let req = match Packet::new_checked(rx.payload).and_then(|p| Repr::parse(&p)) {
             Ok(req) => req,
-            Err(e) => return Ok(DhcpOutcome::Ignored(IgnoreReason::Malformed(e))),
+            Err(e) => return ignored(IgnoreReason::Malformed(e)),
         };
         if req.op != Op::Request {
             return ignored(IgnoreReason::NotBootRequest);
@@ -113,9 +115,6 @@ impl<'a> DhcpServer<'a> {
         let Some(msg) = req.message_type else {
             return ignored(IgnoreReason::NotDhcp);
         };
-        if let MessageType::Unknown(code) = msg {
-            return ignored(IgnoreReason::UnknownMessageType { code });
-        }
         let ctx = Ctx {
             now,
             rx,
@@ -124,6 +123,9 @@ impl<'a> DhcpServer<'a> {
             msg,
             info: ClientInfo::classify(&req),
         };
+        if let MessageType::Unknown(code) = msg {
+            return ctx.ignored(IgnoreReason::UnknownMessageType { code });
+        }
         trace!("dhcp: {:?} from {:?}", msg, mac);
         let mut scratch = Scratch::new();
         let plan = if rx.dst.port() == PXE_PORT {
@@ -136,7 +138,7 @@ impl<'a> DhcpServer<'a> {
         };
         match plan {
             Ok(plan) => self.finish(&ctx, plan, tx),
-            Err(reason) => ignored(reason),
+            Err(reason) => ctx.ignored(reason),
         }
     }
 
@@ -271,11 +273,13 @@ impl<'a> DhcpServer<'a> {
     ) -> Result<DhcpOutcome, InsufficientSize> {
         let has_event = matches!(plan.commit, Commit::Set { event: Some(_), .. });
         if has_event && self.events.is_full() {
-            return ignored(IgnoreReason::EventQueueFull);
+            return ctx.ignored(IgnoreReason::EventQueueFull);
         }
         let Some(mut reply) = plan.reply else {
             self.commit(plan.commit);
-            return Ok(DhcpOutcome::Handled);
+            return Ok(DhcpOutcome::Handled {
+                summary: Summary::new(ctx.req, ctx.mac, ctx.msg, &ctx.info, None),
+            });
         };
         let limit = max_reply_len(ctx.req);
         // Shed what the BOOTP header already carries, then DNS, before giving up.
@@ -288,14 +292,14 @@ impl<'a> DhcpServer<'a> {
         }
         let len = reply.buffer_len();
         if len > limit {
-            return ignored(IgnoreReason::ReplyTooLarge);
+            return ctx.ignored(IgnoreReason::ReplyTooLarge);
         }
         let Some(buf) = tx.get_mut(..len) else {
             return Err(InsufficientSize { required: len });
         };
         if let Err(e) = reply.emit(&mut Packet::new_unchecked(buf)) {
             // Lengths were checked above; only a bad configuration gets here.
-            return ignored(IgnoreReason::Malformed(e));
+            return ctx.ignored(IgnoreReason::Malformed(e));
         }
         self.commit(plan.commit);
         let dst = reply::route(
@@ -307,7 +311,10 @@ impl<'a> DhcpServer<'a> {
             self.cfg.link,
         );
         debug!("dhcp: {:?} to {:?}", reply.message_type, dst);
-        Ok(DhcpOutcome::Reply(Transmit { dst, len }))
+        Ok(DhcpOutcome::Reply {
+            transmit: Transmit { dst, len },
+            summary: Summary::new(ctx.req, ctx.mac, ctx.msg, &ctx.info, Some(&reply)),
+        })
     }
 
     fn commit(&mut self, commit: Commit) {
@@ -350,7 +357,20 @@ impl<'a> DhcpServer<'a> {
 }
 
 fn ignored(reason: IgnoreReason) -> Result<DhcpOutcome, InsufficientSize> {
-    Ok(DhcpOutcome::Ignored(reason))
+    Ok(DhcpOutcome::Ignored {
+        reason,
+        summary: None,
+    })
+}
+
+impl Ctx<'_, '_> {
+    /// Drops the request for `reason`.
+    fn ignored(&self, reason: IgnoreReason) -> Result<DhcpOutcome, InsufficientSize> {
+        Ok(DhcpOutcome::Ignored {
+            reason,
+            summary: Some(Summary::new(self.req, self.mac, self.msg, &self.info, None)),
+        })
+    }
 }
 
 /// The largest reply the client accepts, as a UDP payload: option 57 (at least 576, RFC 2132
@@ -388,7 +408,7 @@ mod tests {
         let mut tx = vec![0u8; err.required];
         assert!(matches!(
             s.handle(Instant::ZERO, &rx, &mut tx),
-            Ok(DhcpOutcome::Reply(t)) if t.len == err.required
+            Ok(DhcpOutcome::Reply { transmit, .. }) if transmit.len == err.required
         ));
     }
 
@@ -400,16 +420,22 @@ mod tests {
             let mac = [2, 0, 0, 0, 0, i];
             let mut r = msg(MessageType::Request, mac, None);
             r.requested_ip = Some(ip(10 + i));
-            assert!(matches!(send(&mut s, 0, &r).outcome, DhcpOutcome::Reply(_)));
+            assert!(matches!(
+                send(&mut s, 0, &r).outcome,
+                DhcpOutcome::Reply { .. }
+            ));
         }
         let mut r = msg(MessageType::Request, MAC, None);
         r.requested_ip = Some(ip(50));
         assert_eq!(
-            send(&mut s, 0, &r).outcome,
-            DhcpOutcome::Ignored(IgnoreReason::EventQueueFull)
+            send(&mut s, 0, &r).outcome.ignore_reason(),
+            Some(IgnoreReason::EventQueueFull)
         );
         while s.poll_event().is_some() {}
-        assert!(matches!(send(&mut s, 0, &r).outcome, DhcpOutcome::Reply(_)));
+        assert!(matches!(
+            send(&mut s, 0, &r).outcome,
+            DhcpOutcome::Reply { .. }
+        ));
     }
 
     #[test]
@@ -422,7 +448,7 @@ mod tests {
         let mut slots = [LeaseSlot::EMPTY; 4];
         let mut s = DhcpServer::new(cfg, &mut slots[..]);
         let out = send(&mut s, 0, &msg(MessageType::Discover, MAC, Some(7)));
-        let DhcpOutcome::Reply(t) = out.outcome else {
+        let Some(t) = out.outcome.transmit() else {
             panic!()
         };
         assert!(t.len <= 576 - 28, "{}", t.len);
@@ -445,26 +471,27 @@ mod tests {
         };
         assert_eq!(
             s.handle(Instant::ZERO, &rx, &mut [0; 600]),
-            Ok(DhcpOutcome::Ignored(IgnoreReason::Malformed(
-                wire::Error::Truncated
-            )))
+            Ok(DhcpOutcome::Ignored {
+                reason: IgnoreReason::Malformed(wire::Error::Truncated),
+                summary: None
+            })
         );
         let mut reply = msg(MessageType::Offer, MAC, Some(7));
         reply.op = Op::Reply;
         assert_eq!(
-            send(&mut s, 0, &reply).outcome,
-            DhcpOutcome::Ignored(IgnoreReason::NotBootRequest)
+            send(&mut s, 0, &reply).outcome.ignore_reason(),
+            Some(IgnoreReason::NotBootRequest)
         );
         let mut bootp = msg(MessageType::Discover, MAC, Some(7));
         bootp.message_type = None;
         assert_eq!(
-            send(&mut s, 0, &bootp).outcome,
-            DhcpOutcome::Ignored(IgnoreReason::NotDhcp)
+            send(&mut s, 0, &bootp).outcome.ignore_reason(),
+            Some(IgnoreReason::NotDhcp)
         );
         let unknown = msg(MessageType::Unknown(42), MAC, Some(7));
         assert_eq!(
-            send(&mut s, 0, &unknown).outcome,
-            DhcpOutcome::Ignored(IgnoreReason::UnknownMessageType { code: 42 })
+            send(&mut s, 0, &unknown).outcome.ignore_reason(),
+            Some(IgnoreReason::UnknownMessageType { code: 42 })
         );
     }
 

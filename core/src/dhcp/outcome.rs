@@ -3,20 +3,62 @@
 
 use core::fmt;
 
+use super::Summary;
 use crate::net::Transmit;
 use crate::wire;
 
-/// The result of [`DhcpServer::handle`](super::DhcpServer::handle).
+/// The result of [`DhcpServer::handle`](super::DhcpServer::handle), with a [`Summary`] of the
+/// exchange for the driver's logs.
 #[must_use = "a Reply must be sent and an Ignored reason should be logged"]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DhcpOutcome {
-    /// Send `tx[..len]` to the destination (after draining events, see the module docs).
-    Reply(Transmit),
+    /// Send `tx[..transmit.len]` to `transmit.dst` (after draining events, see the module
+    /// docs).
+    Reply {
+        /// The reply's bytes and destination.
+        transmit: Transmit,
+        /// The request and the reply.
+        summary: Summary,
+    },
     /// The message was processed and the protocol wants no reply (DHCPDECLINE, DHCPRELEASE).
-    Handled,
+    Handled {
+        /// The request.
+        summary: Summary,
+    },
     /// The message was dropped, for this reason.
-    Ignored(IgnoreReason),
+    Ignored {
+        /// Why.
+        reason: IgnoreReason,
+        /// The request, if it got far enough to have a MAC address and a message type.
+        summary: Option<Summary>,
+    },
+}
+
+impl DhcpOutcome {
+    /// The reply to send, if any.
+    pub fn transmit(&self) -> Option<Transmit> {
+        match self {
+            Self::Reply { transmit, .. } => Some(*transmit),
+            _ => None,
+        }
+    }
+
+    /// What the server read and answered.
+    pub fn summary(&self) -> Option<&Summary> {
+        match self {
+            Self::Reply { summary, .. } | Self::Handled { summary } => Some(summary),
+            Self::Ignored { summary, .. } => summary.as_ref(),
+        }
+    }
+
+    /// Why the message was dropped, if it was.
+    pub fn ignore_reason(&self) -> Option<IgnoreReason> {
+        match self {
+            Self::Ignored { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
 }
 
 /// Why a message got no reply.

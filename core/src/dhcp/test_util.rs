@@ -73,7 +73,7 @@ pub(super) struct Out {
 impl Out {
     /// The decoded reply (its bytes leaked: test only).
     pub(super) fn reply(&self) -> (Destination, Repr<'static>) {
-        let DhcpOutcome::Reply(t) = self.outcome else {
+        let Some(t) = self.outcome.transmit() else {
             panic!("expected a reply, got {:?}", self.outcome)
         };
         let bytes: &'static [u8] = self.bytes[..t.len].to_vec().leak();

@@ -65,6 +65,24 @@ pub enum MessageType {
     Unknown(u8),
 }
 
+impl MessageType {
+    /// The RFC 2132 §9.6 name in capitals (`DISCOVER`, `OFFER`, ...); `UNKNOWN` for other
+    /// values.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Discover => "DISCOVER",
+            Self::Offer => "OFFER",
+            Self::Request => "REQUEST",
+            Self::Decline => "DECLINE",
+            Self::Ack => "ACK",
+            Self::Nak => "NAK",
+            Self::Release => "RELEASE",
+            Self::Inform => "INFORM",
+            Self::Unknown(_) => "UNKNOWN",
+        }
+    }
+}
+
 impl From<u8> for MessageType {
     fn from(v: u8) -> Self {
         match v {
@@ -78,6 +96,13 @@ impl From<u8> for MessageType {
             8 => Self::Inform,
             other => Self::Unknown(other),
         }
+    }
+}
+
+/// The RFC 2132 §9.6 name in capitals (`DISCOVER`, `OFFER`, ...); `UNKNOWN` for other values.
+impl core::fmt::Display for MessageType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Repr<'a> {
     pub broadcast_address: Option<Ipv4Addr>,
     /// Option 56.
     pub message: Option<OptionBytes<'a>>,
+    /// Option 12: the client's host name (RFC 2132 §3.14).
+    pub host_name: Option<OptionBytes<'a>>,
     /// Option 60.
     pub vendor_class_id: Option<OptionBytes<'a>>,
     /// Option 43 (PXE: encapsulated sub-options, PXE spec 2.1 §2.4).
@@ -118,6 +120,7 @@ impl<'a> Repr<'a> {
             dns_servers: None,
             broadcast_address: None,
             message: None,
+            host_name: None,
             vendor_class_id: None,
             vendor_specific: None,
             tftp_server_name: None,
@@ -179,6 +182,7 @@ impl<'a> Repr<'a> {
                 code::CLIENT_IDENTIFIER => &mut repr.client_identifier,
                 code::PARAMETER_REQUEST_LIST => &mut repr.parameter_request_list,
                 code::MESSAGE => &mut repr.message,
+                code::HOST_NAME => &mut repr.host_name,
                 code::VENDOR_CLASS_ID => &mut repr.vendor_class_id,
                 code::VENDOR_SPECIFIC => &mut repr.vendor_specific,
                 code::TFTP_SERVER_NAME => &mut repr.tftp_server_name,
@@ -359,12 +363,13 @@ impl<'a> Repr<'a> {
         Ok(())
     }
 
-    fn byte_options(&self) -> [(u8, Option<OptionBytes<'a>>); 12] {
+    fn byte_options(&self) -> [(u8, Option<OptionBytes<'a>>); 13] {
         [
             (code::VENDOR_CLASS_ID, self.vendor_class_id),
             (code::CLIENT_IDENTIFIER, self.client_identifier),
             (code::PARAMETER_REQUEST_LIST, self.parameter_request_list),
             (code::MESSAGE, self.message),
+            (code::HOST_NAME, self.host_name),
             (code::TFTP_SERVER_NAME, self.tftp_server_name),
             (code::BOOTFILE_NAME, self.bootfile_name),
             (code::USER_CLASS, self.user_class),

@@ -183,6 +183,8 @@ pub mod code {
     pub const ROUTER: u8 = 3;
     /// Domain name servers (RFC 2132 §3.8).
     pub const DNS_SERVERS: u8 = 6;
+    /// Host name (RFC 2132 §3.14).
+    pub const HOST_NAME: u8 = 12;
     /// Broadcast address (RFC 2132 §5.3).
     pub const BROADCAST_ADDRESS: u8 = 28;
     /// Vendor-specific information; PXE uses it encapsulated (RFC 2132 §8.4, PXE spec §2.4).
