@@ -23,6 +23,18 @@
 //! If the driver stops draining events and the queue fills, requests that would change a lease
 //! are ignored ([`IgnoreReason::EventQueueFull`]) rather than acknowledged unreported; the
 //! client retransmits.
+//!
+//! ## Logging
+//! Every [`DhcpOutcome`] of a message with a MAC address and a message type carries a
+//! [`Summary`] (client, class, host name, address, boot file, reply type), so a driver logs an
+//! exchange without parsing the datagram again. [`Summary`] and [`DhcpEvent`] implement
+//! `Display` (and `defmt::Format` with the `defmt` feature).
+//!
+//! ## Layout
+//! `config` (what the server is told), `outcome` and `summary` (what it answers), `event` (lease
+//! changes and their queue), `authoritative` (RFC 2131 §4.3), `pxe` (proxyDHCP, the port-4011
+//! boot server and boot information), `boot` (client classes and the boot table), `lease` (the
+//! lease table: every lookup, allocation and expiry), `reply` (where a reply goes, §4.1).
 
 use core::fmt;
 
