@@ -109,7 +109,7 @@ impl EventQueue {
     }
 }
 
-/// Pending events at most; see [`IgnoreReason::EventQueueFull`].
+/// Pending events at most; see [`IgnoreReason::EventQueueFull`](super::IgnoreReason::EventQueueFull).
 pub(super) const EVENT_CAPACITY: usize = 8;
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Every lookup, allocation and expiry the server does on the table goes through the functions
 //! here ([`holder`], [`of_client`], [`first_free`], [`free_slot`], [`next_expiry`],
-//! [`withdraw_offers`], [`expire`]), so the table can change its indexing in one place.
+//! [`withdraw_offers`], [`expire`]) and every write ([`set`], [`clear`]), so the table can
+//! change its indexing in one place.
 
 use core::net::Ipv4Addr;
 
@@ -135,6 +136,24 @@ pub(crate) fn next_expiry(slots: &[LeaseSlot]) -> Option<Instant> {
         .iter()
         .filter_map(|s| s.entry.map(|e| e.lease.expires_at))
         .min()
+}
+
+/// Empties every slot.
+pub(crate) fn clear(slots: &mut [LeaseSlot]) {
+    slots.fill(LeaseSlot::EMPTY);
+}
+
+/// The bound leases (offers and declined addresses are not leases).
+pub(crate) fn bound(slots: &[LeaseSlot]) -> impl Iterator<Item = &Lease> + '_ {
+    slots.iter().filter_map(LeaseSlot::lease)
+}
+
+/// Puts `entry` (or nothing) in slot `slot`, an index a lookup here returned.
+pub(crate) fn set(slots: &mut [LeaseSlot], slot: usize, entry: Option<Entry>) {
+    let slot = slots
+        .get_mut(slot)
+        .expect("invariant: slot index found in this table");
+    slot.entry = entry;
 }
 
 /// Frees the offers of `mac` (RFC 2131 §4.3.2: a client that chose another server, or that

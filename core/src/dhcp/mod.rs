@@ -84,9 +84,7 @@ impl<'a> DhcpServer<'a> {
     /// clients with an offer or a lease at once). Slots are cleared.
     pub fn new(cfg: DhcpConfig<'a>, leases: impl Into<ManagedSlice<'a, LeaseSlot>>) -> Self {
         let mut slots = leases.into();
-        for slot in slots.iter_mut() {
-            *slot = LeaseSlot::EMPTY;
-        }
+        lease::clear(&mut slots);
         Self {
             cfg,
             slots,
@@ -173,7 +171,7 @@ impl<'a> DhcpServer<'a> {
 
     /// The current leases (bound addresses; offers and declined addresses are not listed).
     pub fn leases(&self) -> impl Iterator<Item = &Lease> + '_ {
-        self.slots.iter().filter_map(LeaseSlot::lease)
+        lease::bound(&self.slots)
     }
 
     /// Puts a stored lease back into the table (on start, before handling traffic). Its
@@ -193,7 +191,7 @@ impl<'a> DhcpServer<'a> {
             Some(_) => return Err(RestoreError::Conflict),
             None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
         };
-        self.set(slot, Some(entry));
+        lease::set(&mut self.slots, slot, Some(entry));
         Ok(())
     }
 }
@@ -339,19 +337,11 @@ impl<'a> DhcpServer<'a> {
                 // A client holds one binding per subnet: drop its other pending offers.
                 lease::withdraw_offers(&mut self.slots, lease.mac, Some(slot));
             }
-            self.set(slot, entry);
+            lease::set(&mut self.slots, slot, entry);
             if let Some(event) = event {
                 self.events.push(event);
             }
         }
-    }
-
-    fn set(&mut self, slot: usize, entry: Option<Entry>) {
-        let slot = self
-            .slots
-            .get_mut(slot)
-            .expect("invariant: slot index found in this table");
-        slot.entry = entry;
     }
 
     /// Clears entries due at `now`, reporting expired leases while more than `reserve` event
