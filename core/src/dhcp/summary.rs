@@ -166,16 +166,29 @@ fn nonzero(ip: Ipv4Addr) -> Option<Ipv4Addr> {
 
 /// Appends a client's bytes to `out` as text (see [`Summary`]), as many as fit.
 fn text<'p>(parts: impl Iterator<Item = &'p [u8]>, out: &mut heapless::string::StringView) {
-    for b in parts.flatten() {
-        let c = if b.is_ascii_graphic() || *b == b' ' {
-            char::from(*b)
-        } else {
-            '?'
-        };
-        if out.push(c).is_err() {
-            return;
+    for part in parts {
+        let room = out.capacity() - out.len();
+        let part = part.get(..room).unwrap_or(part);
+        // Printable ASCII, as host names, vendor classes and file names usually are, is copied
+        // whole; anything else byte by byte.
+        if let Some(ascii) = part
+            .iter()
+            .all(|&b| printable(b))
+            .then(|| core::str::from_utf8(part).ok())
+            .flatten()
+        {
+            // Cannot fail: at most `room` bytes.
+            let _ = out.push_str(ascii);
+            continue;
+        }
+        for &b in part {
+            let _ = out.push(if printable(b) { char::from(b) } else { '?' });
         }
     }
+}
+
+fn printable(b: u8) -> bool {
+    b.is_ascii_graphic() || b == b' '
 }
 
 #[cfg(test)]
