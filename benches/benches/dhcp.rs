@@ -45,7 +45,7 @@ fn reply(server: &mut DhcpServer<'_>, now: Instant, payload: &[u8], tx: &mut [u8
         payload,
     };
     match server.handle(now, &rx, tx).expect("tx fits") {
-        DhcpOutcome::Reply(transmit) => transmit,
+        DhcpOutcome::Reply { transmit, .. } => transmit,
         other => panic!("no reply: {other:?}"),
     }
 }

@@ -17,7 +17,7 @@ use pocketpxe_core::dhcp::{
 };
 use pocketpxe_core::net::{Destination, Received};
 use pocketpxe_core::time::Instant;
-use pocketpxe_core::wire::dhcp::{MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp::{Flags, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 242, 1);
@@ -129,9 +129,13 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         let ipxe = req.user_class.is_some() || req.ipxe_encap.is_some();
         let efi = req.client_arch == Some(OptionBytes::new(&[0, 7]));
 
-        let DhcpOutcome::Reply(t) = outcome else {
+        let DhcpOutcome::Reply {
+            transmit: t,
+            summary,
+        } = outcome
+        else {
             // What may legitimately go unanswered.
-            let DhcpOutcome::Ignored(reason) = outcome else {
+            let DhcpOutcome::Ignored { reason, .. } = outcome else {
                 panic!("{ctx}: unexpected {outcome:?}")
             };
             match reason {
@@ -150,11 +154,27 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
         let reply = Repr::parse(&Packet::new_checked(bytes).unwrap())
             .unwrap_or_else(|e| panic!("{ctx}: our reply does not parse: {e}"));
 
+        // The summary for the driver's logs says what the bytes say.
+        assert_eq!(Some(summary.mac.0), req.client_hw_addr.mac(), "{ctx}");
+        assert_eq!(summary.request, msg, "{ctx}");
+        assert_eq!(summary.reply, reply.message_type, "{ctx}");
+        assert_eq!(
+            summary.boot_file.as_deref().map(str::as_bytes),
+            Some(reply.boot_file).filter(|f| !f.is_empty()),
+            "{ctx}"
+        );
+        let class = summary.class;
+        if ipxe {
+            assert_eq!(class, Some(ClientClass::Ipxe), "{ctx}");
+        } else if efi {
+            assert_eq!(class, Some(ClientClass::EfiX64), "{ctx}");
+        }
+
         // Header basics (RFC 2131 §4.3.1 table 3).
         assert_eq!(reply.op, Op::Reply, "{ctx}");
         assert_eq!(reply.transaction_id, req.transaction_id, "{ctx}");
         assert_eq!(reply.client_hw_addr, req.client_hw_addr, "{ctx}");
-        assert_eq!(reply.broadcast, req.broadcast, "{ctx}");
+        assert_eq!(reply.flags, req.flags, "{ctx}");
         assert_eq!(reply.server_identifier, Some(SERVER), "{ctx}: option 54");
         // Size (docs/protocol.md §2: respect option 57, 576 otherwise).
         let limit = req.max_message_size.map_or(576, usize::from);
@@ -171,7 +191,7 @@ fn replay(name: &str, datagrams: &[Datagram], ipxe_rule: bool) -> Tally {
             assert_eq!(reply.message_type, Some(MessageType::Ack), "{ctx}");
             assert_eq!(reply.your_ip, Ipv4Addr::UNSPECIFIED, "{ctx}");
             tally.boot_server_acks += 1;
-        } else if req.broadcast {
+        } else if req.flags.contains(Flags::BROADCAST) {
             assert_eq!(t.dst, Destination::Broadcast { port: 68 }, "{ctx}");
         }
 
@@ -303,7 +323,11 @@ fn uefi_proxy_4011_request_is_answered_to_its_source() {
         dst: d.dst,
         payload: &d.payload,
     };
-    let DhcpOutcome::Reply(t) = server.handle(Instant::ZERO, &rx, &mut tx).unwrap() else {
+    let Some(t) = server
+        .handle(Instant::ZERO, &rx, &mut tx)
+        .unwrap()
+        .transmit()
+    else {
         panic!("4011 request not answered")
     };
     assert_eq!(t.dst, Destination::Unicast(d.src));

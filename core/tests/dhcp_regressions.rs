@@ -56,7 +56,7 @@ fn a_client_moving_to_another_address_holds_one_lease() {
             payload: &payload,
         };
         let outcome = server.handle(Instant::ZERO, &rx, &mut tx).unwrap();
-        assert!(matches!(outcome, DhcpOutcome::Reply(_)), "{outcome:?}");
+        assert!(matches!(outcome, DhcpOutcome::Reply { .. }), "{outcome:?}");
         while server.poll_event().is_some() {}
         let leases: Vec<_> = server.leases().collect();
         assert_eq!(leases.len(), 1, "one client, one lease: {leases:?}");

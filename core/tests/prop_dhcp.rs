@@ -11,7 +11,7 @@ use pocketpxe_core::dhcp::{
     BootRule, ClientClass, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, LeaseSlot, Mode,
     PXE_PORT, Pool,
 };
-use pocketpxe_core::net::Received;
+use pocketpxe_core::net::{Mac, Received};
 use pocketpxe_core::time::Instant;
 use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
@@ -256,9 +256,13 @@ proptest! {
             }
             promised.retain(|_, (_, until, _)| *until > now);
             match outcome {
-                DhcpOutcome::Reply(t) => {
+                DhcpOutcome::Reply { transmit: t, summary } => {
                     let reply = Repr::parse(&Packet::new_checked(&tx[..t.len]).unwrap()).unwrap();
                     let yi = reply.your_ip;
+                    // The summary tells what the bytes say.
+                    prop_assert_eq!(summary.reply, reply.message_type);
+                    prop_assert_eq!(summary.mac, Mac(mac(client)));
+                    prop_assert_eq!(summary.your_ip, Some(yi).filter(|ip| !ip.is_unspecified()));
                     match reply.message_type.unwrap() {
                         MessageType::Offer | MessageType::Ack => {
                             prop_assert!(POOL.contains(yi), "{yi} outside the pool");
@@ -282,7 +286,7 @@ proptest! {
                         other => prop_assert!(false, "unexpected reply {:?}", other),
                     }
                 }
-                DhcpOutcome::Handled => {
+                DhcpOutcome::Handled { .. } => {
                     // The address is no longer this client's; a declined one is quarantined.
                     if let Some(addr) = addr {
                         promised.remove(&addr);
@@ -291,7 +295,7 @@ proptest! {
                         }
                     }
                 }
-                DhcpOutcome::Ignored(IgnoreReason::PoolExhausted) => {
+                DhcpOutcome::Ignored { reason: IgnoreReason::PoolExhausted, .. } => {
                     // Only when every pool address is really taken (promised or quarantined).
                     for a in POOL.iter() {
                         prop_assert!(
@@ -300,7 +304,7 @@ proptest! {
                         );
                     }
                 }
-                DhcpOutcome::Ignored(_) => {}
+                DhcpOutcome::Ignored { .. } => {}
             }
             // No address held by two MACs.
             let mut seen = HashMap::new();
@@ -327,12 +331,12 @@ proptest! {
             r.emit(&mut Packet::new_unchecked(&mut bytes[..])).unwrap();
             let outcome = handle_bytes(&mut server, &bytes, 67);
             if client < 5 {
-                let DhcpOutcome::Reply(_) = outcome else {
+                let DhcpOutcome::Reply { .. } = outcome else {
                     panic!("client {client}: {outcome:?}")
                 };
                 given.push(client);
             } else {
-                prop_assert_eq!(outcome, DhcpOutcome::Ignored(IgnoreReason::PoolExhausted));
+                prop_assert_eq!(outcome.ignore_reason(), Some(IgnoreReason::PoolExhausted));
             }
         }
         prop_assert_eq!(given.len(), 5);

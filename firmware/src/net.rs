@@ -21,6 +21,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use embedded_storage::ReadStorage;
 use pocketpxe_core::dhcp::{DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, LeaseSlot, Mode};
+use pocketpxe_core::net::Mac;
 use pocketpxe_core::tftp::{
     FailReason, RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
     TransferStats,
@@ -275,7 +276,11 @@ impl Driver<'_> {
             platform.event(Event::Dhcp(event));
         }
         match outcome {
-            Ok(DhcpOutcome::Reply(t)) => {
+            Ok(DhcpOutcome::Reply {
+                transmit: t,
+                summary,
+            }) => {
+                defmt::debug!("dhcp: {}", summary);
                 let socket = sockets.get_mut::<udp::Socket>(handle);
                 if socket
                     .send_slice(&self.tx[..t.len], endpoint(t.dst))
@@ -284,8 +289,8 @@ impl Driver<'_> {
                     defmt::warn!("dhcp: reply of {} bytes does not fit the socket", t.len);
                 }
             }
-            Ok(DhcpOutcome::Handled) => {}
-            Ok(DhcpOutcome::Ignored(reason)) => defmt::debug!("dhcp: ignored: {}", reason),
+            Ok(DhcpOutcome::Handled { summary }) => defmt::debug!("dhcp: {}", summary),
+            Ok(DhcpOutcome::Ignored { reason, .. }) => defmt::debug!("dhcp: ignored: {}", reason),
             Err(e) => defmt::warn!("dhcp: {}", e),
         }
         true
@@ -534,16 +539,7 @@ impl fmt::Display for Event<'_> {
                 config::POOL.start,
                 config::POOL.end
             ),
-            Self::Dhcp(event) => {
-                let (what, lease) = match event {
-                    DhcpEvent::LeaseGranted(l) => ("lease", l),
-                    DhcpEvent::LeaseRenewed(l) => ("renewed", l),
-                    DhcpEvent::LeaseReleased(l) => ("released", l),
-                    DhcpEvent::LeaseDeclined(l) => ("declined", l),
-                    DhcpEvent::LeaseExpired(l) => ("expired", l),
-                };
-                write!(f, "dhcp: {what} {} to {}", lease.ip, Mac(lease.mac))
-            }
+            Self::Dhcp(event) => write!(f, "dhcp: {event}"),
             Self::TftpRefused { name, peer, reason } => {
                 write!(f, "tftp: refused {name} to {peer}: {reason}")
             }
@@ -593,21 +589,6 @@ impl defmt::Format for Event<'_> {
                 ..
             } => defmt::write!(f, "tftp: failed {=str}: {} {}", name, reason, stats),
         }
-    }
-}
-
-struct Mac([u8; 6]);
-
-impl fmt::Display for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, byte) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ":" };
-            let hex = b"0123456789abcdef";
-            let digits = [hex[usize::from(byte >> 4)], hex[usize::from(byte & 15)]];
-            f.write_str(sep)?;
-            f.write_str(core::str::from_utf8(&digits).map_err(|_| fmt::Error)?)?;
-        }
-        Ok(())
     }
 }
 

@@ -129,8 +129,11 @@ fuzz_target!(|data: &[u8]| {
             .handle(now, &rx, &mut tx)
             .expect("1500 bytes hold any reply")
         {
-            DhcpOutcome::Reply(t) => assert!(t.len <= tx.len()),
-            DhcpOutcome::Handled | DhcpOutcome::Ignored(_) => {}
+            DhcpOutcome::Reply { transmit, summary } => {
+                assert!(transmit.len <= tx.len());
+                assert!(summary.reply.is_some(), "a reply is summarised as one");
+            }
+            DhcpOutcome::Handled { .. } | DhcpOutcome::Ignored { .. } => {}
         }
         while server.poll_event().is_some() {}
         let leases: Vec<_> = server.leases().copied().collect();

@@ -24,7 +24,7 @@ mod serve_support;
 
 use common::SplitMix64;
 use pocketpxe::serve::lease_file::LeaseFile;
-use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
 use serve_support::*;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -307,7 +307,7 @@ impl Fleet {
             let xid = self.xid;
             let mut r = Repr::new(Op::Request, xid, HwAddr::ethernet(mac));
             r.message_type = Some(kind);
-            r.broadcast = true;
+            r.flags = Flags::BROADCAST;
             r.requested_ip = requested;
             r.server_identifier = server_id;
             let mut buf = vec![0u8; r.buffer_len()];

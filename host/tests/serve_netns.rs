@@ -12,7 +12,7 @@ mod common;
 mod serve_support;
 
 use common::{TempDir, opcode, rrq, run_bounded};
-use pocketpxe_core::wire::dhcp::{HwAddr, MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
 use serve_support::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -623,7 +623,7 @@ fn pxe_message(
     let uuid = [0u8; 17];
     let mut r = Repr::new(Op::Request, xid, HwAddr::ethernet(mac));
     r.message_type = Some(kind);
-    r.broadcast = ciaddr.is_unspecified();
+    r.flags.set(Flags::BROADCAST, ciaddr.is_unspecified());
     r.client_ip = ciaddr;
     r.vendor_class_id = Some(OptionBytes::new(vendor));
     r.client_arch = Some(OptionBytes::new(&arch));

@@ -1,4 +1,9 @@
 //! The lease table: caller-owned slots, one binding (or offer, or quarantined address) each.
+//!
+//! Every lookup, allocation and expiry the server does on the table goes through the functions
+//! here ([`holder`], [`of_client`], [`first_free`], [`free_slot`], [`next_expiry`],
+//! [`withdraw_offers`], [`expire`]) and every write ([`set`], [`clear`]), so the table can
+//! change its indexing in one place.
 
 use core::net::Ipv4Addr;
 
@@ -131,6 +136,53 @@ pub(crate) fn next_expiry(slots: &[LeaseSlot]) -> Option<Instant> {
         .iter()
         .filter_map(|s| s.entry.map(|e| e.lease.expires_at))
         .min()
+}
+
+/// Empties every slot.
+pub(crate) fn clear(slots: &mut [LeaseSlot]) {
+    slots.fill(LeaseSlot::EMPTY);
+}
+
+/// The bound leases (offers and declined addresses are not leases).
+pub(crate) fn bound(slots: &[LeaseSlot]) -> impl Iterator<Item = &Lease> + '_ {
+    slots.iter().filter_map(LeaseSlot::lease)
+}
+
+/// Puts `entry` (or nothing) in slot `slot`, an index a lookup here returned.
+pub(crate) fn set(slots: &mut [LeaseSlot], slot: usize, entry: Option<Entry>) {
+    let slot = slots
+        .get_mut(slot)
+        .expect("invariant: slot index found in this table");
+    slot.entry = entry;
+}
+
+/// Frees the offers of `mac` (RFC 2131 §4.3.2: a client that chose another server, or that
+/// has just been bound elsewhere), except the one in slot `keep`.
+pub(crate) fn withdraw_offers(slots: &mut [LeaseSlot], mac: [u8; 6], keep: Option<usize>) {
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if Some(i) != keep
+            && slot
+                .entry
+                .is_some_and(|e| e.lease.mac == mac && e.state == State::Offered)
+        {
+            *slot = LeaseSlot::EMPTY;
+        }
+    }
+}
+
+/// Clears the entries due at `now`. Each expiring bound lease is first handed to `report`;
+/// when that returns `false` (nowhere to report it) the lease stays for a later call.
+pub(crate) fn expire(slots: &mut [LeaseSlot], now: Instant, mut report: impl FnMut(Lease) -> bool) {
+    for slot in slots.iter_mut() {
+        let Some(entry) = slot.entry else { continue };
+        if entry.lease.expires_at > now {
+            continue;
+        }
+        if entry.state == State::Bound && !report(entry.lease) {
+            continue;
+        }
+        *slot = LeaseSlot::EMPTY;
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::{LinkCaps, PXE_PORT};
 use crate::net::{Destination, Received};
-use crate::wire::dhcp::Repr;
+use crate::wire::dhcp::{Flags, Repr};
 
 /// DHCP server port (RFC 2131 §4.1).
 pub(crate) const SERVER_PORT: u16 = 67;
@@ -32,7 +32,10 @@ pub(crate) fn route(
         Destination::Broadcast { port: CLIENT_PORT }
     } else if !req.client_ip.is_unspecified() {
         Destination::Unicast(SocketAddrV4::new(req.client_ip, CLIENT_PORT))
-    } else if req.broadcast || !link.unicast_to_mac || your_ip.is_unspecified() {
+    } else if req.flags.contains(Flags::BROADCAST)
+        || !link.unicast_to_mac
+        || your_ip.is_unspecified()
+    {
         Destination::Broadcast { port: CLIENT_PORT }
     } else {
         Destination::UnicastToMac {
@@ -85,7 +88,7 @@ mod tests {
             route(&rx(67), &req, false, Ipv4Addr::UNSPECIFIED, MAC, caps),
             Destination::Broadcast { port: 68 }
         );
-        req.broadcast = true;
+        req.flags = Flags::BROADCAST;
         assert_eq!(
             route(&rx(67), &req, false, YI, MAC, caps),
             Destination::Broadcast { port: 68 }

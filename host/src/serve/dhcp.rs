@@ -14,22 +14,23 @@
 //! records outnumber live ones (see [`crate::serve::lease_file`]).
 //!
 //! Each exchange is logged as one line keyed by the client's MAC address (`mac=`): its class,
-//! the request, the reply, the address and the boot file. TFTP transfers of that client carry
+//! vendor class and host name, the request, the reply, the address and the boot file, all taken
+//! from the core's [`Summary`] of the exchange (the task never parses a datagram itself). TFTP transfers of that client carry
 //! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
 //! client's story.
 
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
 use crate::sys::clock::{Clock, sleep_until};
-use crate::sys::netif::{Ipv4Cidr, format_mac};
+use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
 use crate::sys::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{
-    BootRule, ClientClass, ClientInfo, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
-    LeaseSlot, Mode, PXE_PORT, Pool, Reservation,
+    BootRule, ClientClass, DhcpConfig, DhcpOutcome, DhcpServer, IgnoreReason, Lease, LeaseSlot,
+    Mode, PXE_PORT, Pool, Reservation, Summary,
 };
-use pocketpxe_core::wire::dhcp::{MessageType, Packet, Repr};
-use pocketpxe_core::{Destination, Instant, Received};
+use pocketpxe_core::wire::dhcp::MessageType;
+use pocketpxe_core::{Destination, Instant, Mac, Received};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -68,7 +69,7 @@ impl ClientBook {
     /// The MAC address using `ip`, formatted `52:54:00:12:34:56`.
     pub fn mac_of(&self, ip: Ipv4Addr) -> Option<String> {
         let map = self.inner.lock().ok()?;
-        map.get(&ip).map(format_mac)
+        map.get(&ip).map(|mac| Mac(*mac).to_string())
     }
 }
 
@@ -332,7 +333,8 @@ struct Driver<'a> {
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
 struct Pending {
-    request: Summary,
+    /// What the core read and answered.
+    summary: Summary,
     /// Destination, start and length in the driver's `tx`.
     reply: Option<(Destination, usize, usize)>,
     /// Whether handling it changed a lease (its reply must wait for a successful save).
@@ -347,7 +349,7 @@ impl Driver<'_> {
         let now = self.clock.now();
         let mut dropped = 0usize;
         for record in stored {
-            let mac = format_mac(&record.mac);
+            let mac = Mac(record.mac).to_string();
             let remaining = record
                 .expires_unix
                 .saturating_mul(1000)
@@ -418,35 +420,35 @@ impl Driver<'_> {
             self.tx.resize(self.tx_used + TX_BUF_LEN, 0);
         }
         let outcome = self.server.handle(now, &rx, &mut self.tx[self.tx_used..]);
-        let request = Summary::of(payload);
         let changed = self.drain_events();
         self.batch_changed |= changed;
         match outcome {
-            Ok(DhcpOutcome::Reply(transmit)) => {
+            Ok(DhcpOutcome::Reply { transmit, summary }) => {
                 let start = self.tx_used;
                 self.tx_used += transmit.len;
                 self.pending.push(Pending {
-                    request,
+                    summary,
                     reply: Some((transmit.dst, start, transmit.len)),
                     changed,
                 });
             }
-            Ok(DhcpOutcome::Handled) => self.pending.push(Pending {
-                request,
+            Ok(DhcpOutcome::Handled { summary }) => self.pending.push(Pending {
+                summary,
                 reply: None,
                 changed,
             }),
-            Ok(DhcpOutcome::Ignored(reason)) => {
+            Ok(DhcpOutcome::Ignored { reason, summary }) => {
                 // A proxy sees the client's REQUEST to the address-giving server: note the
                 // address for the TFTP logs.
                 if matches!(
                     reason,
                     IgnoreReason::OtherServerId | IgnoreReason::NotAddressedToUs
-                ) && let (Some(mac), Some(ip)) = (request.mac, request.about())
+                ) && let Some(summary) = &summary
+                    && let Some(ip) = summary.requested_ip
                 {
-                    self.book.record(ip, mac);
+                    self.book.record(ip, summary.mac.0);
                 }
-                log_ignored(self.iface, port, src, &request, reason);
+                log_ignored(self.iface, port, src, summary.as_ref(), reason);
             }
             Err(err) => tracing::error!(error = %err, "bug: DHCP transmit buffer too small"),
         }
@@ -487,34 +489,33 @@ impl Driver<'_> {
         };
         let pending = std::mem::take(&mut self.pending);
         for item in &pending {
-            let request = &item.request;
+            let summary = &item.summary;
+            let mac = summary.mac.to_string();
             if item.changed
                 && let Err(err) = &stored
             {
                 match item.reply {
-                    Some(_) => tracing::error!(mac = request.mac(), error = %err,
+                    Some(_) => tracing::error!(mac, error = %err,
                         "lease not saved: reply withheld (the client will retry)"),
-                    None => tracing::error!(mac = request.mac(), error = %err,
-                        "lease change not saved"),
+                    None => tracing::error!(mac, error = %err, "lease change not saved"),
                 }
                 continue;
             }
             let Some((dst, start, len)) = item.reply else {
-                tracing::info!(interface = self.iface, mac = request.mac(),
-                    request = request.kind_name(), ip = ?request.about(), "DHCP");
+                tracing::info!(interface = self.iface, mac, request = summary.request.name(),
+                    ip = ?summary.requested_ip, "DHCP");
                 continue;
             };
             let Some(bytes) = self.tx.get(start..start + len) else {
                 tracing::error!(len, "bug: reply longer than the buffer");
                 continue;
             };
-            let reply = Summary::of(bytes);
-            if let (Some(mac), Some(ip)) = (reply.mac, reply.assigned())
-                && reply.kind == Some(MessageType::Ack)
+            if summary.is_ack()
+                && let Some(ip) = summary.address()
             {
-                self.book.record(ip, mac);
+                self.book.record(ip, summary.mac.0);
             }
-            log_exchange(self.iface, port, request, &reply);
+            log_exchange(self.iface, port, summary);
             let to = match dst {
                 Destination::Unicast(to) => to,
                 Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
@@ -524,7 +525,7 @@ impl Driver<'_> {
                 }
             };
             if let Err(err) = socket.send_to(bytes, to).await {
-                tracing::warn!(interface = self.iface, mac = request.mac(), to = %to,
+                tracing::warn!(interface = self.iface, mac, to = %to,
                     error = %err, "cannot send DHCP reply");
             }
         }
@@ -545,20 +546,13 @@ impl Driver<'_> {
     /// Drains the core's lease events (logging them); true if there were any, so that the
     /// lease file must be rewritten from the table.
     fn drain_events(&mut self) -> bool {
-        use pocketpxe_core::dhcp::DhcpEvent;
         let mut changed = false;
         while let Some(event) = self.server.poll_event() {
             changed = true;
-            let (what, lease) = match event {
-                DhcpEvent::LeaseGranted(l) => ("granted", l),
-                DhcpEvent::LeaseRenewed(l) => ("renewed", l),
-                DhcpEvent::LeaseReleased(l) => ("released", l),
-                DhcpEvent::LeaseDeclined(l) => ("declined (address in use)", l),
-                DhcpEvent::LeaseExpired(l) => ("expired", l),
-            };
-            let expires = self.to_unix(lease.expires_at);
-            tracing::debug!(interface = self.iface, mac = %format_mac(&lease.mac),
-                ip = %lease.ip, expires_unix = expires, "lease {what}");
+            let lease = event.lease();
+            tracing::debug!(interface = self.iface, event = event.name(),
+                mac = Mac(lease.mac).to_string(), ip = %lease.ip,
+                expires_unix = self.to_unix(lease.expires_at), "DHCP lease change");
         }
         changed
     }
@@ -653,104 +647,46 @@ fn changes_since(
     changes
 }
 
-/// What a DHCP message says, for logs (parsed apart from the core, which owns the protocol).
-#[derive(Debug, Default)]
-struct Summary {
-    kind: Option<MessageType>,
-    mac: Option<[u8; 6]>,
-    class: Option<&'static str>,
-    vendor: Option<String>,
-    client_ip: Option<Ipv4Addr>,
-    your_ip: Option<Ipv4Addr>,
-    requested_ip: Option<Ipv4Addr>,
-    next_server: Option<Ipv4Addr>,
-    boot_file: Option<String>,
-}
-
-impl Summary {
-    fn of(bytes: &[u8]) -> Self {
-        let Ok(packet) = Packet::new_checked(bytes) else {
-            return Self::default();
-        };
-        let Ok(repr) = Repr::parse(&packet) else {
-            return Self::default();
-        };
-        let info = ClientInfo::classify(&repr);
-        let class = if info.ipxe {
-            Some(ClientClass::Ipxe.name())
-        } else {
-            info.arch_class.map(ClientClass::name)
-        };
-        let nonzero = |ip: Ipv4Addr| (!ip.is_unspecified()).then_some(ip);
-        let vendor = repr.vendor_class_id.map(|v| {
-            let bytes: Vec<u8> = v.bytes().collect();
-            String::from_utf8_lossy(&bytes).escape_debug().to_string()
-        });
-        Self {
-            kind: repr.message_type,
-            mac: repr.client_hw_addr.mac(),
-            class,
-            vendor,
-            client_ip: nonzero(repr.client_ip),
-            your_ip: nonzero(repr.your_ip),
-            requested_ip: repr.requested_ip,
-            next_server: nonzero(repr.server_ip),
-            boot_file: (!repr.boot_file.is_empty()).then(|| {
-                String::from_utf8_lossy(repr.boot_file)
-                    .escape_debug()
-                    .to_string()
-            }),
-        }
-    }
-
-    fn mac(&self) -> Option<String> {
-        self.mac.as_ref().map(format_mac)
-    }
-
-    fn kind_name(&self) -> &'static str {
-        message_name(self.kind)
-    }
-
-    /// The address a reply gives or confirms.
-    fn assigned(&self) -> Option<Ipv4Addr> {
-        self.your_ip.or(self.client_ip)
-    }
-
-    /// The address a request is about.
-    fn about(&self) -> Option<Ipv4Addr> {
-        self.requested_ip.or(self.client_ip)
-    }
-}
-
 /// One line per answered message: the client's story, keyed by `mac`.
-fn log_exchange(iface: &str, port: u16, request: &Summary, reply: &Summary) {
+fn log_exchange(iface: &str, port: u16, summary: &Summary) {
+    let ip = |ip: Option<Ipv4Addr>| ip.map(|ip| ip.to_string());
     tracing::info!(
         interface = iface,
         port,
-        mac = request.mac(),
-        class = request.class.unwrap_or("-"),
-        vendor = request.vendor.as_deref(),
-        request = request.kind_name(),
-        reply = reply.kind_name(),
-        ip = reply.your_ip.map(|ip| ip.to_string()),
-        client_ip = reply.client_ip.map(|ip| ip.to_string()),
-        boot_file = reply.boot_file.as_deref(),
-        next_server = reply.next_server.map(|ip| ip.to_string()),
+        mac = summary.mac.to_string(),
+        class = summary.class.map_or("-", ClientClass::name),
+        vendor = summary.vendor_class.as_deref(),
+        hostname = summary.hostname.as_deref(),
+        request = summary.request.name(),
+        reply = summary.reply.map_or("-", MessageType::name),
+        ip = ip(summary.your_ip),
+        client_ip = ip(summary.client_ip),
+        boot_file = summary.boot_file.as_deref(),
+        next_server = ip(summary.next_server),
         "DHCP"
     );
 }
 
-fn log_ignored(iface: &str, port: u16, src: SocketAddrV4, request: &Summary, reason: IgnoreReason) {
+/// A message the core did not answer; `summary` is `None` when it was not even a DHCP request
+/// from an Ethernet client.
+fn log_ignored(
+    iface: &str,
+    port: u16,
+    src: SocketAddrV4,
+    summary: Option<&Summary>,
+    reason: IgnoreReason,
+) {
     macro_rules! ignored {
         ($level:ident) => {
             tracing::$level!(
                 interface = iface,
                 port,
                 source = %src,
-                mac = request.mac(),
-                class = request.class.unwrap_or("-"),
-                vendor = request.vendor.as_deref(),
-                request = request.kind_name(),
+                mac = summary.map(|s| s.mac.to_string()),
+                class = summary.and_then(|s| s.class).map_or("-", ClientClass::name),
+                vendor = summary.and_then(|s| s.vendor_class.as_deref()),
+                hostname = summary.and_then(|s| s.hostname.as_deref()),
+                request = summary.map_or("-", |s| s.request.name()),
                 reason = %reason,
                 "DHCP message not answered"
             )
@@ -764,21 +700,6 @@ fn log_ignored(iface: &str, port: u16, src: SocketAddrV4, request: &Summary, rea
         | IgnoreReason::EventQueueFull => ignored!(warn),
         IgnoreReason::NoBootRule => ignored!(info),
         _ => ignored!(debug),
-    }
-}
-
-fn message_name(kind: Option<MessageType>) -> &'static str {
-    match kind {
-        Some(MessageType::Discover) => "DISCOVER",
-        Some(MessageType::Offer) => "OFFER",
-        Some(MessageType::Request) => "REQUEST",
-        Some(MessageType::Decline) => "DECLINE",
-        Some(MessageType::Ack) => "ACK",
-        Some(MessageType::Nak) => "NAK",
-        Some(MessageType::Release) => "RELEASE",
-        Some(MessageType::Inform) => "INFORM",
-        Some(_) => "UNKNOWN",
-        None => "BOOTP",
     }
 }
 
@@ -813,28 +734,6 @@ const MAX_BATCH: usize = 256;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pocketpxe_core::wire::dhcp::{HwAddr, Op};
-    use pocketpxe_core::wire::dhcp_option::OptionBytes;
-
-    #[test]
-    fn summary_names_class_and_vendor() {
-        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
-        let mut r = Repr::new(Op::Request, 7, HwAddr::ethernet(mac));
-        r.message_type = Some(MessageType::Discover);
-        r.vendor_class_id = Some(OptionBytes::new(b"PXEClient:Arch:00007:UNDI:003000"));
-        r.client_arch = Some(OptionBytes::new(&[0, 7]));
-        let mut buf = vec![0u8; r.buffer_len()];
-        r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
-        let s = Summary::of(&buf);
-        assert_eq!(s.kind_name(), "DISCOVER");
-        assert_eq!(s.mac().as_deref(), Some("52:54:00:12:34:56"));
-        assert_eq!(s.class, Some("efi-x64"));
-        assert_eq!(
-            s.vendor.as_deref(),
-            Some("PXEClient:Arch:00007:UNDI:003000")
-        );
-        assert_eq!(Summary::of(b"garbage").kind_name(), "BOOTP");
-    }
 
     #[test]
     fn changes_since_lists_new_changed_and_removed_leases_only() {

@@ -1,0 +1,533 @@
+//! Authoritative DHCP: offers, binds, renews, declines and releases addresses (RFC 2131 §4.3).
+
+use core::net::Ipv4Addr;
+
+use super::config::Subnet;
+use super::lease::{self, Entry, State};
+use super::{Commit, Ctx, DhcpEvent, DhcpServer, IgnoreReason, Lease, Mode, Plan, Scratch};
+use crate::wire::dhcp::{MessageType, Repr};
+use crate::wire::dhcp_option::{AddrList, OptionBytes};
+
+impl<'a> DhcpServer<'a> {
+    /// Authoritative DHCP (RFC 2131 §4.3).
+    pub(super) fn authoritative<'r>(
+        &mut self,
+        ctx: &Ctx<'_, 'r>,
+        scratch: &'r mut Scratch,
+    ) -> Result<Plan<'r>, IgnoreReason>
+    where
+        'a: 'r,
+    {
+        let subnet = self.cfg.subnet_for(ctx.req.relay_agent_ip)?;
+        let (commit, reply) = match ctx.msg {
+            MessageType::Discover => {
+                let (slot, entry) = self.pick_address(ctx, &subnet)?;
+                let mut reply = self.base(ctx.req, MessageType::Offer);
+                reply.your_ip = entry.lease.ip;
+                let hold_until = ctx.now + self.cfg.offer_hold;
+                let commit = match entry.state {
+                    // Offering a client its own lease does not shorten it.
+                    State::Bound if entry.lease.expires_at >= hold_until => Commit::Nothing,
+                    // ...but holds it at least as long as any offer (RFC 2131 §4.3.1).
+                    State::Bound => Commit::Set {
+                        slot,
+                        entry: Some(Entry {
+                            lease: Lease {
+                                expires_at: hold_until,
+                                ..entry.lease
+                            },
+                            state: State::Bound,
+                        }),
+                        event: None,
+                    },
+                    _ => Commit::Set {
+                        slot,
+                        entry: Some(Entry {
+                            lease: Lease {
+                                mac: ctx.mac,
+                                ip: entry.lease.ip,
+                                expires_at: hold_until,
+                            },
+                            state: State::Offered,
+                        }),
+                        event: None,
+                    },
+                };
+                (commit, reply)
+            }
+            MessageType::Request => match self.request(ctx, &subnet)? {
+                Answer::Ack(binding) => {
+                    let mut reply = self.base(ctx.req, MessageType::Ack);
+                    reply.client_ip = ctx.req.client_ip;
+                    reply.your_ip = binding.lease.ip;
+                    (binding.commit(), reply)
+                }
+                Answer::Nak => {
+                    let mut nak = self.base(ctx.req, MessageType::Nak);
+                    nak.message = Some(OptionBytes::new(b"requested address not available"));
+                    return Ok(Plan {
+                        reply: Some(nak),
+                        nak: true,
+                        commit: Commit::Nothing,
+                    });
+                }
+            },
+            MessageType::Decline | MessageType::Release => {
+                return self.decline_or_release(ctx).map(|commit| Plan {
+                    reply: None,
+                    nak: false,
+                    commit,
+                });
+            }
+            MessageType::Inform => {
+                // RFC 2131 §4.3.5: configuration only, no yiaddr, no lease time.
+                let mut reply = self.base(ctx.req, MessageType::Ack);
+                reply.client_ip = ctx.req.client_ip;
+                self.add_subnet(&mut reply, &subnet, false);
+                self.add_boot_if_client(&mut reply, ctx, scratch)?;
+                return Ok(Plan {
+                    reply: Some(reply),
+                    nak: false,
+                    commit: Commit::Nothing,
+                });
+            }
+            _ => return Err(IgnoreReason::UnexpectedMessage),
+        };
+        let mut reply = reply;
+        self.add_subnet(&mut reply, &subnet, true);
+        self.add_boot_if_client(&mut reply, ctx, scratch)?;
+        Ok(Plan {
+            reply: Some(reply),
+            nak: false,
+            commit,
+        })
+    }
+
+    /// DHCPREQUEST in authoritative mode (RFC 2131 §4.3.2): a binding to ACK, or a NAK.
+    fn request(&mut self, ctx: &Ctx<'_, '_>, subnet: &Subnet) -> Result<Answer, IgnoreReason> {
+        let req = ctx.req;
+        let ciaddr = Some(req.client_ip).filter(|ip| !ip.is_unspecified());
+        let ip = match req.server_identifier {
+            // SELECTING.
+            Some(id) if id != self.cfg.server_ip => {
+                lease::withdraw_offers(&mut self.slots, ctx.mac, None);
+                return Err(IgnoreReason::OtherServerId);
+            }
+            Some(_) => req.requested_ip.or(ciaddr),
+            // INIT-REBOOT names the address in option 50; RENEWING/REBINDING in ciaddr.
+            None => req.requested_ip.or(ciaddr),
+        }
+        .ok_or(IgnoreReason::MissingAddress)?;
+
+        let expires_at = ctx.now + self.cfg.lease_time();
+        let lease = Lease {
+            mac: ctx.mac,
+            ip,
+            expires_at,
+        };
+        if let Some((slot, held)) = lease::of_client(&self.slots, ctx.mac, |l| l == ip) {
+            let event = if held.state == State::Bound {
+                DhcpEvent::LeaseRenewed(lease)
+            } else {
+                DhcpEvent::LeaseGranted(lease)
+            };
+            return Ok(Answer::Ack(Binding { slot, lease, event }));
+        }
+        // No record of this binding. Being authoritative for the pool, grant a free address
+        // that this client may have (e.g. after a lost lease database); NAK anything else.
+        if self.cfg.allowed(ctx.mac, ip, subnet) && lease::holder(&self.slots, ip).is_none() {
+            // One binding per client: an older offer or lease of this MAC moves to the new
+            // address instead of staying bound beside it (found by fuzz/dhcp_server_seq).
+            let slot = match lease::of_client(&self.slots, ctx.mac, |_| true) {
+                Some((slot, _)) => slot,
+                None => lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?,
+            };
+            return Ok(Answer::Ack(Binding {
+                slot,
+                lease,
+                event: DhcpEvent::LeaseGranted(lease),
+            }));
+        }
+        Ok(Answer::Nak)
+    }
+
+    /// DHCPDECLINE (RFC 2131 §4.3.3) and DHCPRELEASE (§4.3.4).
+    pub(super) fn decline_or_release(&mut self, ctx: &Ctx<'_, '_>) -> Result<Commit, IgnoreReason> {
+        let req = ctx.req;
+        if req
+            .server_identifier
+            .is_some_and(|id| id != self.cfg.server_ip)
+        {
+            return Err(IgnoreReason::OtherServerId);
+        }
+        let ip = if ctx.msg == MessageType::Decline {
+            req.requested_ip
+        } else {
+            Some(req.client_ip).filter(|ip| !ip.is_unspecified())
+        }
+        .ok_or(IgnoreReason::MissingAddress)?;
+        let (slot, held) = lease::of_client(&self.slots, ctx.mac, |l| l == ip)
+            .ok_or(IgnoreReason::UnknownLease)?;
+        Ok(if ctx.msg == MessageType::Decline {
+            let lease = Lease {
+                expires_at: ctx.now + self.cfg.decline_hold,
+                ..held.lease
+            };
+            Commit::Set {
+                slot,
+                entry: Some(Entry {
+                    lease,
+                    state: State::Declined,
+                }),
+                event: Some(DhcpEvent::LeaseDeclined(lease)),
+            }
+        } else {
+            Commit::Set {
+                slot,
+                entry: None,
+                event: (held.state == State::Bound).then_some(DhcpEvent::LeaseReleased(held.lease)),
+            }
+        })
+    }
+
+    /// Chooses the address to offer: the client's current offer or lease, its reservation,
+    /// the address it asks for (option 50), or the first free one (RFC 2131 §4.3.1).
+    pub(super) fn pick_address(
+        &self,
+        ctx: &Ctx<'_, '_>,
+        subnet: &Subnet,
+    ) -> Result<(usize, Entry), IgnoreReason> {
+        let mac = ctx.mac;
+        if let Some(found) =
+            lease::of_client(&self.slots, mac, |ip| self.cfg.allowed(mac, ip, subnet))
+        {
+            return Ok(found);
+        }
+        let free = |ip: &Ipv4Addr| {
+            self.cfg.allowed(mac, *ip, subnet) && lease::holder(&self.slots, *ip).is_none()
+        };
+        let reserved = self
+            .cfg
+            .reservations
+            .iter()
+            .find(|r| r.mac == mac)
+            .map(|r| r.ip);
+        let ip = reserved
+            .filter(free)
+            .or(ctx.req.requested_ip.filter(free))
+            .or_else(|| {
+                lease::first_free(&self.slots, &subnet.pool, |ip| {
+                    self.cfg.allowed(mac, ip, subnet)
+                })
+            })
+            .ok_or(IgnoreReason::PoolExhausted)?;
+        let slot = lease::free_slot(&self.slots).ok_or(IgnoreReason::LeaseTableFull)?;
+        Ok((
+            slot,
+            Entry {
+                lease: Lease {
+                    mac,
+                    ip,
+                    expires_at: ctx.now,
+                },
+                state: State::Offered,
+            },
+        ))
+    }
+
+    /// Options 1, 3, 6, 28 and (for a lease) 51, 58, 59.
+    pub(super) fn add_subnet(&self, reply: &mut Repr<'a>, subnet: &Subnet, lease: bool) {
+        let Mode::Authoritative { dns, .. } = self.cfg.mode else {
+            return;
+        };
+        reply.subnet_mask = Some(subnet.mask);
+        reply.router = subnet.router;
+        reply.broadcast_address = subnet.broadcast;
+        reply.dns_servers = (!dns.is_empty()).then_some(AddrList::Addrs(dns));
+        if lease {
+            let secs = u32::try_from(self.cfg.lease_time().as_secs()).unwrap_or(u32::MAX);
+            reply.lease_time = Some(secs);
+            reply.renewal_time = Some(secs / 2);
+            reply.rebinding_time = Some((u64::from(secs) * 7 / 8) as u32);
+        }
+    }
+}
+
+/// The answer to a DHCPREQUEST (RFC 2131 §4.3.2).
+enum Answer {
+    /// Bind and acknowledge.
+    Ack(Binding),
+    /// The address is not the client's to have.
+    Nak,
+}
+
+/// A lease to bind in `slot`, announced by `event`.
+struct Binding {
+    slot: usize,
+    lease: Lease,
+    event: DhcpEvent,
+}
+
+impl Binding {
+    fn commit(&self) -> Commit {
+        Commit::Set {
+            slot: self.slot,
+            entry: Some(Entry {
+                lease: self.lease,
+                state: State::Bound,
+            }),
+            event: Some(self.event),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::super::*;
+
+    #[test]
+    fn discover_offer_request_ack_with_event_before_reply() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        let out = send(&mut s, 0, &msg(MessageType::Discover, MAC, Some(7)));
+        let (dst, offer) = out.reply();
+        assert_eq!(dst, Destination::Broadcast { port: 68 });
+        assert_eq!(offer.message_type, Some(MessageType::Offer));
+        assert_eq!(offer.your_ip, ip(88));
+        assert_eq!(offer.server_identifier, Some(SERVER));
+        assert_eq!(offer.server_ip, SERVER);
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/bootnetx64.efi");
+        assert_eq!(offer.bootfile_name, Some(OptionBytes::new(offer.boot_file)));
+        assert_eq!(
+            offer.tftp_server_name,
+            Some(OptionBytes::new(b"192.168.242.1"))
+        );
+        assert_eq!(offer.lease_time, Some(3600));
+        assert_eq!(offer.renewal_time, Some(1800));
+        assert_eq!(offer.rebinding_time, Some(3150));
+        assert_eq!(offer.subnet_mask, Some(MASK));
+        assert_eq!(offer.router, Some(SERVER));
+        assert_eq!(offer.broadcast_address, Some(ip(255)));
+        assert_eq!(offer.dns_servers, Some(AddrList::Addrs(&DNS)));
+        assert_eq!(offer.vendor_class_id, None, "no 60 outside proxy mode");
+        assert_eq!(s.poll_event(), None, "an offer is not a lease");
+        assert_eq!(s.leases().count(), 0);
+
+        let out = send(&mut s, 100, &request(MAC, ip(88), Some(7)));
+        let (_, ack) = out.reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert_eq!(ack.your_ip, ip(88));
+        let lease = Lease {
+            mac: MAC,
+            ip: ip(88),
+            expires_at: Instant::from_millis(3_600_100),
+        };
+        // The event is queued by the time the reply is returned.
+        assert_eq!(s.poll_event(), Some(DhcpEvent::LeaseGranted(lease)));
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [lease]);
+        assert_eq!(s.poll_timeout(), Some(lease.expires_at));
+    }
+
+    #[test]
+    fn request_for_other_server_frees_offer() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 88), &mut slots[..]);
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        // The only address is held by the offer.
+        assert_eq!(
+            send(&mut s, 1, &msg(MessageType::Discover, MAC2, None))
+                .outcome
+                .ignore_reason(),
+            Some(IgnoreReason::PoolExhausted)
+        );
+        let mut r = request(MAC, ip(88), None);
+        r.server_identifier = Some(ip(254));
+        assert_eq!(
+            send(&mut s, 2, &r).outcome.ignore_reason(),
+            Some(IgnoreReason::OtherServerId)
+        );
+        // Freed: the other client gets it now.
+        let (_, offer) = send(&mut s, 3, &msg(MessageType::Discover, MAC2, None)).reply();
+        assert_eq!(offer.your_ip, ip(88));
+    }
+
+    #[test]
+    fn nak_for_foreign_or_taken_address() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        s.restore(Lease {
+            mac: MAC2,
+            ip: ip(90),
+            expires_at: Instant::from_millis(1_000_000),
+        })
+        .unwrap();
+        for wanted in [Ipv4Addr::new(10, 0, 0, 5), ip(90), SERVER] {
+            let mut r = msg(MessageType::Request, MAC, None);
+            r.requested_ip = Some(wanted); // INIT-REBOOT
+            r.client_ip = Ipv4Addr::UNSPECIFIED;
+            let (dst, nak) = send(&mut s, 0, &r).reply();
+            assert_eq!(nak.message_type, Some(MessageType::Nak), "{wanted}");
+            assert_eq!(nak.your_ip, Ipv4Addr::UNSPECIFIED);
+            assert_eq!(nak.lease_time, None);
+            assert_eq!(dst, Destination::Broadcast { port: 68 });
+        }
+        assert_eq!(s.poll_event(), None);
+        // INIT-REBOOT for a free pool address without a record: granted (authoritative).
+        let mut r = msg(MessageType::Request, MAC, None);
+        r.requested_ip = Some(ip(95));
+        assert_eq!(
+            send(&mut s, 0, &r).reply().1.message_type,
+            Some(MessageType::Ack)
+        );
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseGranted(l)) if l.ip == ip(95)));
+    }
+
+    #[test]
+    fn renew_by_ciaddr_is_unicast_and_reported() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        let _ = send(&mut s, 0, &request(MAC, ip(88), None)).reply();
+        let _ = s.poll_event();
+        let mut renew = msg(MessageType::Request, MAC, None);
+        renew.client_ip = ip(88);
+        let (dst, ack) = send(&mut s, 1_800_000, &renew).reply();
+        assert_eq!(dst, Destination::Unicast(SocketAddrV4::new(ip(88), 68)));
+        assert_eq!(ack.client_ip, ip(88));
+        assert_eq!(ack.your_ip, ip(88));
+        assert!(matches!(
+            s.poll_event(),
+            Some(DhcpEvent::LeaseRenewed(l)) if l.expires_at == Instant::from_millis(5_400_000)
+        ));
+    }
+
+    #[test]
+    fn decline_quarantines_and_release_frees() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 89), &mut slots[..]);
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        let _ = send(&mut s, 0, &request(MAC, ip(88), None)).reply();
+        let _ = s.poll_event();
+        let mut decline = msg(MessageType::Decline, MAC, None);
+        decline.server_identifier = Some(SERVER);
+        decline.requested_ip = Some(ip(88));
+        assert!(matches!(
+            send(&mut s, 10, &decline).outcome,
+            DhcpOutcome::Handled { .. }
+        ));
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseDeclined(l)) if l.ip == ip(88)));
+        assert_eq!(s.leases().count(), 0);
+        // .88 is quarantined: the next client gets .89, then the pool is empty.
+        let (_, offer) = send(&mut s, 20, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(offer.your_ip, ip(89));
+        assert_eq!(
+            send(&mut s, 20, &msg(MessageType::Discover, MAC2, None))
+                .outcome
+                .ignore_reason(),
+            Some(IgnoreReason::PoolExhausted)
+        );
+        let _ = send(&mut s, 30, &request(MAC, ip(89), None)).reply();
+        let _ = s.poll_event();
+        let mut release = msg(MessageType::Release, MAC, None);
+        release.client_ip = ip(89);
+        assert!(matches!(
+            send(&mut s, 40, &release).outcome,
+            DhcpOutcome::Handled { .. }
+        ));
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseReleased(l)) if l.ip == ip(89)));
+        // Release of something not held.
+        assert_eq!(
+            send(&mut s, 41, &release).outcome.ignore_reason(),
+            Some(IgnoreReason::UnknownLease)
+        );
+        // The quarantine ends after decline_hold.
+        s.handle_timeout(Instant::from_millis(10 + 600_000));
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.poll_event(), None, "quarantine end is not a lease event");
+    }
+
+    #[test]
+    fn inform_gets_config_without_lease() {
+        let mut slots = [LeaseSlot::EMPTY; 2];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        let mut inform = msg(MessageType::Inform, MAC, None);
+        inform.client_ip = ip(20);
+        let (dst, ack) = send(&mut s, 0, &inform).reply();
+        assert_eq!(dst, Destination::Unicast(SocketAddrV4::new(ip(20), 68)));
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert_eq!(ack.your_ip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(ack.lease_time, None);
+        assert_eq!(ack.subnet_mask, Some(MASK));
+        assert_eq!(ack.boot_file, b"", "not a PXE client");
+        assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn expiry_is_driven_by_now() {
+        let mut slots = [LeaseSlot::EMPTY; 4];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(s.poll_timeout(), Some(Instant::from_millis(60_000)));
+        s.handle_timeout(Instant::from_millis(59_999));
+        assert_eq!(s.poll_timeout(), Some(Instant::from_millis(60_000)));
+        s.handle_timeout(Instant::from_millis(60_000));
+        assert_eq!(s.poll_timeout(), None, "offer withdrawn");
+        let _ = send(&mut s, 70_000, &request(MAC, ip(88), None)).reply();
+        let _ = s.poll_event();
+        s.handle_timeout(Instant::from_millis(70_000 + 3_600_000));
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseExpired(l)) if l.ip == ip(88)));
+        assert_eq!(s.leases().count(), 0);
+    }
+
+    #[test]
+    fn reservation_and_exclusions() {
+        let res = [Reservation {
+            mac: MAC2,
+            ip: ip(200),
+        }];
+        let mut cfg = auth(1, 3);
+        cfg.reservations = &res;
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(cfg, &mut slots[..]);
+        let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC2, None)).reply();
+        assert_eq!(offer.your_ip, ip(200));
+        // .1 is the server itself: never offered.
+        let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(offer.your_ip, ip(2));
+    }
+
+    #[test]
+    fn relay_uses_giaddr_subnet_and_port_67() {
+        let relays = [RelaySubnet {
+            pool: Pool {
+                start: Ipv4Addr::new(10, 9, 0, 100),
+                end: Ipv4Addr::new(10, 9, 0, 110),
+            },
+            subnet_mask: MASK,
+            router: Some(Ipv4Addr::new(10, 9, 0, 1)),
+        }];
+        let mut cfg = auth(88, 99);
+        if let Mode::Authoritative { relay_subnets, .. } = &mut cfg.mode {
+            *relay_subnets = &relays;
+        }
+        let mut slots = [LeaseSlot::EMPTY; 4];
+        let mut s = DhcpServer::new(cfg, &mut slots[..]);
+        let mut r = msg(MessageType::Discover, MAC, None);
+        r.relay_agent_ip = Ipv4Addr::new(10, 9, 0, 1);
+        let (dst, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(
+            dst,
+            Destination::Unicast(SocketAddrV4::new(r.relay_agent_ip, 67))
+        );
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 9, 0, 100));
+        assert_eq!(offer.relay_agent_ip, r.relay_agent_ip);
+        assert_eq!(offer.router, Some(Ipv4Addr::new(10, 9, 0, 1)));
+        r.relay_agent_ip = Ipv4Addr::new(10, 8, 0, 1);
+        assert_eq!(
+            send(&mut s, 0, &r).outcome.ignore_reason(),
+            Some(IgnoreReason::NoSubnetForRelay)
+        );
+    }
+}
