@@ -38,6 +38,7 @@ use crate::wire::dhcp_option::{AddrList, OptionBytes, OptionIter};
 
 mod boot;
 mod lease;
+mod lease_table;
 mod reply;
 
 pub use boot::{
@@ -46,6 +47,7 @@ pub use boot::{
 pub use lease::{Lease, LeaseSlot};
 
 use lease::{Entry, State};
+use lease_table::LeaseTable;
 
 /// The PXE boot server port (PXE spec 2.1 §2.2.1).
 pub const PXE_PORT: u16 = 4011;
@@ -282,7 +284,7 @@ pub enum DhcpEvent {
 #[derive(Debug)]
 pub struct DhcpServer<'a> {
     cfg: DhcpConfig<'a>,
-    slots: ManagedSlice<'a, LeaseSlot>,
+    slots: LeaseTable<'a>,
     events: EventQueue,
 }
 
@@ -290,13 +292,13 @@ impl<'a> DhcpServer<'a> {
     /// A server with `cfg` and a lease table over `leases` (whose length bounds the number of
     /// clients with an offer or a lease at once). Slots are cleared.
     pub fn new(cfg: DhcpConfig<'a>, leases: impl Into<ManagedSlice<'a, LeaseSlot>>) -> Self {
-        let mut slots = leases.into();
-        for slot in slots.iter_mut() {
-            *slot = LeaseSlot::EMPTY;
-        }
+        let pool = match cfg.mode {
+            Mode::Authoritative { pool, .. } => Some(pool),
+            Mode::Proxy => None,
+        };
         Self {
             cfg,
-            slots,
+            slots: LeaseTable::new(leases.into(), pool),
             events: EventQueue::new(),
         }
     }
@@ -1038,14 +1040,7 @@ impl<'a> DhcpServer<'a> {
             }) = entry
             {
                 // A client holds one binding per subnet: drop its other pending offers.
-                for (i, s) in self.slots.iter_mut().enumerate() {
-                    if i != slot
-                        && s.entry
-                            .is_some_and(|e| e.lease.mac == lease.mac && e.state == State::Offered)
-                    {
-                        *s = LeaseSlot::EMPTY;
-                    }
-                }
+                self.slots.remove_offers(lease.mac, Some(slot));
             }
             self.set(slot, entry);
             if let Some(event) = event {
@@ -1055,41 +1050,28 @@ impl<'a> DhcpServer<'a> {
     }
 
     fn set(&mut self, slot: usize, entry: Option<Entry>) {
-        let slot = self
-            .slots
-            .get_mut(slot)
-            .expect("invariant: slot index found in this table");
-        slot.entry = entry;
+        self.slots.set(slot, entry);
     }
 
     /// RFC 2131 §4.3.2: a client that chose another server frees our offer.
     fn withdraw_offer(&mut self, mac: [u8; 6]) {
-        for slot in self.slots.iter_mut() {
-            if slot
-                .entry
-                .is_some_and(|e| e.lease.mac == mac && e.state == State::Offered)
-            {
-                *slot = LeaseSlot::EMPTY;
-            }
-        }
+        self.slots.remove_offers(mac, None);
     }
 
-    /// Clears entries due at `now`, reporting expired leases while more than `reserve` event
-    /// slots are free.
+    /// Clears entries due at `now`, earliest first, reporting expired leases while more than
+    /// `reserve` event slots are free (a lease that cannot be reported stops the clearing).
     fn expire(&mut self, now: Instant, reserve: usize) {
-        for slot in self.slots.iter_mut() {
-            let Some(entry) = slot.entry else { continue };
-            if entry.lease.expires_at > now {
-                continue;
+        let events = &mut self.events;
+        self.slots.expire(now, |entry| {
+            if entry.state != State::Bound {
+                return true;
             }
-            if entry.state == State::Bound {
-                if self.events.room() <= reserve {
-                    continue;
-                }
-                self.events.push(DhcpEvent::LeaseExpired(entry.lease));
+            if events.room() <= reserve {
+                return false;
             }
-            *slot = LeaseSlot::EMPTY;
-        }
+            events.push(DhcpEvent::LeaseExpired(entry.lease));
+            true
+        });
     }
 }
 
