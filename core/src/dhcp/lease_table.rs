@@ -327,11 +327,13 @@ impl LeaseTable<'_> {
 
     // Hash chains.
 
-    /// The bucket of `key`, by Fibonacci hashing (`len > 0`).
+    /// The bucket of `key`: Fibonacci hashing, then the top 32 bits scaled to `0..len` by a
+    /// multiply and a shift (no division, which the smallest targets lack in hardware).
     fn bucket(&self, key: u64) -> usize {
         let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        // `len` is at most MAX_SLOTS, so the result fits.
-        (mixed % self.len.max(1) as u64) as usize
+        // `len` is at most MAX_SLOTS and `mixed` below 2^32, so the product fits a u64 and
+        // the result is below `len`.
+        ((mixed * self.len as u64) >> 32) as usize
     }
 
     fn chain(&self, table: Table, key: u64) -> Chained<'_> {
