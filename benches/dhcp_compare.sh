@@ -4,6 +4,12 @@
 # pair, at the same offered rates, one server at a time. See benches/README.md.
 #
 #   sudo benches/dhcp_compare.sh [--quick] [--rates "1000 2000 ..."] [--seconds S] [--out DIR]
+#   sudo benches/dhcp_compare.sh --scale [--clients "2000 50000"] [--rates "4000 8000"] ...
+#
+# --scale is the lease-table case: a /16 pool (10.78.1.0-10.78.255.254, 65 278 addresses),
+# perfdhcp simulating 2 000 and then 50 000 clients (-R), pocketpxe and Kea back to back at
+# each rate; the table then has one row per (clients, offered rate). The default case is a
+# 2 048-address pool, 2 000 clients and all three servers.
 #
 # Network safety: all DHCP traffic stays on a veth pair between two namespaces this script
 # creates; servers are stopped by the PID it started; namespaces are deleted on exit.
@@ -18,6 +24,8 @@ RATES=""
 SECONDS_PER_RUN=""
 OUT=""
 ROUNDS=1
+SCALE=0
+CLIENT_COUNTS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -25,12 +33,17 @@ while [ $# -gt 0 ]; do
         --seconds) SECONDS_PER_RUN="$2"; shift ;;
         --rounds) ROUNDS="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --scale) SCALE=1 ;;
+        --clients) CLIENT_COUNTS="$2"; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "dhcp_compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
-if [ "$QUICK" = 1 ]; then
+if [ "$SCALE" = 1 ]; then
+    RATES="${RATES:-4000 8000}"; SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}"
+    CLIENT_COUNTS="${CLIENT_COUNTS:-2000 50000}"
+elif [ "$QUICK" = 1 ]; then
     RATES="${RATES:-1000 4000}"; SECONDS_PER_RUN="${SECONDS_PER_RUN:-4}"
 else
     RATES="${RATES:-1000 2000 4000 8000 12000 16000}"; SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}"
@@ -44,8 +57,14 @@ TAG="ppxd$$"
 NS_SRV="$TAG-srv"; NS_CLI="$TAG-cli"
 IF_SRV="${TAG}s"; IF_CLI="${TAG}c"
 SRV_IP=10.78.0.1; CLI_IP=10.78.0.2
-POOL_START=10.78.1.0; POOL_END=10.78.8.255   # 2048 addresses
-CLIENTS=2000
+if [ "$SCALE" = 1 ]; then
+    POOL_START=10.78.1.0; POOL_END=10.78.255.254   # a /16 less 10.78.0.x: 65 278 addresses
+    SERVERS="pocketpxe kea"
+else
+    POOL_START=10.78.1.0; POOL_END=10.78.8.255     # 2048 addresses
+    SERVERS="pocketpxe kea dnsmasq"
+fi
+CLIENT_COUNTS="${CLIENT_COUNTS:-2000}"
 SERVER_PID=""
 RESULTS="$OUT/dhcp.tsv"
 : > "$RESULTS"
@@ -65,7 +84,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if ! command -v perfdhcp >/dev/null || ! command -v kea-dhcp4 >/dev/null \
-    || ! command -v dnsmasq >/dev/null; then
+    || { [ "$SCALE" = 0 ] && ! command -v dnsmasq >/dev/null; }; then
     log "installing kea-admin (perfdhcp), kea-dhcp4-server, dnsmasq-base"
     DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
         kea-admin kea-dhcp4-server dnsmasq-base >&2 || die "apt-get install failed"
@@ -133,87 +152,98 @@ stop_server() {
 
 echo "# $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r), $(date -u +%Y-%m-%d), load $(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/machine.txt"
 for round in $(seq "$ROUNDS"); do
+  for clients in $CLIENT_COUNTS; do
     for rate in $RATES; do
-        for server in pocketpxe kea dnsmasq; do
+        for server in $SERVERS; do
             start_server "$server" || continue
             read -r srv_err0 < <(rcvbuf_errors "$NS_SRV"); read -r cli_err0 < <(rcvbuf_errors "$NS_CLI")
             report=$(timeout $((SECONDS_PER_RUN + 30)) ip netns exec "$NS_CLI" perfdhcp -4 \
-                -l "$IF_CLI" -r "$rate" -p "$SECONDS_PER_RUN" -R "$CLIENTS" 2>&1 || true)
+                -l "$IF_CLI" -r "$rate" -p "$SECONDS_PER_RUN" -R "$clients" 2>&1 || true)
             read -r srv_err1 < <(rcvbuf_errors "$NS_SRV"); read -r cli_err1 < <(rcvbuf_errors "$NS_CLI")
             cpu=$(server_cpu)
             stop_server
-            echo "$report" > "$OUT/$server-$rate-$round.txt"
+            echo "$report" > "$OUT/$server-$clients-$rate-$round.txt"
             # sent DISCOVERs, received ACKs.
             read -r discovers acks < <(echo "$report" | awk '
                 /Statistics for: DISCOVER-OFFER/ { s = "do" } /Statistics for: REQUEST-ACK/ { s = "ra" }
                 /^sent packets:/ && s == "do" { d = $3 } /^received packets:/ && s == "ra" { a = $3 }
                 END { print d + 0, a + 0 }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "$discovers" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$rate" "$discovers" \
                 "$acks" "$SECONDS_PER_RUN" "$((srv_err1 - srv_err0))" "$((cli_err1 - cli_err0))" \
-                "$cpu" >> "$RESULTS"
-            log "round $round rate $rate $server: $discovers DISCOVERs, $acks ACKs in ${SECONDS_PER_RUN}s"
+                "$cpu" "$clients" >> "$RESULTS"
+            log "round $round clients $clients rate $rate $server: $discovers DISCOVERs, $acks ACKs in ${SECONDS_PER_RUN}s, ${cpu}s CPU"
         done
     done
+  done
 done
 
-python3 - "$RESULTS" "$OUT/machine.txt" <<'EOF' | tee "$OUT/table.md"
+python3 - "$RESULTS" "$OUT/machine.txt" "$SERVERS" <<'EOF' | tee "$OUT/table.md"
 import statistics, sys
 from collections import defaultdict
+# dhcp.tsv: round, server, offered rate, DISCOVERs sent, ACKs received, seconds, datagrams
+# dropped at the server's / perfdhcp's socket, server CPU seconds, simulated clients.
 rows = defaultdict(list)
 extra = defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.split()
     r, server, rate, d, a, secs = f[:6]
     d, a, secs = int(d), int(a), float(secs)
-    rows[(server, int(rate))].append((a / secs, 100.0 * (d - a) / d if d else 100.0))
+    clients = int(f[9]) if len(f) >= 10 else 2000
+    key = (server, clients, int(rate))
+    rows[key].append((a / secs, 100.0 * (d - a) / d if d else 100.0))
     if len(f) >= 9:
-        # server-side and client-side receive-buffer drops, server CPU per 1000 DORA.
-        cpu_per_k = 1000.0 * float(f[8]) / a if a else float("nan")
-        extra[(server, int(rate))].append((int(f[6]), int(f[7]), cpu_per_k))
-servers = ["pocketpxe", "kea", "dnsmasq"]
-rates = sorted({k[1] for k in rows})
+        # server-side and client-side receive-buffer drops, server CPU ms per DORA.
+        cpu_ms = 1000.0 * float(f[8]) / a if a else float("nan")
+        extra[key].append((int(f[6]), int(f[7]), cpu_ms))
+servers = sys.argv[3].split()
+cases = sorted({k[1:] for k in rows})
 print(open(sys.argv[2]).read().strip().lstrip("# "))
 print()
-print("| offered DORA/s | " + " | ".join(f"{s} DORA/s (lost %)" for s in servers) + " |")
-print("|---" * (len(servers) + 1) + "|")
+print("| clients | offered DORA/s | " + " | ".join(f"{s} DORA/s (lost %)" for s in servers) + " |")
+print("|---" * (len(servers) + 2) + "|")
 best = {}
-for rate in rates:
+for clients, rate in cases:
     cells = []
     for s in servers:
-        got = rows.get((s, rate))
+        got = rows.get((s, clients, rate))
         if not got:
             cells.append("–"); continue
         done = statistics.median(g[0] for g in got)
         lost = statistics.median(g[1] for g in got)
-        best[s] = max(best.get(s, (0, 0)), (done, rate))
+        best[(s, clients)] = max(best.get((s, clients), (0, 0)), (done, rate))
         cells.append(f"{done:.0f} ({lost:.1f} %)")
-    print(f"| {rate} | " + " | ".join(cells) + " |")
+    print(f"| {clients} | {rate} | " + " | ".join(cells) + " |")
 print()
-for s in servers:
-    if s in best:
-        print(f"- {s}: at most {best[s][0]:.0f} DORA/s (at {best[s][1]} offered)")
+for (s, clients), (done, rate) in sorted(best.items()):
+    print(f"- {s}, {clients} clients: at most {done:.0f} DORA/s (at {rate} offered)")
 if extra:
     print()
     print("Where datagrams were dropped (kernel `RcvbufErrors`: server namespace / perfdhcp's "
-          "namespace) and server CPU seconds per 1 000 completed DORA (median of rounds):")
+          "namespace) and server CPU milliseconds per completed DORA (median of rounds):")
     print()
-    print("| offered DORA/s | " + " | ".join(f"{s}: dropped at server / at perfdhcp; CPU s per 1000" for s in servers) + " |")
-    print("|---" * (len(servers) + 1) + "|")
-    for rate in rates:
+    print("| clients | offered DORA/s | " + " | ".join(f"{s}: dropped at server / at perfdhcp; CPU ms per DORA" for s in servers) + " |")
+    print("|---" * (len(servers) + 2) + "|")
+    for clients, rate in cases:
         cells = []
         for s in servers:
-            got = extra.get((s, rate))
+            got = extra.get((s, clients, rate))
             if not got:
                 cells.append("–"); continue
             cells.append(f"{statistics.median(g[0] for g in got):.0f} / "
                          f"{statistics.median(g[1] for g in got):.0f}; "
                          f"{statistics.median(g[2] for g in got):.3f}")
-        print(f"| {rate} | " + " | ".join(cells) + " |")
+        print(f"| {clients} | {rate} | " + " | ".join(cells) + " |")
     print()
-if "pocketpxe" in best and "kea" in best and best["kea"][0] > 0:
-    kea_rate = best["kea"][1]
-    lost = statistics.median(g[1] for g in rows[("pocketpxe", kea_rate)])
-    print(f"- pocketpxe ÷ Kea, best DORA/s: {best['pocketpxe'][0] / best['kea'][0]:.2f}×; "
-          f"pocketpxe lost {lost:.1f} % at Kea's best offered rate ({kea_rate}/s)")
+for clients in sorted({c for _, c in best}):
+    p, k = best.get(("pocketpxe", clients)), best.get(("kea", clients))
+    if p and k and k[0] > 0:
+        lost = statistics.median(g[1] for g in rows.get(("pocketpxe", clients, k[1]), [(0, 0)]))
+        line = (f"- {clients} clients: pocketpxe ÷ Kea, best DORA/s: {p[0] / k[0]:.2f}×; "
+                f"pocketpxe lost {lost:.1f} % at Kea's best offered rate ({k[1]}/s)")
+        pc = extra.get(("pocketpxe", clients, k[1])); kc = extra.get(("kea", clients, k[1]))
+        if pc and kc:
+            pm, km = statistics.median(g[2] for g in pc), statistics.median(g[2] for g in kc)
+            line += f"; CPU per DORA there: {pm:.3f} vs {km:.3f} ms ({pm / km:.2f}×)"
+        print(line)
 EOF
 log "raw: $RESULTS; perfdhcp reports: $OUT/*.txt"

@@ -110,7 +110,7 @@ impl<'a> DhcpServer<'a> {
         let ip = match req.server_identifier {
             // SELECTING.
             Some(id) if id != self.cfg.server_ip => {
-                lease::withdraw_offers(&mut self.slots, ctx.mac, None);
+                self.slots.remove_offers(ctx.mac, None);
                 return Err(IgnoreReason::OtherServerId);
             }
             Some(_) => req.requested_ip.or(ciaddr),

@@ -49,6 +49,7 @@ mod boot;
 mod config;
 mod event;
 mod lease;
+mod lease_table;
 mod outcome;
 mod pxe;
 mod reply;
@@ -67,6 +68,7 @@ pub use summary::{BOOT_FILE_MAX, HOSTNAME_MAX, Summary, VENDOR_CLASS_MAX};
 
 use event::EventQueue;
 use lease::{Entry, State};
+use lease_table::LeaseTable;
 
 /// The PXE boot server port (PXE spec 2.1 §2.2.1).
 pub const PXE_PORT: u16 = 4011;
@@ -75,7 +77,7 @@ pub const PXE_PORT: u16 = 4011;
 #[derive(Debug)]
 pub struct DhcpServer<'a> {
     cfg: DhcpConfig<'a>,
-    slots: ManagedSlice<'a, LeaseSlot>,
+    slots: LeaseTable<'a>,
     events: EventQueue,
 }
 
@@ -83,11 +85,13 @@ impl<'a> DhcpServer<'a> {
     /// A server with `cfg` and a lease table over `leases` (whose length bounds the number of
     /// clients with an offer or a lease at once). Slots are cleared.
     pub fn new(cfg: DhcpConfig<'a>, leases: impl Into<ManagedSlice<'a, LeaseSlot>>) -> Self {
-        let mut slots = leases.into();
-        lease::clear(&mut slots);
+        let pool = match cfg.mode {
+            Mode::Authoritative { pool, .. } => Some(pool),
+            Mode::Proxy => None,
+        };
         Self {
             cfg,
-            slots,
+            slots: LeaseTable::new(leases.into(), pool),
             events: EventQueue::new(),
         }
     }
@@ -171,7 +175,7 @@ impl<'a> DhcpServer<'a> {
 
     /// The current leases (bound addresses; offers and declined addresses are not listed).
     pub fn leases(&self) -> impl Iterator<Item = &Lease> + '_ {
-        lease::bound(&self.slots)
+        self.slots.iter().filter_map(LeaseSlot::lease)
     }
 
     /// Puts a stored lease back into the table (on start, before handling traffic). Its
@@ -191,7 +195,7 @@ impl<'a> DhcpServer<'a> {
             Some(_) => return Err(RestoreError::Conflict),
             None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
         };
-        lease::set(&mut self.slots, slot, Some(entry));
+        self.slots.set(slot, Some(entry));
         Ok(())
     }
 }
@@ -335,24 +339,27 @@ impl<'a> DhcpServer<'a> {
             }) = entry
             {
                 // A client holds one binding per subnet: drop its other pending offers.
-                lease::withdraw_offers(&mut self.slots, lease.mac, Some(slot));
+                self.slots.remove_offers(lease.mac, Some(slot));
             }
-            lease::set(&mut self.slots, slot, entry);
+            self.slots.set(slot, entry);
             if let Some(event) = event {
                 self.events.push(event);
             }
         }
     }
 
-    /// Clears entries due at `now`, reporting expired leases while more than `reserve` event
-    /// slots are free.
+    /// Clears entries due at `now`, earliest first, reporting expired leases while more than
+    /// `reserve` event slots are free (a lease that cannot be reported stops the clearing).
     fn expire(&mut self, now: Instant, reserve: usize) {
         let events = &mut self.events;
-        lease::expire(&mut self.slots, now, |lease| {
+        self.slots.expire(now, |entry| {
+            if entry.state != State::Bound {
+                return true;
+            }
             if events.room() <= reserve {
                 return false;
             }
-            events.push(DhcpEvent::LeaseExpired(lease));
+            events.push(DhcpEvent::LeaseExpired(entry.lease));
             true
         });
     }
