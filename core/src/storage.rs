@@ -60,7 +60,7 @@ pub enum OpenError<E> {
 
 /// A file name from the wire, validated once: relative to the store's root.
 ///
-/// RFC 1350 names are NUL-terminated octet strings; PROTOCOL.md §3 adds what real clients send:
+/// RFC 1350 names are NUL-terminated octet strings; docs/protocol.md §3 adds what real clients send:
 /// a leading `/` means "relative to the TFTP root" (GRUB), `\` separates like `/` (some PXE
 /// ROMs). Empty names, `..` components, NUL bytes and non-UTF-8 names are refused.
 ///

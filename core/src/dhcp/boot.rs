@@ -79,7 +79,7 @@ impl ClientClass {
         matches!(self, Self::EfiX64Http | Self::EfiArm64Http)
     }
 
-    /// The proxyDHCP strategy used when a rule does not choose one (PROTOCOL.md §2): EDK2-style
+    /// The proxyDHCP strategy used when a rule does not choose one (docs/protocol.md §2): EDK2-style
     /// "BINL" (no option 43, then a request on port 4011) for UEFI, option 43 for BIOS and iPXE.
     pub const fn default_proxy_strategy(self) -> ProxyStrategy {
         match self {
@@ -122,7 +122,7 @@ impl core::fmt::Display for UnknownClass {
 
 impl core::error::Error for UnknownClass {}
 
-/// How a proxyDHCP offer tells the client where to boot (PROTOCOL.md §2; no single strategy
+/// How a proxyDHCP offer tells the client where to boot (docs/protocol.md §2; no single strategy
 /// works on every firmware).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -249,7 +249,7 @@ impl BootChoice<'_> {
 /// Picks the boot rule for a client.
 ///
 /// An iPXE client gets an `ipxe` rule (MAC rule first) if there is one, which breaks the
-/// chainload loop (PROTOCOL.md §2); otherwise, like everyone else, the rule for its architecture
+/// chainload loop (docs/protocol.md §2); otherwise, like everyone else, the rule for its architecture
 /// class (MAC rule first).
 pub fn choose<'a>(
     table: &[BootRule<'a>],
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn classifies_captured_clients() {
-        // captures/bios-dhcp.pcap: iPXE BIOS ROM.
+        // testdata/captures/bios-dhcp.pcap: iPXE BIOS ROM.
         let info = ClientInfo::classify(&req(
             Some(b"PXEClient:Arch:00000:UNDI:002001"),
             Some(&[0, 0]),
@@ -313,7 +313,7 @@ mod tests {
         ));
         assert_eq!(info.arch_class, Some(ClientClass::Bios));
         assert!(info.pxe && info.ipxe && !info.http);
-        // captures/uefi-dhcp.pcap: OVMF.
+        // testdata/captures/uefi-dhcp.pcap: OVMF.
         let info = ClientInfo::classify(&req(
             Some(b"PXEClient:Arch:00007:UNDI:003000"),
             Some(&[0, 7]),

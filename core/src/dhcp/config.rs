@@ -72,7 +72,7 @@ pub enum Mode<'a> {
         /// Pools for clients behind relay agents, chosen by `giaddr`'s subnet.
         relay_subnets: &'a [RelaySubnet],
     },
-    /// proxyDHCP: boot information only, `yiaddr` 0 (PXE spec 2.1 §2.2.5, PROTOCOL.md §2).
+    /// proxyDHCP: boot information only, `yiaddr` 0 (PXE spec 2.1 §2.2.5, docs/protocol.md §2).
     Proxy,
 }
 

@@ -13,7 +13,7 @@ use crate::wire::dhcp_option::{BootItem, DiscoveryControl, OptionBytes, PxeOptio
 
 impl<'a> DhcpServer<'a> {
     /// Port 4011: the PXE boot server answers a DHCPREQUEST with a DHCPACK carrying the boot
-    /// file, to the request's source (PXE spec 2.1 §2.2.1, PROTOCOL.md §2 strategy A).
+    /// file, to the request's source (PXE spec 2.1 §2.2.1, docs/protocol.md §2 strategy A).
     pub(super) fn boot_server<'r>(
         &self,
         ctx: &Ctx<'_, 'r>,
@@ -128,7 +128,7 @@ impl<'a> DhcpServer<'a> {
         Ok(())
     }
 
-    /// `siaddr`, `file`, `sname` in the BOOTP header, plus 66/67 when asked (PROTOCOL.md §2).
+    /// `siaddr`, `file`, `sname` in the BOOTP header, plus 66/67 when asked (docs/protocol.md §2).
     pub(super) fn add_boot<'r>(
         &self,
         reply: &mut Repr<'r>,
@@ -158,7 +158,7 @@ impl<'a> DhcpServer<'a> {
         } else {
             choice.rule.file.as_bytes()
         };
-        // The `file` field holds 128 bytes including the NUL (PROTOCOL.md §2).
+        // The `file` field holds 128 bytes including the NUL (docs/protocol.md §2).
         if file.len() > 127 {
             return Err(IgnoreReason::BootFileTooLong);
         }

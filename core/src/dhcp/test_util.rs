@@ -52,7 +52,7 @@ pub(super) fn proxy() -> DhcpConfig<'static> {
     cfg
 }
 
-/// A client message; `pxe` adds the options of the OVMF client in captures/uefi-dhcp.pcap.
+/// A client message; `pxe` adds the options of the OVMF client in testdata/captures/uefi-dhcp.pcap.
 pub(super) fn msg(kind: MessageType, mac: [u8; 6], pxe: Option<u8>) -> Repr<'static> {
     let mut r = Repr::new(Op::Request, 0x1234, HwAddr::ethernet(mac));
     r.message_type = Some(kind);

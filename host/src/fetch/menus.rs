@@ -136,7 +136,7 @@ pub struct MenuSpec {
     /// A serial console to add, if any.
     pub console: Option<SerialConsole>,
     /// Name this TFTP server in GRUB's paths (`(tftp,IP)/…`), for UEFI clients whose address
-    /// came from another DHCP server (PROTOCOL.md §2: GRUB otherwise asks that server).
+    /// came from another DHCP server (docs/protocol.md §2: GRUB otherwise asks that server).
     pub tftp_server: Option<Ipv4Addr>,
 }
 

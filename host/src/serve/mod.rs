@@ -447,7 +447,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         mirror: args.mirror.clone(),
         root: args.root.clone(),
         console: args.console.clone(),
-        // PROTOCOL.md §2: behind another DHCP server, GRUB must be told where the files are.
+        // docs/protocol.md §2: behind another DHCP server, GRUB must be told where the files are.
         tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
         mode: FetchMode::IfMissing,
     };

@@ -1,4 +1,4 @@
-//! NAT for booted machines (PROTOCOL.md §4): IPv4 forwarding plus a masquerade rule for the
+//! NAT for booted machines (docs/protocol.md §4): IPv4 forwarding plus a masquerade rule for the
 //! client subnet out of the uplink, undone when pocketpxe stops.
 //!
 //! Everything pocketpxe adds lives in one nftables table of its own, `table ip pocketpxe`, made

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! [`Repr::emit`] never uses option overload (52): `file`, `sname` and `siaddr` always go in the
-//! BOOTP header, because shim and GRUB read the boot file only from there (PROTOCOL.md §2).
+//! BOOTP header, because shim and GRUB read the boot file only from there (docs/protocol.md §2).
 
 mod packet;
 mod repr;

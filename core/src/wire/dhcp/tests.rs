@@ -3,7 +3,7 @@ use crate::wire::Error;
 use crate::wire::dhcp_option::OptionBytes;
 use core::net::Ipv4Addr;
 
-/// The OVMF (EDK2 PXE, x64 UEFI) DISCOVER from captures/uefi-dhcp.pcap, packet [1]: the UDP
+/// The OVMF (EDK2 PXE, x64 UEFI) DISCOVER from testdata/captures/uefi-dhcp.pcap, packet [1]: the UDP
 /// payload, trailing zero padding trimmed.
 fn ovmf_discover() -> Vec<u8> {
     let mut p = vec![0u8; 240];
@@ -101,7 +101,7 @@ fn parse() {
 
 #[test]
 fn emit() {
-    // An OFFER like the one dnsmasq sent in captures/uefi-dhcp.pcap packet [2].
+    // An OFFER like the one dnsmasq sent in testdata/captures/uefi-dhcp.pcap packet [2].
     let mut repr = Repr::new(
         Op::Reply,
         0xc671_5883,

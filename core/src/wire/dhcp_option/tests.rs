@@ -2,7 +2,7 @@ use super::*;
 use crate::wire::Error;
 use core::net::Ipv4Addr;
 
-// Options of the iPXE BIOS DISCOVER in captures/bios-dhcp.pcap, packet [1] (shortened: 53,
+// Options of the iPXE BIOS DISCOVER in testdata/captures/bios-dhcp.pcap, packet [1] (shortened: 53,
 // 57, 93, 60 and 77, then End).
 static BIOS_OPTIONS: &[u8] = &[
     0x35, 0x01, 0x01, // 53 DISCOVER
