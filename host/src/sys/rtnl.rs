@@ -16,8 +16,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -197,8 +197,21 @@ fn address_message(index: u32, cidr: Ipv4Cidr) -> AddressMessage {
 }
 
 /// Sends `payload` with `NLM_F_REQUEST | flags` and collects the replies: until `NLMSG_DONE`
-/// for a dump, until the acknowledgement or the one answer otherwise.
+/// for a dump, until the acknowledgement or the one answer otherwise. A dump that a concurrent
+/// change interrupted (`NLM_F_DUMP_INTR`) is asked again, a few times at most.
 fn request(payload: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let mut attempt = 1;
+    loop {
+        match request_once(payload.clone(), flags) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && attempt < DUMP_ATTEMPTS => {
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+fn request_once(payload: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
     let mut socket = Socket::new(NETLINK_ROUTE)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
@@ -215,7 +228,7 @@ fn request(payload: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetl
 
     let multi = flags & NLM_F_DUMP == NLM_F_DUMP || flags & NLM_F_ACK != 0;
     let mut replies = Vec::new();
-    // Bounded: a dump of this namespace's links, addresses or routes is far smaller.
+    // Bounded: a dump of this namespace's links or addresses is far smaller.
     for _ in 0..MAX_DATAGRAMS {
         let (datagram, _) = socket.recv_from_full().map_err(|e| {
             if matches!(
@@ -241,7 +254,9 @@ fn request(payload: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetl
 /// of another sequence number are skipped.
 ///
 /// # Errors
-/// An `NLMSG_ERROR` with an error code (as that OS error), or a datagram that does not parse.
+/// An `NLMSG_ERROR`, or an `NLMSG_DONE` with an error code (as that OS error); a dump
+/// interrupted by a concurrent change (`NLM_F_DUMP_INTR`, as [`io::ErrorKind::Interrupted`]);
+/// a datagram that does not parse.
 pub fn parse_datagram(
     datagram: &[u8],
     sequence: u32,
@@ -263,7 +278,16 @@ pub fn parse_datagram(
         if msg.header.sequence_number != sequence {
             continue;
         }
+        if msg.header.flags & NLM_F_DUMP_INTR != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "rtnetlink dump interrupted by a concurrent change",
+            ));
+        }
         match msg.payload {
+            NetlinkPayload::Done(done) if done.code < 0 => {
+                return Err(io::Error::from_raw_os_error(done.code.saturating_neg()));
+            }
             NetlinkPayload::Done(_) => return Ok(true),
             NetlinkPayload::Error(err) => match err.code {
                 None => return Ok(true),
@@ -280,21 +304,31 @@ pub fn parse_datagram(
 const IFNAMSIZ: usize = 16;
 /// Our requests' sequence number: one request per socket, so any fixed value identifies it.
 const SEQUENCE: u32 = 1;
+/// At most this many tries of a dump that concurrent changes interrupt.
+const DUMP_ATTEMPTS: u32 = 3;
 /// At most this many datagrams per reply.
 const MAX_DATAGRAMS: usize = 10_000;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::{DoneMessage, ErrorMessage};
+    use netlink_packet_core::{DoneMessage, ErrorMessage, NLM_F_MULTIPART};
     use std::net::Ipv4Addr;
     use std::num::NonZeroI32;
 
     fn datagram(messages: Vec<(u32, NetlinkPayload<RouteNetlinkMessage>)>) -> Vec<u8> {
+        datagram_with_flags(0, messages)
+    }
+
+    fn datagram_with_flags(
+        flags: u16,
+        messages: Vec<(u32, NetlinkPayload<RouteNetlinkMessage>)>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         for (seq, payload) in messages {
             let mut header = NetlinkHeader::default();
             header.sequence_number = seq;
+            header.flags = flags;
             let mut packet = NetlinkMessage::new(header, payload);
             packet.finalize();
             let mut buf = vec![0; packet.buffer_len()];
@@ -439,6 +473,16 @@ mod tests {
         let d = datagram(vec![(1, NetlinkPayload::Error(nodev))]);
         let err = parse_datagram(&d, 1, &mut Vec::new()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENODEV));
+        // A dump that failed: NLMSG_DONE with an error code.
+        let mut failed = DoneMessage::default();
+        failed.code = -libc::EBUSY;
+        let d = datagram(vec![(1, NetlinkPayload::Done(failed))]);
+        let err = parse_datagram(&d, 1, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBUSY));
+        // A dump a concurrent change interrupted: to be asked again.
+        let d = datagram_with_flags(NLM_F_DUMP_INTR | NLM_F_MULTIPART, vec![(1, l(4))]);
+        let err = parse_datagram(&d, 1, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
         // Garbage: an error, never a panic.
         for junk in [&[1u8, 2, 3][..], &[0; 16], &[0xff; 40]] {
             assert!(parse_datagram(junk, 1, &mut Vec::new()).is_err());
