@@ -170,6 +170,57 @@ pub fn valid_ifname(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
 }
 
+/// Appends the messages of one reply datagram to `replies`; `Ok(true)` once the reply is
+/// complete (`NLMSG_DONE`, or an `NLMSG_ERROR` of code 0, i.e. the acknowledgement). Messages
+/// of another sequence number are skipped.
+///
+/// # Errors
+/// An `NLMSG_ERROR`, or an `NLMSG_DONE` with an error code (as that OS error); a dump
+/// interrupted by a concurrent change (`NLM_F_DUMP_INTR`, as [`io::ErrorKind::Interrupted`]);
+/// a datagram that does not parse.
+pub fn parse_datagram(
+    datagram: &[u8],
+    sequence: u32,
+    replies: &mut Vec<RouteNetlinkMessage>,
+) -> io::Result<bool> {
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        // Messages are aligned to 4 bytes (NLMSG_ALIGN).
+        let len = (msg.header.length as usize).next_multiple_of(4);
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "rtnetlink message of length 0",
+            ));
+        }
+        rest = rest.get(len..).unwrap_or_default();
+        if msg.header.sequence_number != sequence {
+            continue;
+        }
+        if msg.header.flags & NLM_F_DUMP_INTR != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "rtnetlink dump interrupted by a concurrent change",
+            ));
+        }
+        match msg.payload {
+            NetlinkPayload::Done(done) if done.code < 0 => {
+                return Err(io::Error::from_raw_os_error(done.code.saturating_neg()));
+            }
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(err) => match err.code {
+                None => return Ok(true),
+                Some(_) => return Err(err.to_io()),
+            },
+            NetlinkPayload::InnerMessage(inner) => replies.push(inner),
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
 /// `RTM_GETLINK` for one interface: `ENODEV` means there is none.
 fn get_link(msg: LinkMessage) -> io::Result<Option<Link>> {
     match request(RouteNetlinkMessage::GetLink(msg), 0) {
@@ -247,57 +298,6 @@ fn request_once(payload: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<Rout
     Err(io::Error::other(format!(
         "rtnetlink reply longer than {MAX_DATAGRAMS} datagrams"
     )))
-}
-
-/// Appends the messages of one reply datagram to `replies`; `Ok(true)` once the reply is
-/// complete (`NLMSG_DONE`, or an `NLMSG_ERROR` of code 0, i.e. the acknowledgement). Messages
-/// of another sequence number are skipped.
-///
-/// # Errors
-/// An `NLMSG_ERROR`, or an `NLMSG_DONE` with an error code (as that OS error); a dump
-/// interrupted by a concurrent change (`NLM_F_DUMP_INTR`, as [`io::ErrorKind::Interrupted`]);
-/// a datagram that does not parse.
-pub fn parse_datagram(
-    datagram: &[u8],
-    sequence: u32,
-    replies: &mut Vec<RouteNetlinkMessage>,
-) -> io::Result<bool> {
-    let mut rest = datagram;
-    while !rest.is_empty() {
-        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        // Messages are aligned to 4 bytes (NLMSG_ALIGN).
-        let len = (msg.header.length as usize).next_multiple_of(4);
-        if len == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "rtnetlink message of length 0",
-            ));
-        }
-        rest = rest.get(len..).unwrap_or_default();
-        if msg.header.sequence_number != sequence {
-            continue;
-        }
-        if msg.header.flags & NLM_F_DUMP_INTR != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "rtnetlink dump interrupted by a concurrent change",
-            ));
-        }
-        match msg.payload {
-            NetlinkPayload::Done(done) if done.code < 0 => {
-                return Err(io::Error::from_raw_os_error(done.code.saturating_neg()));
-            }
-            NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(err) => match err.code {
-                None => return Ok(true),
-                Some(_) => return Err(err.to_io()),
-            },
-            NetlinkPayload::InnerMessage(inner) => replies.push(inner),
-            _ => {}
-        }
-    }
-    Ok(false)
 }
 
 /// `IFNAMSIZ`: interface names are shorter.
