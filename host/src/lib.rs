@@ -16,6 +16,7 @@
 //!   installer, and [`fetch::menus`], its BIOS and UEFI boot menus.
 //! * [`sys`]: the operating system beneath:
 //!   * [`sys::netif`]: network interfaces: addresses, flags, the address `serve` may add;
+//!   * [`sys::rtnl`]: interface facts over rtnetlink, in this process's namespace;
 //!   * [`sys::nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit;
 //!   * [`sys::udp`]: sockets bound to one interface, and who holds a taken port;
 //!   * [`sys::udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path;

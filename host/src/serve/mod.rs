@@ -571,10 +571,12 @@ fn setup_nat(
 
 fn add_error(cidr: Ipv4Cidr, iface: &str, err: NetIfError) -> ServeError {
     let detail = match err {
-        NetIfError::Ip { detail, .. } if detail.contains("not permitted") => {
-            format!("{detail} (needs root or CAP_NET_ADMIN)")
+        NetIfError::Netlink { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            format!("{source} (needs root or CAP_NET_ADMIN)")
         }
-        NetIfError::Ip { command, detail } => format!("`{command}`: {detail}"),
+        NetIfError::Netlink { source, .. } => source.to_string(),
         other => other.to_string(),
     };
     ServeError::AddAddress {

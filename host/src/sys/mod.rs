@@ -6,6 +6,7 @@ pub mod fd_limit;
 pub mod nat;
 pub mod netif;
 pub mod privdrop;
+pub mod rtnl;
 pub mod shutdown;
 pub mod udp;
 pub mod udp_batch;

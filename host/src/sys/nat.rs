@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::sys::netif::Ipv4Cidr;
+use crate::sys::netif::{Ipv4Cidr, format_mac};
 
 /// The nftables table pocketpxe owns (family `ip`).
 pub const TABLE: &str = "pocketpxe";
@@ -150,14 +150,7 @@ impl Nat {
         let run = Runner {
             netns: opts.netns.clone(),
         };
-        run.output("ip", &["link", "show", "dev", uplink])
-            .map_err(|e| NatError::Uplink {
-                name: uplink.to_owned(),
-                reason: match e {
-                    NatError::Command { detail, .. } => detail,
-                    other => other.to_string(),
-                },
-            })?;
+        check_uplink_exists(&run, uplink)?;
         let leftovers = Self::cleanup_leftovers_with(opts)?;
         if leftovers.any() {
             tracing::info!(
@@ -586,14 +579,38 @@ impl State {
     }
 }
 
-/// The MAC address of `iface` in this process's network namespace, from sysfs.
+/// The MAC address of `iface` in this process's network namespace, over rtnetlink; empty for
+/// an interface without one (e.g. a tunnel).
 fn interface_mac(iface: &str) -> Option<String> {
-    if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
-        return None;
+    let link = crate::sys::rtnl::link_by_name(iface).ok()??;
+    Some(link.mac.map(|mac| format_mac(&mac)).unwrap_or_default())
+}
+
+/// Fails unless the uplink exists: asked over rtnetlink in this process's network namespace,
+/// or with `ip link show` inside [`NatOptions::netns`].
+fn check_uplink_exists(run: &Runner, uplink: &str) -> Result<(), NatError> {
+    let missing = |reason: String| NatError::Uplink {
+        name: uplink.to_owned(),
+        reason,
+    };
+    if run.netns.is_some() {
+        return run
+            .output("ip", &["link", "show", "dev", uplink])
+            .map(drop)
+            .map_err(|e| {
+                missing(match e {
+                    NatError::Command { detail, .. } => detail,
+                    other => other.to_string(),
+                })
+            });
     }
-    fs::read_to_string(Path::new("/sys/class/net").join(iface).join("address"))
-        .ok()
-        .map(|mac| mac.trim().to_owned())
+    match crate::sys::rtnl::link_by_name(uplink) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(missing(
+            "no such interface in this network namespace (see `ip link`)".into(),
+        )),
+        Err(e) => Err(missing(format!("cannot read it over rtnetlink: {e}"))),
+    }
 }
 
 fn remove_state(path: &Path) -> Result<(), NatError> {

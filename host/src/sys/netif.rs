@@ -1,9 +1,12 @@
 //! Network interfaces: what `serve` needs to know about one, and the address it may add.
 //!
-//! Facts come from `/sys/class/net/IFACE/` (existence, flags, MAC) and iproute2 (`ip -4 -o
-//! addr show`), which every Debian/Ubuntu system has; addresses are added and removed with
-//! `ip addr add|del`. An address this process added is removed again when its
-//! [`AddedAddress`] guard is dropped.
+//! Facts (existence, flags, MAC, IPv4 addresses) are asked of the kernel over rtnetlink
+//! ([`crate::sys::rtnl`]), and addresses are added and removed the same way, so they are
+//! those of the network namespace this process runs in, however it entered it (`ip netns
+//! exec`, or a bare `setns` such as `nsenter --net` or systemd's `NetworkNamespacePath=`,
+//! after which `/sys/class/net` still shows another namespace). No `ip` program is needed.
+//! An address this process added is removed again when its [`AddedAddress`] guard is
+//! dropped.
 //!
 //! A `kill -9` skips that guard, so every added address is first recorded in an
 //! [`AddressLedger`] (`/run/pocketpxe/netns-INODE/addresses.state`, one per network namespace,
@@ -16,8 +19,9 @@ use std::fmt;
 use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::str::FromStr;
+
+use crate::sys::rtnl;
 
 /// An IPv4 address with its prefix length, e.g. `192.168.242.1/24`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +89,8 @@ impl FromStr for Ipv4Cidr {
 pub struct Interface {
     /// Its name, e.g. `eth1`.
     pub name: String,
+    /// Its index in this network namespace.
+    pub index: u32,
     /// Its hardware address.
     pub mac: [u8; 6],
     /// Whether it is administratively up (IFF_UP).
@@ -106,13 +112,15 @@ pub enum NetIfError {
     /// The interface has no IPv4 address and none was given.
     #[error("interface {0} has no IPv4 address: give one with --address, e.g. 192.168.242.1/24")]
     NoAddress(String),
-    /// Running `ip` failed.
-    #[error("`{command}` failed: {detail}")]
-    Ip {
-        /// The command line.
-        command: String,
-        /// What it said.
-        detail: String,
+    /// The kernel refused or failed a request about the interface.
+    #[error("interface {iface}: {action}: {source}")]
+    Netlink {
+        /// The interface.
+        iface: String,
+        /// What was asked, e.g. `adding 10.0.0.1/24`.
+        action: String,
+        /// The OS error.
+        source: io::Error,
     },
     /// The address state file could not be read or written.
     #[error("address state file {path}: {source}")]
@@ -128,27 +136,25 @@ impl Interface {
     /// Reads interface `name`.
     ///
     /// # Errors
-    /// [`NetIfError::Missing`] if there is no such interface, [`NetIfError::Ip`] if `ip` fails.
+    /// [`NetIfError::Missing`] if there is no such interface in this process's network
+    /// namespace, [`NetIfError::Netlink`] if the kernel cannot be asked.
     pub fn lookup(name: &str) -> Result<Self, NetIfError> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(NetIfError::Missing(name.to_owned()));
-        }
-        let sys = PathBuf::from("/sys/class/net").join(name);
-        if !sys.exists() {
-            return Err(NetIfError::Missing(name.to_owned()));
-        }
-        let flags = std::fs::read_to_string(sys.join("flags")).unwrap_or_default();
-        let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
-        let mac = std::fs::read_to_string(sys.join("address"))
-            .ok()
-            .and_then(|s| parse_mac(s.trim()))
-            .unwrap_or([0; 6]);
-        let output = ip(&["-4", "-o", "addr", "show", "dev", name])?;
+        let failed = |action: &str, source| NetIfError::Netlink {
+            iface: name.to_owned(),
+            action: action.to_owned(),
+            source,
+        };
+        let link = rtnl::link_by_name(name)
+            .map_err(|e| failed("reading its link", e))?
+            .ok_or_else(|| NetIfError::Missing(name.to_owned()))?;
+        let addrs =
+            rtnl::ipv4_addresses(link.index).map_err(|e| failed("reading its addresses", e))?;
         Ok(Self {
             name: name.to_owned(),
-            mac,
-            up: flags & IFF_UP != 0,
-            addrs: parse_ip_addr_show(&output),
+            index: link.index,
+            mac: link.mac.unwrap_or([0; 6]),
+            up: link.up,
+            addrs,
         })
     }
 
@@ -169,12 +175,12 @@ impl Interface {
     /// a restart after `kill -9`: see [`Interface::ensure_address_recorded`].
     ///
     /// # Errors
-    /// [`NetIfError::Ip`] if `ip addr add` fails (e.g. without CAP_NET_ADMIN).
+    /// [`NetIfError::Netlink`] if adding fails (e.g. without CAP_NET_ADMIN).
     pub fn ensure_address(&mut self, cidr: Ipv4Cidr) -> Result<Option<AddedAddress>, NetIfError> {
         if self.has(cidr) {
             return Ok(None);
         }
-        ip(&["addr", "add", &cidr.to_string(), "dev", &self.name])?;
+        self.add(cidr)?;
         self.addrs.push(cidr);
         Ok(Some(AddedAddress {
             iface: self.name.clone(),
@@ -192,7 +198,7 @@ impl Interface {
     /// address is added anyway (a clean exit still removes it).
     ///
     /// # Errors
-    /// [`NetIfError::Ip`] if `ip addr add` fails; the record is withdrawn then.
+    /// [`NetIfError::Netlink`] if adding fails; the record is withdrawn then.
     pub fn ensure_address_recorded(
         &mut self,
         cidr: Ipv4Cidr,
@@ -214,7 +220,7 @@ impl Interface {
             Err(e) => (None, Some(e)),
         };
         if !present {
-            if let Err(e) = ip(&["addr", "add", &cidr.to_string(), "dev", &self.name]) {
+            if let Err(e) = self.add(cidr) {
                 if let Some((ledger, record)) = &ledger
                     && let Err(e) = ledger.forget(record)
                 {
@@ -239,6 +245,15 @@ impl Interface {
     /// Whether the interface holds `cidr`'s address.
     fn has(&self, cidr: Ipv4Cidr) -> bool {
         self.addrs.iter().any(|a| a.addr == cidr.addr)
+    }
+
+    /// Adds `cidr` (`ip addr add CIDR dev IFACE`).
+    fn add(&self, cidr: Ipv4Cidr) -> Result<(), NetIfError> {
+        rtnl::add_ipv4_address(self.index, cidr).map_err(|source| NetIfError::Netlink {
+            iface: self.name.clone(),
+            action: format!("adding {cidr}"),
+            source,
+        })
     }
 }
 
@@ -514,34 +529,20 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
     format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
-fn ip(args: &[&str]) -> Result<String, NetIfError> {
-    let command = format!("ip {}", args.join(" "));
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| NetIfError::Ip {
-            command: command.clone(),
-            detail: format!("{e} (is iproute2 installed?)"),
-        })?;
-    if !output.status.success() {
-        return Err(NetIfError::Ip {
-            command,
-            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// `ip addr del`; an address that is already gone counts as removed.
+/// Removes `cidr` from `iface` (`ip addr del CIDR dev IFACE`); an address that is already
+/// gone, or whose interface is gone, counts as removed.
 fn remove_address(iface: &str, cidr: Ipv4Cidr) -> Result<(), NetIfError> {
-    match ip(&["addr", "del", &cidr.to_string(), "dev", iface]) {
-        Ok(_) => Ok(()),
-        Err(NetIfError::Ip { detail, .. })
-            if detail.contains("Cannot assign requested address") =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e),
+    let failed = |source| NetIfError::Netlink {
+        iface: iface.to_owned(),
+        action: format!("removing {cidr}"),
+        source,
+    };
+    let Some(link) = rtnl::link_by_name(iface).map_err(failed)? else {
+        return Ok(());
+    };
+    match rtnl::del_ipv4_address(link.index, cidr) {
+        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => Err(failed(e)),
+        _ => Ok(()),
     }
 }
 
@@ -575,19 +576,6 @@ fn parse_ledger(text: &str, path: &Path) -> Vec<AddressRecord> {
         .collect()
 }
 
-/// Parses `ip -4 -o addr show` output: `2: eth0    inet 10.0.0.5/24 brd … scope global eth0`.
-fn parse_ip_addr_show(output: &str) -> Vec<Ipv4Cidr> {
-    output
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next()?.parse().ok()
-        })
-        .collect()
-}
-
-const IFF_UP: u32 = 0x1;
 const ADDRESS_STATE_FILE: &str = "addresses.state";
 
 #[cfg(test)]
@@ -608,19 +596,6 @@ mod tests {
         assert!("10.0.0.1".parse::<Ipv4Cidr>().is_err());
         assert!("10.0.0.1/33".parse::<Ipv4Cidr>().is_err());
         assert!("10.0.0/24".parse::<Ipv4Cidr>().is_err());
-    }
-
-    #[test]
-    fn ip_output_is_parsed() {
-        let out = "2: eth0    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
-                   2: eth0    inet 192.168.242.1/24 scope global eth0\\       valid_lft forever preferred_lft forever\n";
-        assert_eq!(
-            parse_ip_addr_show(out),
-            [
-                "10.0.0.5/24".parse().unwrap(),
-                "192.168.242.1/24".parse().unwrap()
-            ]
-        );
     }
 
     #[test]
@@ -668,7 +643,7 @@ mod tests {
         let cidr: Ipv4Cidr = "192.168.242.1/24".parse().unwrap();
         let other: Ipv4Cidr = "10.0.0.1/8".parse().unwrap();
         // Dead PIDs (pid 1 runs another program). `lo` (MAC 0) holds neither address, so
-        // recovering runs no `ip` command.
+        // recovering removes nothing from it.
         let dead = |iface: &str, cidr: Ipv4Cidr, mac: [u8; 6]| AddressRecord {
             iface: iface.into(),
             cidr,
