@@ -30,7 +30,6 @@ pub struct Transmit {
 #[must_use = "a UnicastTransmit describes bytes that must be sent"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(C, align(8))]
 pub struct UnicastTransmit {
     /// Where to send it.
     pub dst: SocketAddrV4,

@@ -299,6 +299,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     ///
     /// # Errors
     /// [`InsufficientSize`] when `tx` is too small; nothing changed then.
+    #[inline(always)]
     pub fn poll_transmit<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
@@ -329,6 +330,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     /// aborted; it stays until `poll_transmit` returns `None` for it. Each call returns the
     /// first transfer and moves it to the end, so a driver that stops before `None` (a full
     /// socket) meets the others before it comes round again. O(1).
+    #[inline]
     pub fn poll_ready(&mut self) -> Option<TransferId> {
         let index = self.index.rotate_ready(&mut self.slots)?;
         Some(TransferId {
@@ -445,6 +447,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     /// Files slot `index` after its transfer changed, as the caller saw it afterwards: on the
     /// closed stack if it closed just now, in the readiness queue if it is live and
     /// `has_output`; its deadline into the server's.
+    #[inline]
     fn settle(&mut self, index: usize, change: Change) {
         if change.closed {
             self.index.unmark_ready(&mut self.slots, index);

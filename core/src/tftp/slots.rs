@@ -119,6 +119,7 @@ impl SlotIndex {
     }
 
     /// Puts slot `index` at the end of the readiness queue, unless it is queued already.
+    #[inline]
     pub(super) fn mark_ready<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
         if slots[index].links.queued {
             return;
@@ -137,6 +138,7 @@ impl SlotIndex {
     }
 
     /// Takes slot `index` out of the readiness queue, if it is there.
+    #[inline]
     pub(super) fn unmark_ready<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
         if !slots[index].links.queued {
             return;
@@ -156,6 +158,7 @@ impl SlotIndex {
 
     /// The first slot of the readiness queue, which moves to the end of the queue (it stays
     /// queued until [`SlotIndex::unmark_ready`]).
+    #[inline]
     pub(super) fn rotate_ready<H>(&mut self, slots: &mut [Slot<H>]) -> Option<usize> {
         let index = some(self.ready_head)?;
         if self.ready_tail != self.ready_head {

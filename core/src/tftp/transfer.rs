@@ -169,7 +169,10 @@ impl<H: Copy> Transfer<H> {
         }
     }
 
-    /// The next datagram to send, if any, written into `tx`.
+    /// The next datagram to send, if any, written into `tx`. Inlined into its one caller so
+    /// that the result is not returned through memory: read back whole, the narrow stores of
+    /// the address stall store forwarding for longer than a 512-byte block takes to copy.
+    #[inline(always)]
     pub(crate) fn poll_transmit<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
