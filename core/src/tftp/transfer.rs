@@ -273,6 +273,7 @@ impl<H: Copy> Transfer<H> {
         }
     }
 
+    #[inline(always)]
     fn emit_data<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
