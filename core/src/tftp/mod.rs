@@ -315,10 +315,10 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         let deadline = transfer.deadline;
         if transfer.is_closed() && !was_closed {
             self.index.push_closed(&mut self.slots, id.index());
-        }
-        if transmit.is_none() {
             self.index.unmark_ready(&mut self.slots, id.index());
         }
+        // A live transfer drained to `None` stays queued: `poll_ready` drops it unless something
+        // new arrived for it by then, which spares the DATA path two queue updates per window.
         self.note_deadline(deadline);
         Ok(transmit)
     }
@@ -327,16 +327,25 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     ///
     /// This is the readiness queue, kept inside the slots: a transfer joins it when it is
     /// accepted, when a datagram or a timeout leaves it something to send, and when it is
-    /// aborted; it stays until `poll_transmit` returns `None` for it. Each call returns the
-    /// first transfer and moves it to the end, so a driver that stops before `None` (a full
-    /// socket) meets the others before it comes round again. O(1).
+    /// aborted. Each call returns the first transfer that has something to send and moves it
+    /// to the end, so a driver that stops before `None` (a full socket) meets the others before
+    /// it comes round again; transfers found with nothing to send (drained since they joined)
+    /// leave the queue on the way. O(1) amortized: each leaves at most once per joining.
     #[inline]
     pub fn poll_ready(&mut self) -> Option<TransferId> {
-        let index = self.index.rotate_ready(&mut self.slots)?;
-        Some(TransferId {
-            slot: index as u16,
-            generation: self.slots[index].generation,
-        })
+        loop {
+            let index = self.index.first_ready()?;
+            let slot = &self.slots[index];
+            if slot.transfer.as_ref().is_some_and(Transfer::has_output) {
+                let generation = slot.generation;
+                self.index.rotate_ready(&mut self.slots);
+                return Some(TransferId {
+                    slot: index as u16,
+                    generation,
+                });
+            }
+            self.index.unmark_ready(&mut self.slots, index);
+        }
     }
 
     /// The earliest deadline of any transfer. O(1); it may be earlier than needed, in which case

@@ -156,16 +156,21 @@ impl SlotIndex {
         slots[index].links.ready = Chain::NONE;
     }
 
-    /// The first slot of the readiness queue, which moves to the end of the queue (it stays
-    /// queued until [`SlotIndex::unmark_ready`]).
+    /// The first slot of the readiness queue.
     #[inline]
-    pub(super) fn rotate_ready<H>(&mut self, slots: &mut [Slot<H>]) -> Option<usize> {
-        let index = some(self.ready_head)?;
-        if self.ready_tail != self.ready_head {
+    pub(super) fn first_ready(&self) -> Option<usize> {
+        some(self.ready_head)
+    }
+
+    /// Moves the first slot of the readiness queue to its end.
+    #[inline]
+    pub(super) fn rotate_ready<H>(&mut self, slots: &mut [Slot<H>]) {
+        if let Some(index) = some(self.ready_head)
+            && self.ready_tail != self.ready_head
+        {
             self.unmark_ready(slots, index);
             self.mark_ready(slots, index);
         }
-        Some(index)
     }
 
     /// The slot of the transfer with `peer` that is not over yet.

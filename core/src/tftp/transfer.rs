@@ -97,6 +97,20 @@ impl<H: Copy> Transfer<H> {
         matches!(self.phase, Phase::Closed(_))
     }
 
+    /// Whether [`Transfer::poll_transmit`] would return a datagram now.
+    pub(crate) fn has_output(&self) -> bool {
+        self.stranger.is_some()
+            || match self.phase {
+                Phase::Negotiating { sent, .. } => !sent,
+                Phase::Sending { acked, next, .. } => {
+                    next <= acked + u64::from(self.opts.windowsize)
+                        && self.last_block.is_none_or(|last| next <= last)
+                }
+                Phase::Aborting { .. } => true,
+                Phase::Closed(_) => false,
+            }
+    }
+
     /// A datagram from the transfer's own port.
     pub(crate) fn handle(
         &mut self,
