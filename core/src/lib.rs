@@ -10,12 +10,15 @@
 //! ## Run-loop contract
 //! After *every* `handle*` call the driver:
 //! 1. sends the reply that call returned, if any;
-//! 2. drains `poll_transmit` until it returns `None`;
+//! 2. drains `poll_transmit` until it returns `None`, for every TFTP transfer that
+//!    `poll_ready` names (the transfers with something to send, and only those);
 //! 3. drains `poll_event`;
 //! 4. reads `poll_timeout` and sleeps until that deadline or the next datagram, then calls
 //!    `handle_timeout(now)` if the deadline passed.
 //!
-//! Time passed in never goes backwards. Spurious `handle_timeout` calls are no-ops.
+//! Time passed in never goes backwards. Spurious `handle_timeout` calls are no-ops. The
+//! feature `_test-util` has this loop written out once, in `tftp::drive`, for tests, fuzzing
+//! and benches.
 //!
 //! ```text
 //! loop {
@@ -24,7 +27,9 @@
 //!         (id, src, bytes) = transfer_sockets.recv() => core.handle(now, id, &rx),
 //!         _ = sleep_until(core.poll_timeout()) => core.handle_timeout(now),
 //!     }
-//!     for id in active { while let Some(t) = core.poll_transmit(now, id, &mut store, &mut tx)? { send(t) } }
+//!     while let Some(id) = core.poll_ready() {
+//!         while let Some(t) = core.poll_transmit(now, id, &mut store, &mut tx)? { send(t) }
+//!     }
 //!     while let Some(event) = core.poll_event() { log(event) }
 //! }
 //! ```
@@ -47,7 +52,7 @@ pub mod wire;
 
 pub use embedded_io;
 pub use io_store::{Directory, IoStore, IoStoreError};
-pub use net::{Destination, InsufficientSize, Mac, Received, Transmit};
+pub use net::{Destination, InsufficientSize, Mac, Received, Transmit, UnicastTransmit};
 pub use storage::{FileStore, MemStore, OpenError, Opened, PathError, SafePath};
 pub use time::Instant;
 pub use wire::Error as WireError;

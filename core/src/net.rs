@@ -24,6 +24,28 @@ pub struct Transmit {
     pub len: usize,
 }
 
+/// A datagram to one unicast address, written into the caller's buffer: the bytes are
+/// `tx[..len]`. What TFTP sends (RFC 1350 §4: every packet goes to the peer's TID), so its
+/// drivers need no case for broadcasts.
+#[must_use = "a UnicastTransmit describes bytes that must be sent"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UnicastTransmit {
+    /// Where to send it.
+    pub dst: SocketAddrV4,
+    /// How many bytes of the caller's buffer to send.
+    pub len: usize,
+}
+
+impl From<UnicastTransmit> for Transmit {
+    fn from(t: UnicastTransmit) -> Self {
+        Self {
+            dst: Destination::Unicast(t.dst),
+            len: t.len,
+        }
+    }
+}
+
 /// Where a [`Transmit`] goes.
 ///
 /// `repr(C, u32)` keeps the tag and each variant's fields aligned. With Rust's packed default

@@ -15,8 +15,7 @@ use pocketpxe_core::tftp::{
 };
 use pocketpxe_core::wire::tftp::{ErrorCode, Repr};
 use pocketpxe_core::{
-    Destination, Directory, FileStore, Instant, IoStore, IoStoreError, OpenError, Received,
-    SafePath,
+    Directory, FileStore, Instant, IoStore, IoStoreError, OpenError, Received, SafePath,
 };
 
 /// Faults a [`MemFile`] injects.
@@ -327,6 +326,19 @@ fn open_errors_map_by_kind_and_slots_are_bounded() {
 const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 242, 1), 69);
 const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 242, 88), 2070);
 
+/// An RRQ for `name` in octet mode with `options`.
+fn rrq_bytes(name: &str, options: &[(&str, &str)]) -> Vec<u8> {
+    let mut payload = vec![0, 1];
+    for s in [name, "octet"]
+        .into_iter()
+        .chain(options.iter().flat_map(|(n, v)| [*n, *v]))
+    {
+        payload.extend_from_slice(s.as_bytes());
+        payload.push(0);
+    }
+    payload
+}
+
 /// A TFTP server reading through an `IoStore`, driven as a driver would.
 struct Harness<'a> {
     server: TftpServer<'a, usize>,
@@ -336,19 +348,11 @@ struct Harness<'a> {
 }
 
 impl Harness<'_> {
-    fn rrq(&mut self, name: &str, options: &[(&str, &str)]) -> RequestOutcome {
-        let mut payload = vec![0, 1];
-        for s in [name, "octet"]
-            .into_iter()
-            .chain(options.iter().flat_map(|(n, v)| [*n, *v]))
-        {
-            payload.extend_from_slice(s.as_bytes());
-            payload.push(0);
-        }
+    fn rrq<'p>(&mut self, payload: &'p [u8]) -> RequestOutcome<'p> {
         let rx = Received {
             src: CLIENT,
             dst: SERVER,
-            payload: &payload,
+            payload,
         };
         self.server
             .handle_request(self.now, &rx, &mut self.store, &mut self.tx)
@@ -362,7 +366,7 @@ impl Harness<'_> {
             .poll_transmit(self.now, id, &mut self.store, &mut self.tx)
             .unwrap()
         {
-            assert_eq!(t.dst, Destination::Unicast(CLIENT));
+            assert_eq!(t.dst, CLIENT);
             out.push(self.tx[..t.len].to_vec());
             assert!(out.len() < 10_000, "poll_transmit does not stop");
         }
@@ -400,10 +404,11 @@ fn tftp_transfer_through_io_store_delivers_the_exact_bytes() {
         now: Instant::from_millis(1_000),
         tx: vec![0; 65536],
     };
-    let RequestOutcome::Accepted(id) = h.rrq(
+    let request = rrq_bytes(
         "/boot/file",
         &[("tsize", "0"), ("blksize", "512"), ("windowsize", "4")],
-    ) else {
+    );
+    let RequestOutcome::Accepted { id, .. } = h.rrq(&request) else {
         panic!("RRQ not accepted")
     };
     let out = h.drain(id);
@@ -467,7 +472,8 @@ fn tftp_read_error_through_io_store_aborts_with_error_0() {
         now: Instant::from_millis(1_000),
         tx: vec![0; 65536],
     };
-    let RequestOutcome::Accepted(id) = h.rrq("boot/file", &[]) else {
+    let request = rrq_bytes("boot/file", &[]);
+    let RequestOutcome::Accepted { id, .. } = h.rrq(&request) else {
         panic!("RRQ not accepted")
     };
     let out = h.drain(id);
@@ -513,7 +519,8 @@ fn tftp_missing_and_denied_files_get_errors_1_and_2() {
         ("missing", ErrorCode::FileNotFound),
         ("secret", ErrorCode::AccessViolation),
     ] {
-        let outcome = h.rrq(name, &[]);
+        let request = rrq_bytes(name, &[]);
+        let outcome = h.rrq(&request);
         let RequestOutcome::Rejected { transmit, .. } = outcome else {
             panic!("{name}: {outcome:?}")
         };

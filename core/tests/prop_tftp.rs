@@ -6,11 +6,12 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
+use pocketpxe_core::tftp::drive::{self, Output};
 use pocketpxe_core::tftp::{
     Handled, IgnoreReason, RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer,
 };
 use pocketpxe_core::wire::tftp::Repr;
-use pocketpxe_core::{Destination, Instant, MemStore, Received};
+use pocketpxe_core::{Instant, MemStore, Received};
 use proptest::prelude::*;
 
 const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 69);
@@ -41,6 +42,13 @@ proptest! {
         let mut tx = vec![0u8; 2048];
         let mut now = Instant::ZERO;
         let mut ids = Vec::new();
+        let mut sent = 0usize;
+        let mut count = |output: Output<'_>| {
+            if let Output::Send { bytes, .. } = output {
+                assert!(bytes.len() <= 4 + 1468);
+                sent += 1;
+            }
+        };
         for (to_listener, port, mut payload) in datagrams {
             now = now + Duration::from_millis(u64::from(port) * 7);
             let src = SocketAddrV4::new(*CLIENT.ip(), 3000 + u16::from(port % 4));
@@ -50,19 +58,22 @@ proptest! {
                     payload = [&[0u8, 1][..], b"f\0octet\0", &payload].concat();
                 }
                 let rx = Received { src, dst: SERVER, payload: &payload };
-                if let Ok(RequestOutcome::Accepted(id)) = server.handle_request(now, &rx, &mut store, &mut tx) {
+                if let RequestOutcome::Accepted { id, .. } =
+                    drive::request(&mut server, now, &rx, &mut store, &mut tx, &mut count).unwrap()
+                {
                     ids.push(id);
                 }
             } else if let Some(&id) = ids.get(usize::from(port) % ids.len().max(1)) {
                 let rx = Received { src, dst: SERVER, payload: &payload };
-                let _ = server.handle(now, id, &rx);
+                let _ = drive::datagram(&mut server, now, id, &rx, &mut store, &mut tx, &mut count)
+                    .unwrap();
             }
-            server.handle_timeout(now);
-            for &id in &ids {
-                while server.poll_transmit(now, id, &mut store, &mut tx).unwrap().is_some() {}
-            }
-            while server.poll_event(&mut store).is_some() {}
+            drive::timeout(&mut server, now, &mut store, &mut tx, &mut count).unwrap();
             prop_assert!(server.live() <= 4);
+            // Nothing is left that a driver visiting only ready transfers would miss.
+            for &id in &ids {
+                prop_assert_eq!(server.poll_transmit(now, id, &mut store, &mut tx).unwrap(), None);
+            }
         }
     }
 
@@ -191,7 +202,7 @@ fn check_slot_bookkeeping(ops: &[SlotOp]) -> Result<(), TestCaseError> {
                         outcome
                     );
                 } else {
-                    let RequestOutcome::Accepted(id) = outcome else {
+                    let RequestOutcome::Accepted { id, .. } = outcome else {
                         return Err(TestCaseError::fail(format!(
                             "expected a new transfer, got {outcome:?}"
                         )));
@@ -225,12 +236,33 @@ fn check_slot_bookkeeping(ops: &[SlotOp]) -> Result<(), TestCaseError> {
                 let live: Vec<Modelled> = model.iter().copied().filter(|t| !t.closed).collect();
                 if let Some(t) = live.get(n % live.len().max(1)) {
                     server.abort(t.id, "stop");
-                    while server
-                        .poll_transmit(now, t.id, &mut store, &mut tx)
-                        .unwrap()
-                        .is_some()
-                    {}
+                    let mut errors = 0;
+                    let mut reported = Vec::new();
+                    drive::flush(
+                        &mut server,
+                        now,
+                        &mut store,
+                        &mut tx,
+                        |output| match output {
+                            // Other transfers may still owe their first packet: only requests ran.
+                            Output::Send { from, bytes, .. } if from == Some(t.id) => {
+                                assert_eq!(&bytes[..2], [0, 5], "an ERROR");
+                                errors += 1;
+                            }
+                            Output::Send { .. } => {}
+                            Output::Event(event) => reported.push(event.id()),
+                        },
+                    )
+                    .unwrap();
+                    prop_assert_eq!(errors, 1, "one ERROR for the aborted transfer");
                     model.iter_mut().find(|m| m.id == t.id).unwrap().closed = true;
+                    // The loop reported every closed transfer, the aborted one included.
+                    prop_assert!(reported.contains(&t.id));
+                    for id in reported {
+                        let at = model.iter().position(|m| m.id == id && m.closed);
+                        prop_assert!(at.is_some(), "event for {} which is not closed", id);
+                        model.remove(at.unwrap());
+                    }
                 }
             }
             SlotOp::Drain => {
@@ -389,7 +421,7 @@ fn simulate(
         dst: SERVER,
         payload: &request,
     };
-    let RequestOutcome::Accepted(id) = server
+    let RequestOutcome::Accepted { id, .. } = server
         .handle_request(Instant::from_millis(now), &rx, &mut store, &mut tx)
         .unwrap()
     else {
@@ -423,13 +455,22 @@ fn simulate(
         steps += 1;
         prop_assert!(steps < 2_000_000, "livelock: simulation did not end");
 
-        // Drain the server, checking the Sorcerer's Apprentice rule.
-        while let Some(t) = server
-            .poll_transmit(Instant::from_millis(now), id, &mut store, &mut tx)
-            .unwrap()
-        {
-            prop_assert_eq!(t.dst, Destination::Unicast(CLIENT));
-            let bytes = tx[..t.len].to_vec();
+        // Drain the server as a driver does, checking the Sorcerer's Apprentice rule.
+        let mut datagrams = Vec::new();
+        let mut events = Vec::new();
+        drive::flush(
+            &mut server,
+            Instant::from_millis(now),
+            &mut store,
+            &mut tx,
+            |output| match output {
+                Output::Send { from, dst, bytes } => datagrams.push((from, dst, bytes.to_vec())),
+                Output::Event(event) => events.push(event),
+            },
+        )
+        .unwrap();
+        for (from, dst, bytes) in datagrams {
+            prop_assert_eq!((from, dst), (Some(id), CLIENT));
             if let Repr::Data { block, .. } = Repr::parse_bytes(&bytes).unwrap() {
                 // Map to absolute: the nearest block at or below highest_sent + 1.
                 let base = highest_sent + 1;
@@ -449,7 +490,7 @@ fn simulate(
             send(&mut flights, &mut rng, now, false, bytes);
         }
         resend_allowed = false;
-        while let Some(event) = server.poll_event(&mut store) {
+        for event in events {
             match event {
                 TftpEvent::Finished { stats, .. } => {
                     prop_assert_eq!(stats.bytes, len as u64);

@@ -6,12 +6,13 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
+use pocketpxe_core::tftp::drive::{self, Output};
 use pocketpxe_core::tftp::{
     ClientConfig, ClientError, ClientInput, RequestOutcome, Slot, TftpClient, TftpConfig,
     TftpEvent, TftpServer, TransferId,
 };
 use pocketpxe_core::wire::tftp::ErrorCode;
-use pocketpxe_core::{Destination, Instant, MemStore, Received};
+use pocketpxe_core::{Instant, MemStore, Received};
 use proptest::prelude::*;
 
 const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 69);
@@ -48,23 +49,26 @@ fn run(file: &[u8], name: &str, cfg: ClientConfig, drop_nth: u64) -> Outcome {
     let mut wire: Vec<(bool, SocketAddrV4, Vec<u8>)> = Vec::new();
     for _ in 0..1_000_000 {
         while let Some(t) = client.poll_transmit(now, &mut tx).unwrap() {
-            let Destination::Unicast(dst) = t.dst else {
-                panic!("unicast only")
-            };
             if !lose() {
-                wire.push((true, dst, tx[..t.len].to_vec()));
+                wire.push((true, t.dst, tx[..t.len].to_vec()));
             }
         }
-        if let Some(id) = id {
-            while let Some(t) = server.poll_transmit(now, id, &mut store, &mut tx).unwrap() {
-                if !lose() {
-                    wire.push((false, CLIENT, tx[..t.len].to_vec()));
+        drive::flush(
+            &mut server,
+            now,
+            &mut store,
+            &mut tx,
+            |output| match output {
+                Output::Send { dst, bytes, .. } => {
+                    assert_eq!(dst, CLIENT);
+                    if !lose() {
+                        wire.push((false, CLIENT, bytes.to_vec()));
+                    }
                 }
-            }
-            while let Some(e) = server.poll_event(&mut store) {
-                server_events.push(e);
-            }
-        }
+                Output::Event(e) => server_events.push(e),
+            },
+        )
+        .unwrap();
         if let Some(result) = client.outcome()
             && wire.is_empty()
             && server.live() == 0
@@ -103,7 +107,7 @@ fn run(file: &[u8], name: &str, cfg: ClientConfig, drop_nth: u64) -> Outcome {
                         .handle_request(now, &rx, &mut store, &mut tx)
                         .unwrap()
                     {
-                        RequestOutcome::Accepted(new) => id = Some(new),
+                        RequestOutcome::Accepted { id: new, .. } => id = Some(new),
                         RequestOutcome::Rejected { transmit, .. } => {
                             wire.push((false, CLIENT, tx[..transmit.len].to_vec()));
                         }

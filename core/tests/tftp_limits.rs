@@ -5,6 +5,7 @@
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use pocketpxe_core::tftp::drive;
 use pocketpxe_core::tftp::{RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer};
 use pocketpxe_core::{Instant, MemStore, Received};
 
@@ -27,20 +28,21 @@ fn rrq(name: &str, options: &[(&str, &str)]) -> Vec<u8> {
     p
 }
 
-fn request<'a>(
+/// A request through the reference drive loop (what it sends is dropped: the client is mute).
+fn request<'p>(
     server: &mut TftpServer<'_, usize>,
-    store: &mut MemStore<'a>,
+    store: &mut MemStore<'_>,
     now: Instant,
     src: SocketAddrV4,
-    payload: &[u8],
-) -> RequestOutcome {
+    payload: &'p [u8],
+) -> RequestOutcome<'p> {
     let mut tx = [0u8; 1600];
     let rx = Received {
         src,
         dst: SERVER,
         payload,
     };
-    server.handle_request(now, &rx, store, &mut tx).unwrap()
+    drive::request(server, now, &rx, store, &mut tx, |_| {}).unwrap()
 }
 
 #[test]
@@ -57,14 +59,7 @@ fn one_address_cannot_take_every_slot() {
     for port in 1000..1100u16 {
         let src = SocketAddrV4::new(FLOODER, port);
         match request(&mut server, &mut store, now, src, &rrq("big", &[])) {
-            RequestOutcome::Accepted(id) => {
-                accepted += 1;
-                while server
-                    .poll_transmit(now, id, &mut store, &mut tx)
-                    .unwrap()
-                    .is_some()
-                {}
-            }
+            RequestOutcome::Accepted { .. } => accepted += 1,
             RequestOutcome::Rejected { reason, .. } => {
                 assert_eq!(reason, RejectReason::ClientBusy);
                 assert_eq!(
@@ -78,31 +73,18 @@ fn one_address_cannot_take_every_slot() {
     }
     assert_eq!((accepted, refused), (4, 96));
     // Another client still gets a slot.
-    let RequestOutcome::Accepted(honest) =
-        request(&mut server, &mut store, now, HONEST, &rrq("big", &[]))
-    else {
-        panic!("the honest client was refused")
-    };
-    while server
-        .poll_transmit(now, honest, &mut store, &mut tx)
-        .unwrap()
-        .is_some()
-    {}
+    let honest = rrq("big", &[]);
+    let outcome = request(&mut server, &mut store, now, HONEST, &honest);
+    assert!(
+        matches!(outcome, RequestOutcome::Accepted { path, .. } if path.as_sent() == "big"),
+        "the honest client was refused: {outcome:?}"
+    );
     // The flooder never ACKs: after the retries its slots are reclaimed, and it may ask again.
     let mut t = 0;
     while server.live() > 0 && t < 60_000 {
         t += 100;
         let now = Instant::from_millis(t);
-        server.handle_timeout(now);
-        let ids: Vec<_> = server.active().collect();
-        for id in ids {
-            while server
-                .poll_transmit(now, id, &mut store, &mut tx)
-                .unwrap()
-                .is_some()
-            {}
-        }
-        while server.poll_event(&mut store).is_some() {}
+        drive::timeout(&mut server, now, &mut store, &mut tx, |_| {}).unwrap();
     }
     assert_eq!(server.live(), 0, "slots not reclaimed after the timeouts");
     let src = SocketAddrV4::new(FLOODER, 2000);
@@ -114,7 +96,7 @@ fn one_address_cannot_take_every_slot() {
             src,
             &rrq("big", &[])
         ),
-        RequestOutcome::Accepted(_)
+        RequestOutcome::Accepted { .. }
     ));
     // Without a limit (the default), one address may use every slot (load tests).
     let mut slots = [const { Slot::<usize>::EMPTY }; 8];
@@ -123,7 +105,7 @@ fn one_address_cannot_take_every_slot() {
         let src = SocketAddrV4::new(FLOODER, port);
         assert!(matches!(
             request(&mut server, &mut store, now, src, &rrq("big", &[])),
-            RequestOutcome::Accepted(_)
+            RequestOutcome::Accepted { .. }
         ));
     }
 }
@@ -135,13 +117,15 @@ fn gap_acks_are_counted_duplicates_are_not_resent() {
     let mut store = MemStore::new(&FILES);
     let mut tx = [0u8; 1600];
     let now = Instant::from_millis(0);
-    let RequestOutcome::Accepted(id) = request(
-        &mut server,
-        &mut store,
-        now,
-        HONEST,
-        &rrq("big", &[("blksize", "512"), ("windowsize", "4")]),
-    ) else {
+    let payload = rrq("big", &[("blksize", "512"), ("windowsize", "4")]);
+    let rx = Received {
+        src: HONEST,
+        dst: SERVER,
+        payload: &payload,
+    };
+    let Ok(RequestOutcome::Accepted { id, .. }) =
+        server.handle_request(now, &rx, &mut store, &mut tx)
+    else {
         panic!("not accepted")
     };
     let mut drain = |server: &mut TftpServer<'_, usize>, store: &mut MemStore<'_>| {

@@ -5,14 +5,13 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
+use pocketpxe_core::tftp::drive::{self, Output};
 use pocketpxe_core::tftp::{
-    FailReason, Handled, IgnoreReason, RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent,
-    TftpServer, TransferId,
+    FailReason, Handled, IgnoreReason, Outcome, RefusedLine, RejectReason, RequestOutcome, Slot,
+    TftpConfig, TftpEvent, TftpServer, TransferId, WireText,
 };
 use pocketpxe_core::wire::tftp::{ErrorCode, Repr};
-use pocketpxe_core::{
-    Destination, FileStore, Instant, MemStore, OpenError, Opened, Received, SafePath,
-};
+use pocketpxe_core::{FileStore, Instant, MemStore, OpenError, Opened, Received, SafePath};
 
 const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 242, 1), 69);
 const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 168, 242, 88), 2070);
@@ -78,7 +77,7 @@ impl<'a> Harness<'a> {
         }
     }
 
-    fn request(&mut self, from: SocketAddrV4, payload: &[u8]) -> RequestOutcome {
+    fn request<'p>(&mut self, from: SocketAddrV4, payload: &'p [u8]) -> RequestOutcome<'p> {
         let rx = Received {
             src: from,
             dst: SERVER,
@@ -92,7 +91,7 @@ impl<'a> Harness<'a> {
     fn rrq(&mut self, name: &str, options: &[(&str, &str)]) -> TransferId {
         let payload = rrq(name, options);
         match self.request(CLIENT, &payload) {
-            RequestOutcome::Accepted(id) => id,
+            RequestOutcome::Accepted { id, .. } => id,
             other => panic!("RRQ {name} not accepted: {other:?}"),
         }
     }
@@ -120,10 +119,7 @@ impl<'a> Harness<'a> {
             .poll_transmit(self.now, id, &mut self.store, &mut self.tx)
             .unwrap()
         {
-            let Destination::Unicast(dst) = t.dst else {
-                panic!("TFTP sends unicast only: {:?}", t.dst)
-            };
-            out.push((dst, self.tx[..t.len].to_vec()));
+            out.push((t.dst, self.tx[..t.len].to_vec()));
             assert!(out.len() < 100_000, "poll_transmit does not stop");
         }
         out
@@ -294,6 +290,11 @@ fn ovmf_size_probe_ends_quietly() {
         panic!("{events:?}")
     };
     assert!(reason.is_size_probe());
+    assert_eq!(events[0].outcome(), Outcome::SizeProbe);
+    assert_eq!(
+        events[0].line("bootnetx64.efi").to_string(),
+        "tftp: size probe bootnetx64.efi"
+    );
     assert_eq!(h.store.open, 0);
 }
 
@@ -525,11 +526,24 @@ fn requests_that_are_refused() {
         ),
     ];
     for (payload, want_reason, want_code) in cases {
-        let RequestOutcome::Rejected { transmit, reason } = h.request(CLIENT, &payload) else {
+        let RequestOutcome::Rejected {
+            transmit,
+            reason,
+            request,
+        } = h.request(CLIENT, &payload)
+        else {
             panic!("not rejected: {payload:?}")
         };
         assert_eq!(reason, want_reason);
-        assert_eq!(transmit.dst, Destination::Unicast(CLIENT));
+        assert_eq!(transmit.dst, CLIENT);
+        // The name comes back as sent, for the driver's log, unless the request did not parse.
+        match request {
+            Some(request) => {
+                let name = payload[2..].split(|&b| b == 0).next().unwrap();
+                assert_eq!(request.filename.0, name);
+            }
+            None => assert!(matches!(reason, RejectReason::Malformed(_))),
+        }
         let Repr::Error { code, message } = parse(&h.tx[..transmit.len]) else {
             panic!("not an ERROR")
         };
@@ -569,7 +583,7 @@ fn full_slots_answer_busy_and_free_again() {
     assert_eq!(h.events().len(), 1);
     assert!(matches!(
         h.request(STRANGER, &rrq("f", &[])),
-        RequestOutcome::Accepted(_)
+        RequestOutcome::Accepted { .. }
     ));
 }
 
@@ -670,4 +684,184 @@ fn driver_abort_sends_error_0_once() {
         }]
     ));
     assert_eq!(h.store.open, 0);
+}
+
+#[test]
+fn an_accepted_request_carries_its_validated_path_and_options() {
+    let file = pattern(10);
+    let files = [("pxelinux.cfg/default", &file[..])];
+    let mut slots = vec![Slot::EMPTY; 1];
+    let mut h = Harness::new(TftpConfig::default(), &mut slots, &files);
+    let payload = rrq(
+        "\\pxelinux.cfg\\default",
+        &[("tsize", "0"), ("blksize", "1468")],
+    );
+    let RequestOutcome::Accepted { id, path, options } = h.request(CLIENT, &payload) else {
+        panic!("not accepted")
+    };
+    assert_eq!(path.as_sent(), "\\pxelinux.cfg\\default");
+    assert_eq!(path.to_string(), "pxelinux.cfg/default");
+    assert_eq!(options.to_string(), "tsize=0 blksize=1468");
+    let granted = h.server.transfer(id).unwrap().options;
+    assert_eq!(granted.to_string(), "blksize=1468 tsize=10");
+}
+
+#[test]
+fn only_transfers_with_output_are_ready() {
+    let file = pattern(5000);
+    let files = [("f", &file[..])];
+    let mut slots = vec![Slot::EMPTY; 4];
+    let cfg = TftpConfig {
+        timeout: Duration::from_secs(1),
+        ..TftpConfig::default()
+    };
+    let mut h = Harness::new(cfg, &mut slots, &files);
+    assert_eq!(h.server.poll_ready(), None);
+    let a = h.rrq("f", &[]);
+    let b = match h.request(STRANGER, &rrq("f", &[])) {
+        RequestOutcome::Accepted { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    // Both owe DATA 1, in the order they came; the queue rotates until drained.
+    assert_eq!(h.server.poll_ready(), Some(a));
+    assert_eq!(h.server.poll_ready(), Some(b));
+    assert_eq!(h.server.poll_ready(), Some(a));
+    assert_eq!(h.drain(a).len(), 1);
+    assert_eq!(h.server.poll_ready(), Some(b));
+    assert_eq!(h.server.poll_ready(), Some(b), "b alone is left");
+    assert_eq!(h.drain(b).len(), 1);
+    assert_eq!(h.server.poll_ready(), None, "both wait for their ACK");
+    // A duplicate ACK leaves nothing to send; a new one does.
+    assert_eq!(
+        h.send(b, STRANGER, &[0, 4, 0, 0]),
+        Handled::Ignored(IgnoreReason::DuplicateAck)
+    );
+    assert_eq!(h.server.poll_ready(), None);
+    h.now = h.now + Duration::from_millis(500);
+    assert_eq!(h.send(b, STRANGER, &[0, 4, 0, 1]), Handled::Accepted);
+    assert_eq!(h.server.poll_ready(), Some(b));
+    assert_eq!(data_block(&h.drain(b)[0].1), (2, 512));
+    // A timeout readies only the transfer whose deadline passed: a's (b's is later).
+    h.now = h.now + Duration::from_millis(499);
+    h.server.handle_timeout(h.now);
+    assert_eq!(h.server.poll_ready(), None);
+    h.now = h.now + Duration::from_millis(1);
+    h.server.handle_timeout(h.now);
+    assert_eq!(h.server.poll_ready(), Some(a));
+    assert_eq!(h.server.poll_ready(), Some(a));
+    assert_eq!(data_block(&h.drain(a)[0].1), (1, 512));
+    assert_eq!(h.server.poll_ready(), None);
+    // An abort readies the transfer for its ERROR; once ended it is never ready again.
+    h.server.abort(b, "shutting down");
+    assert_eq!(h.server.poll_ready(), Some(b));
+    let out = h.drain(b);
+    assert!(matches!(parse(&out[0].1), Repr::Error { .. }));
+    assert_eq!(h.server.poll_ready(), None);
+    let events = h.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id(), b);
+}
+
+#[test]
+fn the_reference_loop_reports_lines_both_drivers_log() {
+    let file = pattern(1000);
+    let files = [("f", &file[..])];
+    let mut slots = vec![Slot::EMPTY; 2];
+    let mut h = Harness::new(TftpConfig::default(), &mut slots, &files);
+    let mut out: Vec<(Option<TransferId>, SocketAddrV4, Vec<u8>)> = Vec::new();
+    let mut events = Vec::new();
+    let mut sink = |o: Output<'_>| match o {
+        Output::Send { from, dst, bytes } => out.push((from, dst, bytes.to_vec())),
+        Output::Event(e) => events.push(e),
+    };
+    let missing = rrq("missing\n[fake]", &[]);
+    let rx = Received {
+        src: STRANGER,
+        dst: SERVER,
+        payload: &missing,
+    };
+    let outcome = drive::request(
+        &mut h.server,
+        h.now,
+        &rx,
+        &mut h.store,
+        &mut h.tx,
+        &mut sink,
+    );
+    let Ok(RequestOutcome::Rejected {
+        reason,
+        request: Some(request),
+        ..
+    }) = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    let line = RefusedLine {
+        name: request.filename,
+        peer: STRANGER,
+        reason,
+    };
+    assert_eq!(
+        line.to_string(),
+        "tftp: refused missing\\n[fake] to 192.168.242.89:2071: file not found",
+        "a name cannot start a new log line"
+    );
+    let payload = rrq("f", &[]);
+    let rx = Received {
+        src: CLIENT,
+        dst: SERVER,
+        payload: &payload,
+    };
+    let started = h.now;
+    let id = match drive::request(
+        &mut h.server,
+        h.now,
+        &rx,
+        &mut h.store,
+        &mut h.tx,
+        &mut sink,
+    ) {
+        Ok(RequestOutcome::Accepted { id, .. }) => id,
+        other => panic!("{other:?}"),
+    };
+    for block in 1..=2u16 {
+        h.now = h.now + Duration::from_millis(20);
+        let rx = Received {
+            src: CLIENT,
+            dst: SERVER,
+            payload: &[0, 4, 0, block as u8],
+        };
+        let handled = drive::datagram(
+            &mut h.server,
+            h.now,
+            id,
+            &rx,
+            &mut h.store,
+            &mut h.tx,
+            &mut sink,
+        );
+        assert_eq!(handled, Ok(Handled::Accepted));
+    }
+    // The ERROR from the listener, then DATA 1 and 2 from the transfer's port; one event.
+    let from: Vec<_> = out.iter().map(|(from, dst, _)| (*from, *dst)).collect();
+    assert_eq!(
+        from,
+        [(None, STRANGER), (Some(id), CLIENT), (Some(id), CLIENT)]
+    );
+    let [event] = events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(event.outcome(), Outcome::Done);
+    assert_eq!(event.stats().started, started);
+    assert_eq!(event.stats().elapsed(), Duration::from_millis(40));
+    assert_eq!(
+        event.line("f").to_string(),
+        "tftp: done f 1000 bytes in 40 ms (2 blocks, 0 retransmitted)"
+    );
+    assert_eq!(Outcome::Done.to_string(), "ok");
+    assert_eq!(
+        Outcome::Failed(FailReason::TimedOut).to_string(),
+        "timed out"
+    );
+    assert_eq!(WireText(b"a\xffb").to_string(), "a\u{fffd}b");
 }

@@ -6,9 +6,10 @@
 //! 1. `iface.poll` (frames in, queued datagrams out), then the servers' `handle_timeout`;
 //! 2. every readable socket is fed to the core: :67 to [`DhcpServer::handle`], :69 to
 //!    [`TftpServer::handle_request`], each transfer's own port to [`TftpServer::handle`];
-//! 3. each transfer's `poll_transmit` is drained into its socket, at most
-//!    [`TFTP_TX_PACKETS`] datagrams per turn and only into an empty socket buffer, so a
-//!    datagram the core produced always fits (it never has to be dropped or copied aside);
+//! 3. the transfers in the core's readiness queue ([`TftpServer::poll_ready`]), and only those,
+//!    have their `poll_transmit` drained into their sockets, at most [`TFTP_TX_PACKETS`]
+//!    datagrams per turn and only into an empty socket buffer, so a datagram the core produced
+//!    always fits (it never has to be dropped or copied aside);
 //! 4. events are logged and ended transfers' sockets closed;
 //! 5. if nothing was queued, sleep until the earliest of `iface.poll_at`, the servers'
 //!    `poll_timeout`, or the next frame.
@@ -21,12 +22,10 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use embedded_storage::ReadStorage;
 use pocketpxe_core::dhcp::{DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, LeaseSlot, Mode};
-use pocketpxe_core::net::Mac;
 use pocketpxe_core::tftp::{
-    FailReason, RejectReason, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
-    TransferStats,
+    EventLine, RefusedLine, RequestOutcome, Slot, TftpConfig, TftpServer, TransferId,
 };
-use pocketpxe_core::{Destination, Instant, Received, TftpRepr};
+use pocketpxe_core::{Destination, Instant, Mac, Received};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
@@ -78,34 +77,10 @@ pub enum Event<'a> {
     /// A lease changed.
     Dhcp(DhcpEvent),
     /// A TFTP request was refused with an ERROR (pxelinux probes several missing files).
-    TftpRefused {
-        /// The file asked for.
-        name: &'a str,
-        /// Who asked.
-        peer: SocketAddrV4,
-        /// Why.
-        reason: RejectReason,
-    },
-    /// A transfer delivered its whole file.
-    TftpDone {
-        /// The file.
-        name: &'a str,
-        /// Its counters.
-        stats: TransferStats,
-        /// When it ended.
-        at: Instant,
-    },
-    /// A transfer ended early.
-    TftpFailed {
-        /// The file.
-        name: &'a str,
-        /// Why (a size probe's ERROR 8 is the normal end of OVMF's `tsize` probe).
-        reason: FailReason,
-        /// Its counters.
-        stats: TransferStats,
-        /// When it ended.
-        at: Instant,
-    },
+    TftpRefused(RefusedLine<'a>),
+    /// A transfer ended: delivered, a size probe (the normal end of OVMF's `tsize` probe), or
+    /// failed.
+    Tftp(EventLine<'a>),
 }
 
 /// Serves DHCP and TFTP forever.
@@ -241,6 +216,17 @@ impl Transfer {
         core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
     }
 
+    /// Keeps `name` for the end-of-transfer log, cut to [`NAME_MAX`] bytes on a character
+    /// boundary.
+    fn set_name(&mut self, name: &str) {
+        let mut len = name.len().min(NAME_MAX);
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        self.name[..len].copy_from_slice(&name.as_bytes()[..len]);
+        self.name_len = len;
+    }
+
     fn socket(&self) -> SocketHandle {
         self.handle
             .expect("invariant: every slot gets a socket at start")
@@ -314,21 +300,14 @@ impl Driver<'_> {
             return false;
         };
         let rx = received(payload, &meta, TFTP_PORT);
-        let mut name = [0; NAME_MAX];
-        let mut name_len = 0;
-        if let Ok(TftpRepr::ReadRequest { filename, .. }) = TftpRepr::parse_bytes(payload) {
-            name_len = filename.len().min(NAME_MAX);
-            name[..name_len].copy_from_slice(&filename[..name_len]);
-        }
         let peer = rx.src;
         match tftp.handle_request(now, &rx, store, &mut self.tx[..]) {
-            Ok(RequestOutcome::Accepted(id)) => {
+            Ok(RequestOutcome::Accepted { id, path, .. }) => {
                 let port = self.ephemeral_port();
                 let slot = &mut self.transfers[id.index()];
                 slot.id = Some(id);
                 slot.port = port;
-                slot.name = name;
-                slot.name_len = name_len;
+                slot.set_name(path.as_sent());
                 let socket = sockets.get_mut::<udp::Socket>(slot.socket());
                 socket.close();
                 if socket.bind(port).is_err() {
@@ -336,15 +315,18 @@ impl Driver<'_> {
                 }
                 defmt::debug!("tftp: transfer {} from {} on port {}", id, peer, port);
             }
-            Ok(RequestOutcome::Rejected { transmit, reason }) => {
-                let shown = core::str::from_utf8(&name[..name_len]).unwrap_or("?");
-                platform.event(Event::TftpRefused {
-                    name: shown,
+            Ok(RequestOutcome::Rejected {
+                transmit,
+                reason,
+                request,
+            }) => {
+                platform.event(Event::TftpRefused(RefusedLine {
+                    name: request.map(|r| r.filename).unwrap_or_default(),
                     peer,
                     reason,
-                });
+                }));
                 let socket = sockets.get_mut::<udp::Socket>(handle);
-                let _ = socket.send_slice(&self.tx[..transmit.len], endpoint(transmit.dst));
+                let _ = socket.send_slice(&self.tx[..transmit.len], unicast(transmit.dst));
             }
             Ok(RequestOutcome::Ignored(reason)) => defmt::debug!("tftp: ignored: {}", reason),
             Err(e) => defmt::warn!("tftp: {}", e),
@@ -352,7 +334,8 @@ impl Driver<'_> {
         true
     }
 
-    /// Feeds each transfer its datagrams and queues what it wants sent.
+    /// Feeds each transfer its datagrams, then queues what the transfers in the core's
+    /// readiness queue want sent.
     fn serve_transfers<F: ReadStorage + Clone>(
         &mut self,
         now: Instant,
@@ -360,7 +343,6 @@ impl Driver<'_> {
         store: &mut FlashStore<F>,
         sockets: &mut SocketSet<'_>,
     ) -> bool {
-        let mut busy = false;
         for slot in self.transfers.iter() {
             let Some(id) = slot.id else { continue };
             let socket = sockets.get_mut::<udp::Socket>(slot.socket());
@@ -368,6 +350,16 @@ impl Driver<'_> {
                 let rx = received(payload, &meta, slot.port);
                 let _ = tftp.handle(now, id, &rx);
             }
+        }
+        let mut busy = false;
+        // At most one visit per transfer and turn: one left with output (its socket is full,
+        // or it has more than TFTP_TX_PACKETS to send) stays queued for the next turn.
+        for _ in 0..SLOTS {
+            let Some(id) = tftp.poll_ready() else { break };
+            let Some(slot) = self.transfers.get(id.index()).filter(|s| s.id == Some(id)) else {
+                continue;
+            };
+            let socket = sockets.get_mut::<udp::Socket>(slot.socket());
             if socket.send_queue() != 0 {
                 continue;
             }
@@ -376,7 +368,7 @@ impl Driver<'_> {
                     Ok(Some(t)) => {
                         busy = true;
                         if socket
-                            .send_slice(&self.tx[..t.len], endpoint(t.dst))
+                            .send_slice(&self.tx[..t.len], unicast(t.dst))
                             .is_err()
                         {
                             // Cannot happen (the buffer holds TFTP_TX_PACKETS datagrams of
@@ -405,21 +397,10 @@ impl Driver<'_> {
         platform: &mut P,
     ) {
         while let Some(event) = tftp.poll_event(store) {
-            let (TftpEvent::Finished { id, stats } | TftpEvent::Failed { id, stats, .. }) = event;
-            let Some(slot) = self.transfers.get_mut(id.index()) else {
+            let Some(slot) = self.transfers.get_mut(event.id().index()) else {
                 continue;
             };
-            let name = slot.name();
-            let at = clock::now();
-            platform.event(match event {
-                TftpEvent::Finished { .. } => Event::TftpDone { name, stats, at },
-                TftpEvent::Failed { reason, .. } => Event::TftpFailed {
-                    name,
-                    reason,
-                    stats,
-                    at,
-                },
-            });
+            platform.event(Event::Tftp(event.line(slot.name())));
             sockets.get_mut::<udp::Socket>(slot.socket()).close();
             slot.id = None;
         }
@@ -507,6 +488,11 @@ fn received<'a>(payload: &'a [u8], meta: &UdpMetadata, port: u16) -> Received<'a
     }
 }
 
+/// Where smoltcp should send a TFTP datagram (always unicast, to the peer's TID).
+fn unicast(dst: SocketAddrV4) -> IpEndpoint {
+    IpEndpoint::new(IpAddress::Ipv4(*dst.ip()), dst.port())
+}
+
 /// Where smoltcp should send a core [`Destination`]. smoltcp cannot send to a MAC without
 /// ARP, so the DHCP config says `unicast_to_mac: false` and the core never asks for it; if it
 /// did, a broadcast reaches the client too (RFC 2131 §4.1).
@@ -540,21 +526,8 @@ impl fmt::Display for Event<'_> {
                 config::POOL.end
             ),
             Self::Dhcp(event) => write!(f, "dhcp: {event}"),
-            Self::TftpRefused { name, peer, reason } => {
-                write!(f, "tftp: refused {name} to {peer}: {reason}")
-            }
-            Self::TftpDone { name, stats, at } => {
-                write!(f, "tftp: done {name} {}", Stats(&stats, at))
-            }
-            Self::TftpFailed { name, reason, .. } if reason.is_size_probe() => {
-                write!(f, "tftp: size probe {name}")
-            }
-            Self::TftpFailed {
-                name,
-                reason,
-                stats,
-                at,
-            } => write!(f, "tftp: failed {name}: {reason} {}", Stats(&stats, at)),
+            Self::TftpRefused(line) => line.fmt(f),
+            Self::Tftp(line) => line.fmt(f),
         }
     }
 }
@@ -569,44 +542,16 @@ impl defmt::Format for Event<'_> {
                 bytes,
             } => defmt::write!(
                 f,
-                "ready on {} ({=[u8]:02x}), {} boot files ({} bytes)",
+                "ready on {} ({}), {} boot files ({} bytes)",
                 ip,
-                mac[..],
+                Mac(mac),
                 files,
                 bytes
             ),
             Self::Dhcp(event) => defmt::write!(f, "dhcp: {}", event),
-            Self::TftpRefused { name, peer, reason } => {
-                defmt::write!(f, "tftp: refused {=str} to {}: {}", name, peer, reason)
-            }
-            Self::TftpDone { name, stats, .. } => {
-                defmt::write!(f, "tftp: done {=str} {}", name, stats)
-            }
-            Self::TftpFailed {
-                name,
-                reason,
-                stats,
-                ..
-            } => defmt::write!(f, "tftp: failed {=str}: {} {}", name, reason, stats),
+            Self::TftpRefused(line) => line.format(f),
+            Self::Tftp(line) => line.format(f),
         }
-    }
-}
-
-struct Stats<'a>(&'a TransferStats, Instant);
-
-impl fmt::Display for Stats<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        write!(
-            f,
-            "{} bytes in {} ms ({} blocks, {} retransmitted)",
-            s.bytes,
-            self.1
-                .total_millis()
-                .saturating_sub(s.started.total_millis()),
-            s.blocks_sent,
-            s.retransmits
-        )
     }
 }
 

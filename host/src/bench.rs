@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
 use clap::Args;
+use pocketpxe_core::Received;
 use pocketpxe_core::tftp::{ClientConfig, ClientInput, TftpClient};
-use pocketpxe_core::{Destination, Received};
 use sha2::{Digest, Sha256};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -364,10 +364,8 @@ async fn flush(
     tx: &mut [u8],
 ) {
     while let Ok(Some(t)) = client.poll_transmit(clock.now(), tx) {
-        if let Destination::Unicast(dst) = t.dst
-            && dst.ip() == server.ip()
-        {
-            let _ = socket.send_to(&tx[..t.len], dst).await;
+        if t.dst.ip() == server.ip() {
+            let _ = socket.send_to(&tx[..t.len], t.dst).await;
         }
     }
 }

@@ -7,7 +7,7 @@
 use core::net::SocketAddrV4;
 use core::time::Duration;
 
-use crate::net::{Destination, InsufficientSize, Received, Transmit};
+use crate::net::{InsufficientSize, Received, UnicastTransmit};
 use crate::time::Instant;
 use crate::wire::tftp::{DEFAULT_BLKSIZE, ErrorCode, OptionWriter, Options, Repr, parse_decimal};
 
@@ -225,7 +225,7 @@ impl<'a> TftpClient<'a> {
         &mut self,
         now: Instant,
         tx: &mut [u8],
-    ) -> Result<Option<Transmit>, InsufficientSize> {
+    ) -> Result<Option<UnicastTransmit>, InsufficientSize> {
         if let Some(stranger) = self.stranger {
             let repr = Repr::Error {
                 code: ErrorCode::UnknownTransferId,
@@ -233,10 +233,7 @@ impl<'a> TftpClient<'a> {
             };
             let len = emit(&repr, tx)?;
             self.stranger = None;
-            return Ok(Some(Transmit {
-                dst: Destination::Unicast(stranger),
-                len,
-            }));
+            return Ok(Some(UnicastTransmit { dst: stranger, len }));
         }
         if let Phase::Requesting { sent: false, .. } = self.phase {
             let len = self.emit_request(tx)?;
@@ -244,8 +241,8 @@ impl<'a> TftpClient<'a> {
                 *sent = true;
             }
             self.deadline = Some(now + self.cfg.timeout);
-            return Ok(Some(Transmit {
-                dst: Destination::Unicast(self.server),
+            return Ok(Some(UnicastTransmit {
+                dst: self.server,
                 len,
             }));
         }
@@ -254,10 +251,7 @@ impl<'a> TftpClient<'a> {
         };
         let len = emit(&Repr::Ack { block }, tx)?;
         self.ack_due = None;
-        Ok(Some(Transmit {
-            dst: Destination::Unicast(peer),
-            len,
-        }))
+        Ok(Some(UnicastTransmit { dst: peer, len }))
     }
 
     /// When the client next needs [`TftpClient::handle_timeout`].

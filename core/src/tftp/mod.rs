@@ -21,12 +21,18 @@
 //!   second transfer; a different request from that port replaces the old transfer.
 
 pub mod client;
+#[cfg(feature = "_test-util")]
+pub mod drive;
+mod event;
 mod options;
+mod outcome;
 mod slots;
 mod transfer;
 
 pub use client::{ClientConfig, ClientError, ClientInput, ClientStats, TftpClient};
+pub use event::{EventLine, Outcome, RefusedLine, TftpEvent, TransferInfo, TransferStats};
 pub use options::{Acked, Negotiated, OACK_OPTIONS_MAX_LEN};
+pub use outcome::{FailReason, Handled, IgnoreReason, RejectReason, Request, RequestOutcome};
 
 use core::fmt;
 use core::net::SocketAddrV4;
@@ -34,9 +40,10 @@ use core::time::Duration;
 
 use managed::ManagedSlice;
 
-use crate::net::{Destination, InsufficientSize, Received, Transmit};
-use crate::storage::{FileStore, OpenError, PathError, SafePath};
+use crate::net::{InsufficientSize, Received, UnicastTransmit};
+use crate::storage::{FileStore, OpenError, SafePath};
 use crate::time::Instant;
+pub use crate::wire::tftp::WireText;
 use crate::wire::tftp::{ErrorCode, Mode, Opcode, Packet, Repr};
 use slots::{Links, SlotIndex};
 use transfer::{Transfer, emit_error, request_hash};
@@ -114,253 +121,6 @@ impl<H> Default for Slot<H> {
     }
 }
 
-/// What became of a datagram on the listener port.
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RequestOutcome {
-    /// A new transfer: open its socket, then drain [`TftpServer::poll_transmit`] for it.
-    Accepted(TransferId),
-    /// Refused: send the ERROR in `tx[..transmit.len]` from the listener socket.
-    Rejected {
-        /// The ERROR packet.
-        transmit: Transmit,
-        /// Why.
-        reason: RejectReason,
-    },
-    /// Dropped without an answer.
-    Ignored(IgnoreReason),
-}
-
-/// Why a request was refused with an ERROR packet.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RejectReason {
-    /// The file does not exist (ERROR 1).
-    NotFound,
-    /// The store refused it: outside the root, not a regular file, unreadable (ERROR 2).
-    Denied,
-    /// The name is not acceptable (ERROR 2).
-    BadPath(PathError),
-    /// A write request: the server is read-only (ERROR 2).
-    ReadOnly,
-    /// A mode other than `octet` (ERROR 4).
-    UnsupportedMode,
-    /// The request does not parse (ERROR 4).
-    Malformed(crate::wire::Error),
-    /// Every transfer slot is taken (ERROR 0).
-    Busy,
-    /// This client address already runs as many transfers as
-    /// [`TftpServer::set_max_transfers_per_client`] allows (ERROR 0).
-    ClientBusy,
-    /// The store failed to open the file (ERROR 0).
-    Io,
-}
-
-impl RejectReason {
-    /// The TFTP error code sent to the client.
-    pub const fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotFound => ErrorCode::FileNotFound,
-            Self::Denied | Self::BadPath(_) | Self::ReadOnly => ErrorCode::AccessViolation,
-            Self::UnsupportedMode | Self::Malformed(_) => ErrorCode::IllegalOperation,
-            Self::Busy | Self::ClientBusy | Self::Io => ErrorCode::Undefined,
-        }
-    }
-
-    /// The message sent to the client: fixed text, never a host path.
-    pub const fn message(&self) -> &'static str {
-        match self {
-            Self::NotFound => "file not found",
-            Self::Denied => "access denied",
-            Self::BadPath(PathError::Empty) => "empty file name",
-            Self::BadPath(PathError::ParentComponent) => "'..' is not allowed in file names",
-            Self::BadPath(PathError::Nul) => "NUL is not allowed in file names",
-            Self::BadPath(PathError::NotUtf8) => "file names must be UTF-8",
-            Self::BadPath(PathError::TooLong) => "file name too long",
-            Self::ReadOnly => "server is read-only",
-            Self::UnsupportedMode => "only octet mode is supported",
-            Self::Malformed(_) => "malformed request",
-            Self::Busy => "server busy: all transfer slots in use, retry later",
-            Self::ClientBusy => "too many transfers from your address, retry later",
-            Self::Io => "cannot open file",
-        }
-    }
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
-/// Why a datagram was dropped without an answer (STYLE.md R6).
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum IgnoreReason {
-    /// It does not parse.
-    Malformed(crate::wire::Error),
-    /// Not a request, on the listener port.
-    NotARequest,
-    /// The same request again from the same client port while its transfer runs.
-    DuplicateRequest,
-    /// The transfer id is stale or was never issued.
-    UnknownTransfer,
-    /// From an address that is not the transfer's peer (it is owed ERROR 5).
-    UnknownTransferId,
-    /// An ACK for a block already acknowledged (RFC 1123 §4.2.3.1: no resend).
-    DuplicateAck,
-    /// An ACK for a block not sent yet, or in the wrong phase.
-    UnexpectedAck,
-    /// A packet type a read transfer does not expect.
-    UnexpectedPacket,
-    /// The transfer is already over.
-    TransferClosed,
-}
-
-impl fmt::Display for IgnoreReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
-            Self::NotARequest => f.write_str("not a request"),
-            Self::DuplicateRequest => f.write_str("repeated request"),
-            Self::UnknownTransfer => f.write_str("unknown transfer"),
-            Self::UnknownTransferId => f.write_str("packet from a foreign TID"),
-            Self::DuplicateAck => f.write_str("duplicate ACK"),
-            Self::UnexpectedAck => f.write_str("unexpected ACK"),
-            Self::UnexpectedPacket => f.write_str("unexpected packet"),
-            Self::TransferClosed => f.write_str("transfer already closed"),
-        }
-    }
-}
-
-/// What became of a datagram on a transfer's port.
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Handled {
-    /// It moved the transfer on; drain [`TftpServer::poll_transmit`].
-    Accepted,
-    /// Dropped (a stranger's packet still queues ERROR 5: drain `poll_transmit`).
-    Ignored(IgnoreReason),
-}
-
-/// Why a transfer ended without delivering the whole file.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum FailReason {
-    /// No answer after every retry.
-    TimedOut,
-    /// The client sent an ERROR. With `during_negotiation` and code 8 this is the normal end of
-    /// a `tsize` probe (OVMF), not a failure worth a warning.
-    Aborted {
-        /// The client's error code.
-        code: ErrorCode,
-        /// Whether it came in answer to the OACK.
-        during_negotiation: bool,
-    },
-    /// The store failed to read (ERROR 0 sent).
-    ReadError,
-    /// The file's size changed during the transfer (ERROR 0 sent).
-    FileChanged,
-    /// The same client port asked for something else.
-    Superseded,
-    /// The driver ended it with [`TftpServer::abort`] (ERROR 0 sent).
-    ServerAborted,
-}
-
-impl FailReason {
-    /// Whether this is a normal way for a client to end (a `tsize` probe's ERROR 8).
-    pub const fn is_size_probe(&self) -> bool {
-        matches!(
-            self,
-            Self::Aborted {
-                code: ErrorCode::OptionNegotiation,
-                during_negotiation: true
-            }
-        )
-    }
-}
-
-impl fmt::Display for FailReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TimedOut => f.write_str("timed out"),
-            Self::Aborted {
-                code,
-                during_negotiation: true,
-            } => write!(f, "client ended after the OACK ({code})"),
-            Self::Aborted { code, .. } => write!(f, "client aborted ({code})"),
-            Self::ReadError => f.write_str("read error"),
-            Self::FileChanged => f.write_str("file changed during the transfer"),
-            Self::Superseded => f.write_str("superseded by a new request from the same port"),
-            Self::ServerAborted => f.write_str("aborted by the server"),
-        }
-    }
-}
-
-/// Counters for one transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct TransferStats {
-    /// When the request arrived.
-    pub started: Instant,
-    /// File bytes acknowledged by the client.
-    pub bytes: u64,
-    /// DATA packets sent, retransmissions included.
-    pub blocks_sent: u64,
-    /// DATA packets sent again after a timeout or a gap.
-    pub retransmits: u64,
-    /// Timeouts that fired.
-    pub timeouts: u32,
-    /// Duplicate ACKs ignored.
-    pub duplicate_acks: u32,
-    /// ACKs inside a window that was already sent (the client saw a gap): each rewinds to the
-    /// block after it (RFC 7440 §4), so at most `windowsize` retransmissions follow from one.
-    pub gaps: u32,
-}
-
-/// A fact for the driver. Both variants mean the transfer is over: close its socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TftpEvent {
-    /// The client acknowledged the last block.
-    Finished {
-        /// Which transfer.
-        id: TransferId,
-        /// Its counters.
-        stats: TransferStats,
-    },
-    /// The transfer ended early.
-    Failed {
-        /// Which transfer.
-        id: TransferId,
-        /// Why.
-        reason: FailReason,
-        /// Its counters.
-        stats: TransferStats,
-    },
-}
-
-/// A snapshot of a live transfer, for logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct TransferInfo {
-    /// The client's TID.
-    pub peer: SocketAddrV4,
-    /// The file's size, if known.
-    pub size: Option<u64>,
-    /// The negotiated options (and which were acknowledged).
-    pub options: Negotiated,
-    /// The retransmission timeout in force.
-    pub timeout: Duration,
-    /// Counters so far.
-    pub stats: TransferStats,
-}
-
 /// The TFTP server: a listener plus transfers in caller-provided slots.
 #[derive(Debug)]
 pub struct TftpServer<'a, H> {
@@ -411,17 +171,18 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         &self.cfg
     }
 
-    /// A datagram on the listener port (RRQ/WRQ).
+    /// A datagram on the listener port (RRQ/WRQ). The outcome borrows the request's name and
+    /// options from `rx`.
     ///
     /// # Errors
     /// [`InsufficientSize`] when `tx` cannot hold the ERROR reply; nothing changed then.
-    pub fn handle_request<S: FileStore<Handle = H>>(
+    pub fn handle_request<'r, S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
-        rx: &Received<'_>,
+        rx: &Received<'r>,
         store: &mut S,
         tx: &mut [u8],
-    ) -> Result<RequestOutcome, InsufficientSize> {
+    ) -> Result<RequestOutcome<'r>, InsufficientSize> {
         // Every answer must fit before anything changes (STYLE.md R2).
         if tx.len() < MAX_REJECT_LEN {
             return Err(InsufficientSize {
@@ -432,7 +193,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             .is_ok_and(|p| matches!(p.opcode(), Opcode::Rrq | Opcode::Wrq));
         let repr = match Repr::parse_bytes(rx.payload) {
             Ok(repr) => repr,
-            Err(e) if is_request => return reject(rx.src, RejectReason::Malformed(e), tx),
+            Err(e) if is_request => return reject(rx.src, RejectReason::Malformed(e), None, tx),
             Err(e) => return Ok(RequestOutcome::Ignored(IgnoreReason::Malformed(e))),
         };
         let (filename, mode, options) = match repr {
@@ -441,9 +202,21 @@ impl<'a, H: Copy> TftpServer<'a, H> {
                 mode,
                 options,
             } => (filename, mode, options),
-            Repr::WriteRequest { .. } => return reject(rx.src, RejectReason::ReadOnly, tx),
+            Repr::WriteRequest {
+                filename, options, ..
+            } => {
+                let request = Request {
+                    filename: WireText(filename),
+                    options,
+                };
+                return reject(rx.src, RejectReason::ReadOnly, Some(request), tx);
+            }
             _ => return Ok(RequestOutcome::Ignored(IgnoreReason::NotARequest)),
         };
+        let request = Some(Request {
+            filename: WireText(filename),
+            options,
+        });
         let hash = request_hash(rx.payload);
         if let Some(index) = self.index.find_peer(&self.slots, rx.src) {
             let transfer = self.slots[index]
@@ -453,29 +226,30 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             if transfer.request_hash == hash {
                 return Ok(RequestOutcome::Ignored(IgnoreReason::DuplicateRequest));
             }
-            transfer.close(Some(FailReason::Superseded));
-            self.index.push_closed(&mut self.slots, index);
+            transfer.close(now, Some(FailReason::Superseded));
+            self.settle(index, Change::closed_now());
         }
+        let refuse = |reason, tx: &mut [u8]| reject(rx.src, reason, request, tx);
         if Mode::from_bytes(mode) != Mode::Octet {
-            return reject(rx.src, RejectReason::UnsupportedMode, tx);
+            return refuse(RejectReason::UnsupportedMode, tx);
         }
         let path = match SafePath::parse(filename) {
             Ok(path) => path,
-            Err(e) => return reject(rx.src, RejectReason::BadPath(e), tx),
+            Err(e) => return refuse(RejectReason::BadPath(e), tx),
         };
         if let Some(max) = self.max_per_client
             && self.index.count_ip(&self.slots, *rx.src.ip()) >= usize::from(max)
         {
-            return reject(rx.src, RejectReason::ClientBusy, tx);
+            return refuse(RejectReason::ClientBusy, tx);
         }
         let Some(index) = self.index.peek_free() else {
-            return reject(rx.src, RejectReason::Busy, tx);
+            return refuse(RejectReason::Busy, tx);
         };
         let opened = match store.open(path) {
             Ok(opened) => opened,
-            Err(OpenError::NotFound) => return reject(rx.src, RejectReason::NotFound, tx),
-            Err(OpenError::Denied) => return reject(rx.src, RejectReason::Denied, tx),
-            Err(OpenError::Io(_)) => return reject(rx.src, RejectReason::Io, tx),
+            Err(OpenError::NotFound) => return refuse(RejectReason::NotFound, tx),
+            Err(OpenError::Denied) => return refuse(RejectReason::Denied, tx),
+            Err(OpenError::Io(_)) => return refuse(RejectReason::Io, tx),
         };
         let negotiated = Negotiated::negotiate(&self.cfg, options, opened.size);
         let slot = &mut self.slots[index];
@@ -489,44 +263,50 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         ));
         let generation = slot.generation;
         self.index.occupy(&mut self.slots, index, rx.src);
+        self.index.mark_ready(&mut self.slots, index);
         self.live += 1;
         debug!("tftp: transfer {} for {}", index, rx.src);
-        Ok(RequestOutcome::Accepted(TransferId {
-            slot: index as u16,
-            generation,
-        }))
+        Ok(RequestOutcome::Accepted {
+            id: TransferId {
+                slot: index as u16,
+                generation,
+            },
+            path,
+            options,
+        })
     }
 
-    /// A datagram on transfer `id`'s own port.
+    /// A datagram on transfer `id`'s own port. When it leaves something to send, the transfer
+    /// joins the readiness queue ([`TftpServer::poll_ready`]).
     pub fn handle(&mut self, now: Instant, id: TransferId, rx: &Received<'_>) -> Handled {
         let Some(transfer) = self.transfer_mut(id) else {
             return Handled::Ignored(IgnoreReason::UnknownTransfer);
         };
         let was_closed = transfer.is_closed();
         let result = transfer.handle(now, rx.src, rx.payload);
-        let deadline = transfer.deadline;
-        if transfer.is_closed() && !was_closed {
-            self.index.push_closed(&mut self.slots, id.index());
-        }
-        self.note_deadline(deadline);
+        let has_output = result.is_ok() || transfer.stranger.is_some();
+        let change = Change::of(transfer, was_closed, has_output);
+        self.settle(id.index(), change);
         match result {
             Ok(()) => Handled::Accepted,
             Err(reason) => Handled::Ignored(reason),
         }
     }
 
-    /// The next datagram transfer `id` wants sent, written into `tx`. Call until `None`.
+    /// The next datagram transfer `id` wants sent, written into `tx`. Call until `None`, which
+    /// also takes the transfer out of the readiness queue ([`TftpServer::poll_ready`]).
     /// DATA needs `tx.len() >= 4 + blksize` (at most `4 + max_blksize`).
     ///
     /// # Errors
     /// [`InsufficientSize`] when `tx` is too small; nothing changed then.
+    #[inline(always)]
     pub fn poll_transmit<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
         id: TransferId,
         store: &mut S,
         tx: &mut [u8],
-    ) -> Result<Option<Transmit>, InsufficientSize> {
+    ) -> Result<Option<UnicastTransmit>, InsufficientSize> {
         let Some(transfer) = self.transfer_mut(id) else {
             return Ok(None);
         };
@@ -535,9 +315,37 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         let deadline = transfer.deadline;
         if transfer.is_closed() && !was_closed {
             self.index.push_closed(&mut self.slots, id.index());
+            self.index.unmark_ready(&mut self.slots, id.index());
         }
+        // A live transfer drained to `None` stays queued: `poll_ready` drops it unless something
+        // new arrived for it by then, which spares the DATA path two queue updates per window.
         self.note_deadline(deadline);
         Ok(transmit)
+    }
+
+    /// The next transfer with something to send: drain [`TftpServer::poll_transmit`] for it.
+    ///
+    /// This is the readiness queue, kept inside the slots: a transfer joins it when it is
+    /// accepted, when a datagram or a timeout leaves it something to send, and when it is
+    /// aborted. Each call returns the first transfer that has something to send and moves it
+    /// to the end, so a driver that stops before `None` (a full socket) meets the others before
+    /// it comes round again; transfers found with nothing to send (drained since they joined)
+    /// leave the queue on the way. O(1) amortized: each leaves at most once per joining.
+    #[inline]
+    pub fn poll_ready(&mut self) -> Option<TransferId> {
+        loop {
+            let index = self.index.first_ready()?;
+            let slot = &self.slots[index];
+            if slot.transfer.as_ref().is_some_and(Transfer::has_output) {
+                let generation = slot.generation;
+                self.index.rotate_ready(&mut self.slots);
+                return Some(TransferId {
+                    slot: index as u16,
+                    generation,
+                });
+            }
+            self.index.unmark_ready(&mut self.slots, index);
+        }
     }
 
     /// The earliest deadline of any transfer. O(1); it may be earlier than needed, in which case
@@ -547,7 +355,8 @@ impl<'a, H: Copy> TftpServer<'a, H> {
     }
 
     /// Deadlines up to `now` passed: schedule retransmissions or drop transfers. Afterwards,
-    /// drain [`TftpServer::poll_transmit`] for every [`TftpServer::active`] transfer.
+    /// drain [`TftpServer::poll_ready`]: only the transfers that have something to send now
+    /// are in it.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_deadline.is_none_or(|d| d > now) {
             return;
@@ -558,14 +367,14 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             let Some(transfer) = self.slots[index].transfer.as_mut() else {
                 continue;
             };
+            let due = transfer.deadline.is_some_and(|d| d <= now);
             let was_closed = transfer.is_closed();
             transfer.handle_timeout(now, max_retries);
             if let Some(d) = transfer.deadline {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
-            if transfer.is_closed() && !was_closed {
-                self.index.push_closed(&mut self.slots, index);
-            }
+            let change = Change::of(transfer, was_closed, due);
+            self.settle(index, change);
         }
         self.next_deadline = next;
     }
@@ -599,6 +408,7 @@ impl<'a, H: Copy> TftpServer<'a, H> {
             generation: slot.generation,
         };
         slot.generation = slot.generation.wrapping_add(1);
+        self.index.unmark_ready(&mut self.slots, index);
         self.index.release(&mut self.slots, index, transfer.peer);
         self.live -= 1;
         store.close(transfer.file);
@@ -624,12 +434,14 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         })
     }
 
-    /// Ends transfer `id` early with an ERROR 0 carrying `message` (e.g. on shutdown).
+    /// Ends transfer `id` early with an ERROR 0 carrying `message` (e.g. on shutdown); the
+    /// transfer joins the readiness queue to send it.
     pub fn abort(&mut self, id: TransferId, message: &'static str) {
         if let Some(transfer) = self.transfer_mut(id)
             && !transfer.is_closed()
         {
             transfer.abort(ErrorCode::Undefined, message, FailReason::ServerAborted);
+            self.index.mark_ready(&mut self.slots, id.index());
         }
     }
 
@@ -641,9 +453,55 @@ impl<'a, H: Copy> TftpServer<'a, H> {
         slot.transfer.as_mut()
     }
 
+    /// Files slot `index` after its transfer changed, as the caller saw it afterwards: on the
+    /// closed stack if it closed just now, in the readiness queue if it is live and
+    /// `has_output`; its deadline into the server's.
+    #[inline]
+    fn settle(&mut self, index: usize, change: Change) {
+        if change.closed {
+            self.index.unmark_ready(&mut self.slots, index);
+            if !change.was_closed {
+                self.index.push_closed(&mut self.slots, index);
+            }
+        } else if change.has_output {
+            self.index.mark_ready(&mut self.slots, index);
+        }
+        self.note_deadline(change.deadline);
+    }
+
     fn note_deadline(&mut self, deadline: Option<Instant>) {
         if let Some(d) = deadline {
             self.next_deadline = Some(self.next_deadline.map_or(d, |n| n.min(d)));
+        }
+    }
+}
+
+/// How a transfer changed in one call, for [`TftpServer::settle`].
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    was_closed: bool,
+    closed: bool,
+    has_output: bool,
+    deadline: Option<Instant>,
+}
+
+impl Change {
+    fn of<H: Copy>(transfer: &Transfer<H>, was_closed: bool, has_output: bool) -> Self {
+        Self {
+            was_closed,
+            closed: transfer.is_closed(),
+            has_output,
+            deadline: transfer.deadline,
+        }
+    }
+
+    /// A live transfer that has just closed (its deadline is gone).
+    const fn closed_now() -> Self {
+        Self {
+            was_closed: false,
+            closed: true,
+            has_output: false,
+            deadline: None,
         }
     }
 }
@@ -652,17 +510,16 @@ impl<'a, H: Copy> TftpServer<'a, H> {
 const MAX_REJECT_LEN: usize = 4 + RejectReason::Busy.message().len() + 1;
 
 /// Writes the ERROR for `reason` to `peer`.
-fn reject(
+fn reject<'r>(
     peer: SocketAddrV4,
     reason: RejectReason,
+    request: Option<Request<'r>>,
     tx: &mut [u8],
-) -> Result<RequestOutcome, InsufficientSize> {
+) -> Result<RequestOutcome<'r>, InsufficientSize> {
     let len = emit_error(reason.code(), reason.message(), tx)?;
     Ok(RequestOutcome::Rejected {
-        transmit: Transmit {
-            dst: Destination::Unicast(peer),
-            len,
-        },
+        transmit: UnicastTransmit { dst: peer, len },
         reason,
+        request,
     })
 }

@@ -1,6 +1,7 @@
 //! Option negotiation: RFC 2347 (framework), RFC 2348 (`blksize`), RFC 2349 (`timeout`,
 //! `tsize`) and RFC 7440 (`windowsize`).
 
+use core::fmt;
 use core::time::Duration;
 
 use super::TftpConfig;
@@ -23,24 +24,55 @@ pub struct Negotiated {
     pub tsize: Option<u64>,
 }
 
-/// The set of options an OACK acknowledges (RFC 2347 §2: only those asked for and accepted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Acked {
-    /// `blksize` was accepted.
-    pub blksize: bool,
-    /// `timeout` was accepted.
-    pub timeout: bool,
-    /// `tsize` was accepted (the size is known).
-    pub tsize: bool,
-    /// `windowsize` was accepted.
-    pub windowsize: bool,
+bitflags::bitflags! {
+    /// The set of options an OACK acknowledges (RFC 2347 §2: only those asked for and
+    /// accepted). Empty means no OACK: plain RFC 1350.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct Acked: u8 {
+        /// `blksize` was accepted (RFC 2348).
+        const BLKSIZE = 1 << 0;
+        /// `timeout` was accepted (RFC 2349).
+        const TIMEOUT = 1 << 1;
+        /// `tsize` was accepted, the size being known (RFC 2349).
+        const TSIZE = 1 << 2;
+        /// `windowsize` was accepted (RFC 7440).
+        const WINDOWSIZE = 1 << 3;
+    }
 }
 
-impl Acked {
-    /// Whether any option is acknowledged, i.e. whether an OACK is sent.
-    pub const fn any(&self) -> bool {
-        self.blksize || self.timeout || self.tsize || self.windowsize
+#[cfg(feature = "defmt")]
+impl defmt::Format for Acked {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Acked({=u8:#06b})", self.bits());
+    }
+}
+
+impl fmt::Display for Negotiated {
+    /// The acknowledged options as `name=value`, space-separated (`blksize=1468 windowsize=4
+    /// timeout=1 tsize=1048576`), or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values = [
+            (Acked::BLKSIZE, "blksize", Some(u64::from(self.blksize))),
+            (
+                Acked::WINDOWSIZE,
+                "windowsize",
+                Some(u64::from(self.windowsize)),
+            ),
+            (Acked::TIMEOUT, "timeout", Some(self.timeout.as_secs())),
+            (Acked::TSIZE, "tsize", self.tsize),
+        ];
+        let mut first = true;
+        for (flag, name, value) in values {
+            if let (true, Some(value)) = (self.acked.contains(flag), value) {
+                let sep = if first { "" } else { " " };
+                write!(f, "{sep}{name}={value}")?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
     }
 }
 
@@ -73,13 +105,13 @@ impl Negotiated {
                 if let Some(v) = value.filter(|v| *v >= MIN_BLKSIZE) {
                     let max = u64::from(cfg.max_blksize.clamp(MIN_BLKSIZE as u16, MAX_BLKSIZE));
                     negotiated.blksize = v.min(max) as u16;
-                    negotiated.acked.blksize = true;
+                    negotiated.acked |= Acked::BLKSIZE;
                 }
             } else if name.eq_ignore_ascii_case(b"timeout") {
                 // RFC 2349 §2: 1..=255 seconds, acknowledged unchanged.
                 if let Some(v) = value.filter(|v| (1..=255).contains(v)) {
                     negotiated.timeout = Duration::from_secs(v);
-                    negotiated.acked.timeout = true;
+                    negotiated.acked |= Acked::TIMEOUT;
                 }
             } else if name.eq_ignore_ascii_case(b"tsize") {
                 // RFC 2349 §2: a read request carries 0; the OACK carries the size. An empty
@@ -88,13 +120,13 @@ impl Negotiated {
                     && let Some(size) = size.filter(|s| *s > 0)
                 {
                     negotiated.tsize = Some(size);
-                    negotiated.acked.tsize = true;
+                    negotiated.acked |= Acked::TSIZE;
                 }
             } else if name.eq_ignore_ascii_case(b"windowsize") {
                 // RFC 7440 §3: 1..=65535 blocks.
                 if let Some(v) = value.filter(|v| (1..=65535).contains(v)) {
                     negotiated.windowsize = v.min(u64::from(cfg.max_windowsize.max(1))) as u16;
-                    negotiated.acked.windowsize = true;
+                    negotiated.acked |= Acked::WINDOWSIZE;
                 }
             }
         }
@@ -108,16 +140,16 @@ impl Negotiated {
     /// needed).
     pub fn write_oack_options(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut writer = OptionWriter::new(buf);
-        if self.acked.blksize {
+        if self.acked.contains(Acked::BLKSIZE) {
             writer.push_u64("blksize", u64::from(self.blksize))?;
         }
-        if self.acked.timeout {
+        if self.acked.contains(Acked::TIMEOUT) {
             writer.push_u64("timeout", self.timeout.as_secs())?;
         }
-        if let (true, Some(size)) = (self.acked.tsize, self.tsize) {
+        if let (true, Some(size)) = (self.acked.contains(Acked::TSIZE), self.tsize) {
             writer.push_u64("tsize", size)?;
         }
-        if self.acked.windowsize {
+        if self.acked.contains(Acked::WINDOWSIZE) {
             writer.push_u64("windowsize", u64::from(self.windowsize))?;
         }
         Ok(writer.len())
@@ -160,6 +192,11 @@ mod tests {
             &buf[..len],
             b"blksize\x001468\x00tsize\x001048504\x00windowsize\x002\x00"
         );
+        assert_eq!(
+            std::format!("{n}"),
+            "blksize=1468 windowsize=2 tsize=1048504",
+            "the timeout in force is not shown: it was not asked for"
+        );
     }
 
     #[test]
@@ -171,7 +208,7 @@ mod tests {
             Some(10),
         );
         assert_eq!(n, Negotiated::plain(&cfg));
-        assert!(!n.acked.any());
+        assert!(n.acked.is_empty());
     }
 
     #[test]
@@ -191,8 +228,8 @@ mod tests {
     fn tsize_needs_a_known_size_and_timeout_is_kept() {
         let cfg = TftpConfig::default();
         let n = Negotiated::negotiate(&cfg, opts(b"tsize\x000\x00timeout\x003\x00"), None);
-        assert!(!n.acked.tsize);
-        assert!(n.acked.timeout);
+        assert_eq!(n.acked, Acked::TIMEOUT);
+        assert_eq!(std::format!("{n}"), "timeout=3");
         assert_eq!(n.timeout, Duration::from_secs(3));
         let mut buf = [0u8; OACK_OPTIONS_MAX_LEN];
         let len = n.write_oack_options(&mut buf).unwrap();
@@ -203,7 +240,8 @@ mod tests {
     fn empty_files_get_no_tsize() {
         let cfg = TftpConfig::default();
         let n = Negotiated::negotiate(&cfg, opts(b"tsize\x000\x00"), Some(0));
-        assert!(!n.acked.any(), "no OACK at all: plain DATA 1 follows");
+        assert!(n.acked.is_empty(), "no OACK at all: plain DATA 1 follows");
+        assert_eq!(std::format!("{n}"), "none");
     }
 
     #[test]

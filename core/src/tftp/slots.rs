@@ -1,6 +1,7 @@
 //! Constant-time bookkeeping of the transfer slots, kept inside the slots themselves (no
-//! allocation): a stack of free slots, a stack of closed transfers waiting to be reported, and
-//! two hash tables of live transfers, one by client address and port (the TID, to spot a
+//! allocation): a stack of free slots, a stack of closed transfers waiting to be reported, a
+//! queue of transfers with something to send (the readiness queue), and two hash tables of
+//! live transfers, one by client address and port (the TID, to spot a
 //! repeated request) and one by client IP (for the per-client limit).
 //!
 //! Each table has one bucket per slot, and bucket `i`'s head is stored in slot `i`; its chains
@@ -27,6 +28,10 @@ pub(super) struct Links {
     peer_head: u16,
     /// The first transfer of IP bucket number (this slot's index).
     ip_head: u16,
+    /// Neighbours in the readiness queue, if `queued`.
+    ready: Chain,
+    /// Whether the slot is in the readiness queue.
+    queued: bool,
 }
 
 impl Links {
@@ -37,6 +42,8 @@ impl Links {
         by_ip: Chain::NONE,
         peer_head: NONE,
         ip_head: NONE,
+        ready: Chain::NONE,
+        queued: false,
     };
 }
 
@@ -45,6 +52,9 @@ impl Links {
 pub(super) struct SlotIndex {
     free: u16,
     closed: u16,
+    /// The first and last slot of the readiness queue (first in, first out).
+    ready_head: u16,
+    ready_tail: u16,
     /// The number of slots used (and of buckets in each table).
     len: usize,
 }
@@ -68,6 +78,8 @@ impl SlotIndex {
         Self {
             free: if len > 0 { 0 } else { NONE },
             closed: NONE,
+            ready_head: NONE,
+            ready_tail: NONE,
             len,
         }
     }
@@ -104,6 +116,61 @@ impl SlotIndex {
     /// A slot whose transfer closed and was not reported yet.
     pub(super) fn pop_closed<H>(&mut self, slots: &mut [Slot<H>]) -> Option<usize> {
         pop(slots, &mut self.closed)
+    }
+
+    /// Puts slot `index` at the end of the readiness queue, unless it is queued already.
+    #[inline]
+    pub(super) fn mark_ready<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
+        if slots[index].links.queued {
+            return;
+        }
+        let tail = self.ready_tail;
+        slots[index].links.queued = true;
+        slots[index].links.ready = Chain {
+            prev: tail,
+            next: NONE,
+        };
+        match some(tail) {
+            Some(tail) => slots[tail].links.ready.next = to_u16(index),
+            None => self.ready_head = to_u16(index),
+        }
+        self.ready_tail = to_u16(index);
+    }
+
+    /// Takes slot `index` out of the readiness queue, if it is there.
+    #[inline]
+    pub(super) fn unmark_ready<H>(&mut self, slots: &mut [Slot<H>], index: usize) {
+        if !slots[index].links.queued {
+            return;
+        }
+        let Chain { prev, next } = slots[index].links.ready;
+        match some(prev) {
+            Some(prev) => slots[prev].links.ready.next = next,
+            None => self.ready_head = next,
+        }
+        match some(next) {
+            Some(next) => slots[next].links.ready.prev = prev,
+            None => self.ready_tail = prev,
+        }
+        slots[index].links.queued = false;
+        slots[index].links.ready = Chain::NONE;
+    }
+
+    /// The first slot of the readiness queue.
+    #[inline]
+    pub(super) fn first_ready(&self) -> Option<usize> {
+        some(self.ready_head)
+    }
+
+    /// Moves the first slot of the readiness queue to its end.
+    #[inline]
+    pub(super) fn rotate_ready<H>(&mut self, slots: &mut [Slot<H>]) {
+        if let Some(index) = some(self.ready_head)
+            && self.ready_tail != self.ready_head
+        {
+            self.unmark_ready(slots, index);
+            self.mark_ready(slots, index);
+        }
     }
 
     /// The slot of the transfer with `peer` that is not over yet.

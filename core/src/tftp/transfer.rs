@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use super::options::{Negotiated, OACK_OPTIONS_MAX_LEN};
 use super::{FailReason, IgnoreReason, TransferStats};
-use crate::net::{Destination, InsufficientSize, Transmit};
+use crate::net::{InsufficientSize, UnicastTransmit};
 use crate::storage::FileStore;
 use crate::time::Instant;
 use crate::wire::tftp::{self as wire, ErrorCode, HEADER_LEN, Repr};
@@ -60,7 +60,7 @@ impl<H: Copy> Transfer<H> {
         size: Option<u64>,
         opts: Negotiated,
     ) -> Self {
-        let phase = if opts.acked.any() {
+        let phase = if !opts.acked.is_empty() {
             Phase::Negotiating {
                 sent: false,
                 retries: 0,
@@ -97,6 +97,20 @@ impl<H: Copy> Transfer<H> {
         matches!(self.phase, Phase::Closed(_))
     }
 
+    /// Whether [`Transfer::poll_transmit`] would return a datagram now.
+    pub(crate) fn has_output(&self) -> bool {
+        self.stranger.is_some()
+            || match self.phase {
+                Phase::Negotiating { sent, .. } => !sent,
+                Phase::Sending { acked, next, .. } => {
+                    next <= acked + u64::from(self.opts.windowsize)
+                        && self.last_block.is_none_or(|last| next <= last)
+                }
+                Phase::Aborting { .. } => true,
+                Phase::Closed(_) => false,
+            }
+    }
+
     /// A datagram from the transfer's own port.
     pub(crate) fn handle(
         &mut self,
@@ -120,10 +134,13 @@ impl<H: Copy> Transfer<H> {
             Repr::Ack { block } => self.handle_ack(now, block),
             Repr::Error { code, .. } => {
                 let during_negotiation = matches!(self.phase, Phase::Negotiating { .. });
-                self.close(Some(FailReason::Aborted {
-                    code,
-                    during_negotiation,
-                }));
+                self.close(
+                    now,
+                    Some(FailReason::Aborted {
+                        code,
+                        during_negotiation,
+                    }),
+                );
                 Ok(())
             }
             _ => Err(IgnoreReason::UnexpectedPacket),
@@ -143,7 +160,7 @@ impl<H: Copy> Transfer<H> {
             Phase::Aborting { .. } | Phase::Closed(_) => false,
         };
         if exhausted {
-            self.close(Some(FailReason::TimedOut));
+            self.close(now, Some(FailReason::TimedOut));
             return;
         }
         match &mut self.phase {
@@ -166,28 +183,23 @@ impl<H: Copy> Transfer<H> {
         }
     }
 
-    /// The next datagram to send, if any, written into `tx`.
+    /// The next datagram to send, if any, written into `tx`. Inlined into its one caller so
+    /// that the result is not returned through memory: read back whole, the narrow stores of
+    /// the address stall store forwarding for longer than a 512-byte block takes to copy.
+    #[inline(always)]
     pub(crate) fn poll_transmit<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
         store: &mut S,
         tx: &mut [u8],
-    ) -> Result<Option<Transmit>, InsufficientSize> {
+    ) -> Result<Option<UnicastTransmit>, InsufficientSize> {
         if let Some(stranger) = self.stranger {
             let len = emit_error(ErrorCode::UnknownTransferId, "unknown transfer ID", tx)?;
             self.stranger = None;
-            return Ok(Some(Transmit {
-                dst: Destination::Unicast(stranger),
-                len,
-            }));
+            return Ok(Some(UnicastTransmit { dst: stranger, len }));
         }
         let peer = self.peer;
-        let to_peer = |len| {
-            Ok(Some(Transmit {
-                dst: Destination::Unicast(peer),
-                len,
-            }))
-        };
+        let to_peer = |len| Ok(Some(UnicastTransmit { dst: peer, len }));
         match self.phase {
             Phase::Negotiating { sent: false, .. } => {
                 let required = 2 + OACK_OPTIONS_MAX_LEN;
@@ -218,7 +230,7 @@ impl<H: Copy> Transfer<H> {
                 reason,
             } => {
                 let len = emit_error(code, message, tx)?;
-                self.close(Some(reason));
+                self.close(now, Some(reason));
                 to_peer(len)
             }
             Phase::Negotiating { sent: true, .. } | Phase::Closed(_) => Ok(None),
@@ -262,7 +274,7 @@ impl<H: Copy> Transfer<H> {
                 *retries = 0;
                 self.stats.bytes = size.map_or(absolute * blksize, |s| s.min(absolute * blksize));
                 if self.last_block == Some(absolute) {
-                    self.close(None);
+                    self.close(now, None);
                 } else {
                     // At a window's end this moves on; in the middle of one (a gap the client
                     // saw) it rewinds to the block after the ACK (RFC 7440 §4).
@@ -275,13 +287,14 @@ impl<H: Copy> Transfer<H> {
         }
     }
 
+    #[inline(always)]
     fn emit_data<S: FileStore<Handle = H>>(
         &mut self,
         now: Instant,
         block: u64,
         store: &mut S,
         tx: &mut [u8],
-    ) -> Result<Transmit, InsufficientSize> {
+    ) -> Result<UnicastTransmit, InsufficientSize> {
         let blksize = usize::from(self.opts.blksize);
         let required = HEADER_LEN + blksize;
         let out = tx
@@ -298,9 +311,14 @@ impl<H: Copy> Transfer<H> {
         let got = match store.read_at(self.file, offset, &mut payload[..want]) {
             Ok(got) if self.size.is_none() || got == want => got,
             Ok(_) => {
-                return self.abort_now(FailReason::FileChanged, "file changed while sent", out);
+                return self.abort_now(
+                    now,
+                    FailReason::FileChanged,
+                    "file changed while sent",
+                    out,
+                );
             }
-            Err(_) => return self.abort_now(FailReason::ReadError, "read error", out),
+            Err(_) => return self.abort_now(now, FailReason::ReadError, "read error", out),
         };
         let got = got.min(want);
         if got < blksize {
@@ -320,8 +338,8 @@ impl<H: Copy> Transfer<H> {
             *next = block + 1;
         }
         self.deadline = Some(now + self.opts.timeout);
-        Ok(Transmit {
-            dst: Destination::Unicast(self.peer),
+        Ok(UnicastTransmit {
+            dst: self.peer,
             len: HEADER_LEN + got,
         })
     }
@@ -329,21 +347,23 @@ impl<H: Copy> Transfer<H> {
     /// Ends the transfer with an ERROR written into `out` right away.
     fn abort_now(
         &mut self,
+        now: Instant,
         reason: FailReason,
         message: &'static str,
         out: &mut [u8],
-    ) -> Result<Transmit, InsufficientSize> {
+    ) -> Result<UnicastTransmit, InsufficientSize> {
         let len = emit_error(ErrorCode::Undefined, message, out)?;
-        self.close(Some(reason));
-        Ok(Transmit {
-            dst: Destination::Unicast(self.peer),
+        self.close(now, Some(reason));
+        Ok(UnicastTransmit {
+            dst: self.peer,
             len,
         })
     }
 
-    /// Ends the transfer: `None` for success.
-    pub(crate) fn close(&mut self, failure: Option<FailReason>) {
+    /// Ends the transfer at `now`: `None` for success.
+    pub(crate) fn close(&mut self, now: Instant, failure: Option<FailReason>) {
         self.phase = Phase::Closed(failure);
+        self.stats.ended = now;
         self.deadline = None;
         self.stranger = None;
     }

@@ -11,6 +11,7 @@
 
 use super::Error;
 use core::fmt;
+use core::fmt::Write as _;
 
 /// Header length of DATA and ACK packets: opcode plus block number (RFC 1350 §5).
 pub const HEADER_LEN: usize = 4;
@@ -289,6 +290,61 @@ impl<'a> Options<'a> {
     }
 }
 
+impl fmt::Display for Options<'_> {
+    /// `name=value` pairs, space-separated, as [`WireText`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, value)) in self.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{}={}", WireText(name), WireText(value))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Options<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        for (name, value) in self.iter() {
+            defmt::write!(f, "{=[u8]:a}={=[u8]:a} ", name, value);
+        }
+    }
+}
+
+/// Bytes from the wire shown as text: UTF-8 where valid (U+FFFD where not); tabs, line
+/// breaks, quotes and backslashes escaped as in Rust strings, other control characters as
+/// `\u{..}`, so that a name cannot forge a log line. (Written out rather than
+/// `str::escape_debug`, whose Unicode tables would not fit a small board's flash.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WireText<'a>(pub &'a [u8]);
+
+impl fmt::Display for WireText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\t' => f.write_str("\\t")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\n' => f.write_str("\\n")?,
+                    '\\' | '"' => write!(f, "\\{c}")?,
+                    c if c.is_control() => write!(f, "{}", c.escape_unicode())?,
+                    c => f.write_char(c)?,
+                }
+            }
+            if !chunk.invalid().is_empty() {
+                f.write_char(char::REPLACEMENT_CHARACTER)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for WireText<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[u8]:a}", self.0);
+    }
+}
+
 /// Writes `name\0value\0` pairs into a buffer, for OACKs and requests.
 #[derive(Debug)]
 pub struct OptionWriter<'b> {
@@ -307,9 +363,10 @@ impl<'b> OptionWriter<'b> {
     /// # Errors
     /// [`Error::TooLong`] if the buffer is full; the writer is then unchanged.
     pub fn push_u64(&mut self, name: &str, value: u64) -> Result<(), Error> {
-        let mut digits = [0u8; 20];
-        let text = format_decimal(value, &mut digits);
-        self.push(name.as_bytes(), text)
+        // u64::MAX has 20 digits, so the write cannot fail.
+        let mut text = heapless::String::<20>::new();
+        write!(text, "{value}").map_err(|_| Error::TooLong)?;
+        self.push(name.as_bytes(), text.as_bytes())
     }
 
     /// Appends a raw `name` and `value`.
@@ -563,19 +620,6 @@ pub fn parse_decimal(raw: &[u8]) -> Option<u64> {
     })
 }
 
-fn format_decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    &digits[at..]
-}
-
 fn split_cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let nul = bytes.iter().position(|&b| b == 0)?;
     Some((&bytes[..nul], &bytes[nul + 1..]))
@@ -729,11 +773,24 @@ mod tests {
         assert_eq!(parse_decimal(b"12a"), None);
         assert_eq!(parse_decimal(b"99999999999999999999"), None);
         assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
-        let mut digits = [0u8; 20];
+        let mut buf = [0u8; 64];
+        let mut writer = OptionWriter::new(&mut buf);
+        writer.push_u64("tsize", u64::MAX).unwrap();
+        writer.push_u64("timeout", 0).unwrap();
+        let len = writer.len();
         assert_eq!(
-            format_decimal(u64::MAX, &mut digits),
-            b"18446744073709551615"
+            &buf[..len],
+            b"tsize\x0018446744073709551615\x00timeout\x000\x00"
         );
-        assert_eq!(format_decimal(0, &mut digits), b"0");
+    }
+
+    #[test]
+    fn options_and_names_display_escaped() {
+        let opts = Options::new_checked(b"blksize\x001468\x00a\nb\x00\xff\x00").unwrap();
+        assert_eq!(std::format!("{opts}"), "blksize=1468 a\\nb=\u{fffd}");
+        assert_eq!(
+            std::format!("{}", WireText(b"pxe\"lin\x07ux")),
+            "pxe\\\"lin\\u{7}ux"
+        );
     }
 }

@@ -34,14 +34,13 @@ use crate::sys::clock::{Clock, sleep_until};
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
 use crate::sys::udp_batch::{self, RecvBatch};
+use pocketpxe_core::tftp::WireText;
 use pocketpxe_core::tftp::{
-    FailReason, Handled, RequestOutcome, Slot, TftpConfig, TftpEvent, TftpServer, TransferId,
-    TransferInfo, TransferStats,
+    FailReason, Handled, Outcome, RequestOutcome, Slot, TftpConfig, TftpServer, TransferId,
+    TransferStats,
 };
-use pocketpxe_core::wire::tftp::Repr as TftpRepr;
-use pocketpxe_core::{Destination, Received, Transmit};
+use pocketpxe_core::{Received, UnicastTransmit};
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
@@ -236,7 +235,6 @@ impl TftpService {
             running: 0,
             ready: Arc::new(ReadyQueue::default()),
             ready_ids: VecDeque::new(),
-            timed_out: Vec::new(),
             tx: vec![0; TX_BUF_LEN],
             out: Vec::new(),
             rx: RecvBatch::new(),
@@ -273,8 +271,6 @@ struct Driver<'a> {
     ready: Arc<ReadyQueue>,
     /// Ids taken from `ready` and not served yet, oldest first (their `queued` flag stays set).
     ready_ids: VecDeque<TransferId>,
-    /// Scratch: ids to flush after a timeout.
-    timed_out: Vec<TransferId>,
     /// Transmit buffer: the datagrams of one flush, back to back.
     tx: Vec<u8>,
     /// Scratch: `(destination, start, length)` of each datagram in `tx`.
@@ -302,7 +298,6 @@ struct TransferLog {
     asked: String,
     granted: String,
     size: Option<u64>,
-    started: tokio::time::Instant,
 }
 
 /// Transfer ids whose sockets may have datagrams, and the driver task to wake for them.
@@ -484,9 +479,20 @@ impl Driver<'_> {
             .server
             .handle_request(now, &rx, &mut *self.store, &mut self.tx);
         match outcome {
-            Ok(RequestOutcome::Accepted(id)) => self.start_transfer(id, src, payload).await,
-            Ok(RequestOutcome::Rejected { transmit, reason }) => {
-                let (file, asked) = describe_request(payload);
+            Ok(RequestOutcome::Accepted { id, path, options }) => {
+                let file = WireText(path.as_sent().as_bytes()).to_string();
+                self.start_transfer(id, src, file, options.to_string())
+                    .await;
+            }
+            Ok(RequestOutcome::Rejected {
+                transmit,
+                reason,
+                request,
+            }) => {
+                let (file, asked) = request.map_or_else(
+                    || (String::from("?"), String::new()),
+                    |r| (r.filename.to_string(), r.options.to_string()),
+                );
                 let mac = self.mac_of(src);
                 tracing::info!(client = %src, mac = mac.as_deref(), file = %file, asked = %asked,
                     reason = ?reason, "request refused");
@@ -501,17 +507,24 @@ impl Driver<'_> {
         }
     }
 
-    async fn start_transfer(&mut self, id: TransferId, peer: SocketAddrV4, payload: &[u8]) {
-        let (file, asked) = describe_request(payload);
+    async fn start_transfer(
+        &mut self,
+        id: TransferId,
+        peer: SocketAddrV4,
+        file: String,
+        asked: String,
+    ) {
         let info = self.server.transfer(id);
         let log = TransferLog {
             peer,
             mac: self.mac_of(peer),
             file,
             asked,
-            granted: info.as_ref().map(describe_granted).unwrap_or_default(),
+            granted: info
+                .as_ref()
+                .map(|info| info.options.to_string())
+                .unwrap_or_default(),
             size: info.and_then(|info| info.size),
-            started: tokio::time::Instant::now(),
         };
         let bind_to = SocketAddrV4::new(self.transfer_ip, 0);
         let socket = match bind_transfer_socket(bind_to, self.device.as_deref()) {
@@ -630,13 +643,10 @@ impl Driver<'_> {
 
     async fn on_timeout(&mut self) {
         self.server.handle_timeout(self.clock.now());
-        let mut ids = std::mem::take(&mut self.timed_out);
-        ids.extend(self.server.active());
-        for &id in &ids {
+        // Only the transfers that have something to send now (a retransmission, an ERROR).
+        while let Some(id) = self.server.poll_ready() {
             self.flush(id).await;
         }
-        ids.clear();
-        self.timed_out = ids;
     }
 
     /// Sends everything the core has queued for transfer `id`: the datagrams are written back
@@ -656,12 +666,7 @@ impl Driver<'_> {
                 .poll_transmit(now, id, &mut *self.store, &mut self.tx[used..])
             {
                 Ok(Some(transmit)) => {
-                    let Destination::Unicast(dst) = transmit.dst else {
-                        tracing::error!(dst = ?transmit.dst,
-                            "bug: TFTP asked for a non-unicast destination");
-                        continue;
-                    };
-                    self.out.push((dst, used, transmit.len));
+                    self.out.push((transmit.dst, used, transmit.len));
                     used += transmit.len;
                 }
                 Ok(None) => break,
@@ -689,10 +694,7 @@ impl Driver<'_> {
         else {
             // A transfer without a socket of its own can only be sending its ERROR.
             for &(dst, start, len) in &self.out {
-                let transmit = Transmit {
-                    dst: Destination::Unicast(dst),
-                    len,
-                };
+                let transmit = UnicastTransmit { dst, len };
                 send(&self.listener, &self.tx[start..], transmit).await;
             }
             self.out.clear();
@@ -769,12 +771,8 @@ impl Driver<'_> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.server.poll_event(&mut *self.store) {
-            let (id, stats, failure) = match event {
-                TftpEvent::Finished { id, stats } => (id, stats, None),
-                TftpEvent::Failed { id, reason, stats } => (id, stats, Some(reason)),
-            };
-            if let Some(transfer) = self.end_transfer(id) {
-                log_end(&transfer.log, &stats, failure);
+            if let Some(transfer) = self.end_transfer(event.id()) {
+                log_end(&transfer.log, event.stats(), event.outcome());
             }
         }
     }
@@ -835,8 +833,8 @@ async fn send_retrying<T>(
 }
 
 /// Logs the end of a transfer: one line with everything an operator needs.
-fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>) {
-    let elapsed = log.started.elapsed();
+fn log_end(log: &TransferLog, stats: &TransferStats, outcome: Outcome) {
+    let elapsed = stats.elapsed();
     let secs = elapsed.as_secs_f64();
     let rate_kib_s = if secs > 0.0 {
         stats.bytes as f64 / 1024.0 / secs
@@ -845,7 +843,7 @@ fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>
     };
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     macro_rules! end {
-        ($level:ident, $outcome:expr) => {
+        ($level:ident) => {
             tracing::$level!(
                 client = %log.peer,
                 mac = log.mac.as_deref(),
@@ -860,18 +858,17 @@ fn log_end(log: &TransferLog, stats: &TransferStats, failure: Option<FailReason>
                 timeouts = stats.timeouts,
                 duplicate_acks = stats.duplicate_acks,
                 gaps = stats.gaps,
-                outcome = %$outcome,
+                outcome = %outcome,
                 "transfer ended"
             )
         };
     }
-    match failure {
-        None => end!(info, "ok"),
-        Some(reason) if reason.is_size_probe() => {
-            end!(debug, "size probe (client ended after OACK)")
+    match outcome {
+        Outcome::Done | Outcome::Failed(FailReason::Aborted { .. } | FailReason::Superseded) => {
+            end!(info);
         }
-        Some(reason @ (FailReason::Aborted { .. } | FailReason::Superseded)) => end!(info, reason),
-        Some(reason) => end!(warn, reason),
+        Outcome::SizeProbe => end!(debug),
+        Outcome::Failed(_) => end!(warn),
     }
 }
 
@@ -892,43 +889,10 @@ fn bind_transfer_socket(
     unsafe { AsyncFd::register(std::net::UdpSocket::from(socket)) }.map_err(io::Error::from)
 }
 
-/// The options a transfer runs with, for logs: acknowledged ones as `name=value`.
-fn describe_granted(info: &TransferInfo) -> String {
-    let o = &info.options;
-    let mut out = String::new();
-    let mut push = |name: &str, value: &dyn std::fmt::Display| {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let _ = write!(out, "{name}={value}");
-    };
-    if o.acked.blksize {
-        push("blksize", &o.blksize);
-    }
-    if o.acked.windowsize {
-        push("windowsize", &o.windowsize);
-    }
-    if o.acked.timeout {
-        push("timeout", &o.timeout.as_secs());
-    }
-    if o.acked.tsize
-        && let Some(tsize) = o.tsize
-    {
-        push("tsize", &tsize);
-    }
-    if out.is_empty() {
-        out.push_str("none");
-    }
-    out
-}
-
 /// Sends `tx[..transmit.len]` from `socket`. UDP send errors are logged and otherwise left to
 /// the core's retransmission.
-async fn send(socket: &UdpSocket, tx: &[u8], transmit: Transmit) {
-    let Destination::Unicast(dst) = transmit.dst else {
-        tracing::error!(dst = ?transmit.dst, "bug: TFTP asked for a non-unicast destination");
-        return;
-    };
+async fn send(socket: &UdpSocket, tx: &[u8], transmit: UnicastTransmit) {
+    let dst = transmit.dst;
     let Some(bytes) = tx.get(..transmit.len) else {
         tracing::error!(len = transmit.len, "bug: transmit longer than the buffer");
         return;
@@ -936,34 +900,6 @@ async fn send(socket: &UdpSocket, tx: &[u8], transmit: Transmit) {
     if let Err(err) = socket.send_to(bytes, dst).await {
         tracing::debug!(client = %dst, error = %err, "send failed");
     }
-}
-
-/// File name and options of a request, for logs (lossy UTF-8, control characters escaped).
-fn describe_request(payload: &[u8]) -> (String, String) {
-    match TftpRepr::parse_bytes(payload) {
-        Ok(
-            TftpRepr::ReadRequest {
-                filename, options, ..
-            }
-            | TftpRepr::WriteRequest {
-                filename, options, ..
-            },
-        ) => {
-            let mut asked = String::new();
-            for (name, value) in options.iter() {
-                if !asked.is_empty() {
-                    asked.push(' ');
-                }
-                let _ = write!(asked, "{}={}", printable(name), printable(value));
-            }
-            (printable(filename), asked)
-        }
-        _ => (String::from("?"), String::new()),
-    }
-}
-
-fn printable(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).escape_debug().to_string()
 }
 
 fn bind_error(addr: SocketAddrV4, error: io::Error) -> TftpTaskError {

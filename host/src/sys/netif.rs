@@ -523,10 +523,12 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(mac)
 }
 
-/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`, the form the core's [`Mac`] shows, so that
+/// the host and the firmware log clients alike.
+///
+/// [`Mac`]: pocketpxe_core::Mac
 pub fn format_mac(mac: &[u8; 6]) -> String {
-    let [a, b, c, d, e, f] = mac;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+    pocketpxe_core::Mac(*mac).to_string()
 }
 
 /// Removes `cidr` from `iface` (`ip addr del CIDR dev IFACE`); an address that is already
