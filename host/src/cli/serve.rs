@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
     pub console: Option<crate::fetch::menus::SerialConsole>,
+    /// With --debian: how the mirror's InRelease is verified (--keyring, --no-verify-signature).
+    #[command(flatten)]
+    pub signature: super::fetch::SignatureArgs,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
     /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
     /// NAT must be undone on exit. `root` keeps root.

@@ -450,6 +450,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         // PROTOCOL.md §2: behind another DHCP server, GRUB must be told where the files are.
         tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
         mode: FetchMode::IfMissing,
+        verification: args.signature.verification(),
     };
     let report = crate::fetch::fetch_debian(&req)?;
     if let FetchAction::Downloaded { bytes } = report.action {
