@@ -51,7 +51,7 @@ pub struct FetchDebianArgs {
     pub signature: SignatureArgs,
 }
 
-/// How the mirror's `dists/DIST/InRelease` is verified (`fetch debian`, `serve --debian`).
+/// How the mirror's `dists/DIST/InRelease` is verified.
 #[derive(Debug, Clone, Args)]
 pub struct SignatureArgs {
     /// OpenPGP keyring (binary or armored) to verify the mirror's InRelease with, for a private
@@ -69,12 +69,6 @@ pub struct SignatureArgs {
 impl SignatureArgs {
     /// The fetch's [`crate::fetch::Verification`].
     pub fn verification(&self) -> crate::fetch::Verification {
-        if self.no_verify_signature {
-            crate::fetch::Verification::SumsOnly
-        } else {
-            crate::fetch::Verification::Signed {
-                keyring: self.keyring.clone(),
-            }
-        }
+        crate::fetch::Verification::from_flags(self.keyring.clone(), self.no_verify_signature)
     }
 }

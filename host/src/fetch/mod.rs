@@ -91,6 +91,17 @@ pub enum Verification {
     SumsOnly,
 }
 
+impl Verification {
+    /// From `--keyring FILE` and `--no-verify-signature`.
+    pub fn from_flags(keyring: Option<PathBuf>, no_verify_signature: bool) -> Self {
+        if no_verify_signature {
+            Self::SumsOnly
+        } else {
+            Self::Signed { keyring }
+        }
+    }
+}
+
 /// When to contact the mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchMode {
