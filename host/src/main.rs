@@ -102,6 +102,7 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
         console: args.console,
         tftp_server: args.tftp_server,
         mode: FetchMode::Check,
+        verification: args.signature.verification(),
     };
     let report = pocketpxe::fetch::fetch_debian(&req)?;
     let what = format!("debian {} {}", req.dist, req.arch);

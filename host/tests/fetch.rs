@@ -1,12 +1,19 @@
 //! `pocketpxe fetch debian` end to end against a mirror on 127.0.0.1 that the test runs itself
 //! (a tiny HTTP server thread), serving a netboot.tar.gz built from the installed
-//! debian-installer-12-netboot-amd64 package with the real tarball's layout. Never any other host.
+//! debian-installer-12-netboot-amd64 package with the real tarball's layout, its SHA256SUMS, and
+//! an InRelease clearsigned by an OpenPGP key the test generates. Never any other host.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{TempDir, run_bounded};
+use pgp::composed::{
+    CleartextSignedMessage, EncryptionCaps, KeyType, SecretKeyParamsBuilder, SignedPublicKey,
+    SignedSecretKey,
+};
+use pgp::ser::Serialize as _;
+use pgp::types::{KeyDetails as _, Password};
 use pocketpxe::fetch::menus::{self, Arch, MenuSpec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -20,15 +27,63 @@ use std::time::Duration;
 const PACKAGE_TREE: &str = "/usr/lib/debian-installer/images/12/amd64/text";
 const IMAGES: &str = "debian/dists/bookworm/main/installer-amd64/current/images";
 
-/// Serves files from a map (URL path → bytes) on 127.0.0.1; records every request path.
+/// An Ed25519 OpenPGP key generated for the test, with its public key written as a keyring.
+struct TestKey {
+    secret: SignedSecretKey,
+    /// The binary public keyring file.
+    keyring: PathBuf,
+    /// Uppercase hex.
+    fingerprint: String,
+}
+
+impl TestKey {
+    fn new(keyring: PathBuf) -> Self {
+        let mut params = SecretKeyParamsBuilder::default();
+        params
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(true)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id("pocketpxe test mirror <test@invalid>".into());
+        let secret = params
+            .build()
+            .unwrap()
+            .generate(rand::thread_rng())
+            .unwrap();
+        let public = SignedPublicKey::from(secret.clone());
+        std::fs::write(&keyring, public.to_bytes().unwrap()).unwrap();
+        let fingerprint = hex(public.primary_key.fingerprint().as_bytes()).to_uppercase();
+        Self {
+            secret,
+            keyring,
+            fingerprint,
+        }
+    }
+
+    fn clearsign(&self, text: &str) -> Vec<u8> {
+        CleartextSignedMessage::sign(
+            rand::thread_rng(),
+            text,
+            &self.secret.primary_key,
+            &Password::empty(),
+        )
+        .unwrap()
+        .to_armored_bytes(Default::default())
+        .unwrap()
+    }
+}
+
+/// Serves files from a map (URL path → bytes) on 127.0.0.1; records every request path. Signs
+/// its InRelease files with its own [`TestKey`].
 struct Mirror {
     port: u16,
     files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    key: TestKey,
 }
 
 impl Mirror {
-    fn start() -> Self {
+    fn start(tmp: &TempDir) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let files = Arc::new(Mutex::new(BTreeMap::<String, Vec<u8>>::new()));
@@ -73,6 +128,7 @@ impl Mirror {
             port,
             files,
             requests,
+            key: TestKey::new(tmp.join("mirror-key.pgp")),
         }
     }
 
@@ -84,7 +140,12 @@ impl Mirror {
         self.files.lock().unwrap().insert(path.to_owned(), body);
     }
 
-    /// Publishes `tarball` with a SHA256SUMS listing `listed_hash` (the real one if `None`).
+    fn get(&self, path: &str) -> Vec<u8> {
+        self.files.lock().unwrap()[path].clone()
+    }
+
+    /// Publishes `tarball` with a SHA256SUMS listing `listed_hash` (the real one if `None`), and
+    /// an InRelease signed by the mirror's key listing that SHA256SUMS.
     fn publish(&self, images: &str, tarball: &[u8], listed_hash: Option<&str>) {
         let real = hex(&Sha256::digest(tarball));
         let hash = listed_hash.unwrap_or(&real);
@@ -97,6 +158,26 @@ impl Mirror {
             &format!("{images}/netboot/netboot.tar.gz"),
             tarball.to_vec(),
         );
+        let (dist_dir, _) = images.split_once("/main/").unwrap();
+        let codename = dist_dir.rsplit('/').next().unwrap();
+        let release = self.release_text(images, codename);
+        self.put(
+            &format!("{dist_dir}/InRelease"),
+            self.key.clearsign(&release),
+        );
+    }
+
+    /// A Release text for `codename` listing the SHA256SUMS published under `images`.
+    fn release_text(&self, images: &str, codename: &str) -> String {
+        let (_, rel) = images.split_once("/main/").unwrap();
+        let sums = self.get(&format!("{images}/SHA256SUMS"));
+        format!(
+            "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: {codename}\nDate: Sat, 11 Jul 2026 10:16:37 UTC\nMD5Sum:\n {}    {len} main/{rel}/SHA256SUMS\nSHA256:\n {} 1234 main/binary-all/Packages\n {}    {len} main/{rel}/SHA256SUMS\n",
+            "0".repeat(32),
+            "1".repeat(64),
+            hex(&Sha256::digest(&sums)),
+            len = sums.len(),
+        )
     }
 
     fn tarball_requests(&self) -> usize {
@@ -156,7 +237,16 @@ fn make_tarball(dir: &Path, out: &Path) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// `fetch debian` trusting the mirror's own key (`--keyring`).
 fn fetch(root: &Path, mirror: &Mirror, extra: &[&str]) -> Output {
+    let keyring = mirror.key.keyring.display().to_string();
+    let mut args = vec!["--keyring", &keyring];
+    args.extend_from_slice(extra);
+    fetch_plain(root, mirror, &args)
+}
+
+/// `fetch debian` with only the flags given.
+fn fetch_plain(root: &Path, mirror: &Mirror, extra: &[&str]) -> Output {
     let output = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_pocketpxe"))
             .args(["fetch", "debian", "--mirror", &mirror.url(), "--root"])
@@ -216,13 +306,21 @@ fn fetch_debian_from_local_mirror() {
     let Some(tree) = package_tree() else { return };
     let tmp = TempDir::new("fetch");
     let tarball = make_tarball(&tree, &tmp.join("netboot.tar.gz"));
-    let mirror = Mirror::start();
+    let mirror = Mirror::start(&tmp);
     mirror.publish(IMAGES, &tarball, None);
     let root = tmp.join("root");
 
-    // First run: download, verify, unpack, menus.
+    // First run: verify InRelease, download, verify, unpack, menus.
     let out = fetch(&root, &mirror, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "dists/bookworm/InRelease: good signature by {}",
+            mirror.key.fingerprint
+        )),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("verified and unpacked"),
         "{}",
@@ -272,6 +370,13 @@ fn fetch_debian_from_local_mirror() {
     let stamp = std::fs::read_to_string(root.join(".pocketpxe-debian-amd64.stamp")).unwrap();
     assert!(
         stamp.contains(&format!("sha256 {}", hex(&Sha256::digest(&tarball)))),
+        "{stamp}"
+    );
+    assert!(
+        stamp.contains(&format!(
+            "\nverified inrelease {}\n",
+            mirror.key.fingerprint
+        )),
         "{stamp}"
     );
     assert!(
@@ -356,7 +461,7 @@ fn bad_hash_is_refused_and_root_untouched() {
     let mut corrupt = tarball.clone();
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0x55;
-    let mirror = Mirror::start();
+    let mirror = Mirror::start(&tmp);
     let real_hash = hex(&Sha256::digest(&tarball));
     mirror.publish(IMAGES, &corrupt, Some(&real_hash));
 
@@ -398,7 +503,7 @@ fn hostile_tarball_with_right_hash_is_refused() {
     std::fs::write(src.join("debian-installer/amd64/linux"), "kernel").unwrap();
     std::os::unix::fs::symlink("/etc", src.join("etc")).unwrap();
     let tarball = make_tarball(&src, &tmp.join("t.tar.gz"));
-    let mirror = Mirror::start();
+    let mirror = Mirror::start(&tmp);
     mirror.publish(IMAGES, &tarball, None);
     let root = tmp.join("root");
     let out = fetch(&root, &mirror, &[]);
@@ -428,7 +533,7 @@ fn arm64_trixie_gets_only_a_grub_menu() {
     }
     std::fs::write(src.join("version.info"), "Debian version:  13 (trixie)\n").unwrap();
     let tarball = make_tarball(&src, &tmp.join("t.tar.gz"));
-    let mirror = Mirror::start();
+    let mirror = Mirror::start(&tmp);
     mirror.publish(
         "debian/dists/trixie/main/installer-arm64/current/images",
         &tarball,
@@ -455,8 +560,284 @@ fn arm64_trixie_gets_only_a_grub_menu() {
     assert_eq!(out.status.code(), Some(1));
     let log = stderr(&out);
     assert!(
+        log.contains("dists/forky/InRelease: HTTP status 404")
+            && log.contains("--no-verify-signature"),
+        "{log}"
+    );
+    let out = fetch_plain(
+        &root,
+        &mirror,
+        &[
+            "--dist",
+            "forky",
+            "--arch",
+            "arm64",
+            "--no-verify-signature",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let log = stderr(&out);
+    assert!(
         log.contains("dists/forky/main/installer-arm64/current/images/SHA256SUMS")
             && log.contains("404"),
         "{log}"
+    );
+}
+
+/// A small tarball that unpacks as a Debian netboot tree for amd64.
+fn tiny_tarball(tmp: &TempDir) -> Vec<u8> {
+    let src = tmp.join("src");
+    std::fs::create_dir_all(src.join("debian-installer/amd64")).unwrap();
+    std::fs::write(src.join("debian-installer/amd64/linux"), "kernel").unwrap();
+    std::fs::write(src.join("version.info"), "Debian version:  12 (bookworm)\n").unwrap();
+    make_tarball(&src, &tmp.join("tiny.tar.gz"))
+}
+
+/// A root holding one file of the user's, and its snapshot.
+fn user_root(tmp: &TempDir) -> (PathBuf, BTreeMap<String, String>) {
+    let root = tmp.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("keep.txt"), "keep\n").unwrap();
+    let before = snapshot(&root);
+    (root, before)
+}
+
+/// A refused fetch: exit 1, one error line containing every `needles`, no tarball download and
+/// the root exactly as `before`.
+fn assert_refused(
+    out: &Output,
+    mirror: &Mirror,
+    root: &Path,
+    before: &BTreeMap<String, String>,
+    needles: &[&str],
+) {
+    let log = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    for needle in needles {
+        assert!(errors[0].contains(needle), "missing '{needle}' in: {log}");
+    }
+    assert_eq!(
+        mirror.tarball_requests(),
+        0,
+        "the tarball was downloaded: {log}"
+    );
+    assert_eq!(&snapshot(root), before, "root changed");
+}
+
+#[test]
+fn inrelease_signature_is_required() {
+    let tmp = TempDir::new("fetch-sig");
+    let tarball = tiny_tarball(&tmp);
+    let mirror = Mirror::start(&tmp);
+    mirror.publish(IMAGES, &tarball, None);
+    let (root, before) = user_root(&tmp);
+    let inrelease = "debian/dists/bookworm/InRelease";
+
+    // Debian's archive keyring (the default) does not hold the mirror's key.
+    let out = fetch_plain(&root, &mirror, &[]);
+    if pocketpxe::fetch::signature::DEBIAN_KEYRINGS
+        .iter()
+        .any(|k| Path::new(k).exists())
+    {
+        assert_refused(
+            &out,
+            &mirror,
+            &root,
+            &before,
+            &[
+                "dists/bookworm/InRelease: signature check failed: not signed by any key in /usr/share/keyrings/debian-archive-keyring.",
+                &mirror.key.fingerprint,
+                "--keyring FILE",
+                "nothing was changed",
+            ],
+        );
+    } else {
+        assert_refused(
+            &out,
+            &mirror,
+            &root,
+            &before,
+            &["debian-archive-keyring package", "--keyring"],
+        );
+    }
+
+    // Nor does another key, given with --keyring (armored this time).
+    let other = TestKey::new(tmp.join("other.pgp"));
+    let other_asc = tmp.join("other.asc");
+    std::fs::write(
+        &other_asc,
+        SignedPublicKey::from(other.secret.clone())
+            .to_armored_bytes(Default::default())
+            .unwrap(),
+    )
+    .unwrap();
+    let out = fetch_plain(&root, &mirror, &["--keyring", other_asc.to_str().unwrap()]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &[
+            "not signed by any key in",
+            "other.asc",
+            &mirror.key.fingerprint,
+        ],
+    );
+
+    // A keyring that is not there.
+    let out = fetch_plain(&root, &mirror, &["--keyring", "/nonexistent/k.pgp"]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &["keyring /nonexistent/k.pgp", "No such file"],
+    );
+
+    // A forged InRelease: the signed text changed after signing.
+    let good = mirror.get(inrelease);
+    let forged = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("Label: Debian", "Label: Debiam");
+    assert_ne!(forged.as_bytes(), good);
+    mirror.put(inrelease, forged.into_bytes());
+    let out = fetch(&root, &mirror, &[]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &[
+            "dists/bookworm/InRelease: signature check failed: BAD signature by key",
+            &mirror.key.fingerprint,
+            "it does not match the signed text; nothing was changed",
+        ],
+    );
+
+    // An unsigned Release served as InRelease.
+    let release = mirror.release_text(IMAGES, "bookworm");
+    mirror.put(inrelease, release.into_bytes());
+    let out = fetch(&root, &mirror, &[]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &["InRelease: signature check failed: not a clearsigned OpenPGP message"],
+    );
+
+    // A genuinely signed InRelease of another dist, served in bookworm's place.
+    let trixie = mirror.release_text(IMAGES, "trixie");
+    mirror.put(inrelease, mirror.key.clearsign(&trixie));
+    let out = fetch(&root, &mirror, &[]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &["InRelease: it is the Release of trixie", "not of bookworm"],
+    );
+
+    // No InRelease at all: refused, pointing at --no-verify-signature.
+    mirror.files.lock().unwrap().remove(inrelease);
+    let out = fetch(&root, &mirror, &[]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &[
+            "dists/bookworm/InRelease: HTTP status 404",
+            "--no-verify-signature",
+        ],
+    );
+
+    // The same with --no-verify-signature: accepted, with its warning, and the stamp says so.
+    let out = fetch_plain(&root, &mirror, &["--no-verify-signature"]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("--no-verify-signature: ")
+            && l.contains("InRelease is not checked")),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("debian-installer/amd64/linux")).unwrap(),
+        "kernel"
+    );
+    let stamp = std::fs::read_to_string(root.join(".pocketpxe-debian-amd64.stamp")).unwrap();
+    assert!(stamp.contains("\nverified sha256sums-only\n"), "{stamp}");
+
+    // --keyring and --no-verify-signature contradict each other.
+    let out = fetch(&root, &mirror, &["--no-verify-signature"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn tampered_sha256sums_or_tarball_is_refused() {
+    let tmp = TempDir::new("fetch-tamper");
+    let tarball = tiny_tarball(&tmp);
+    let mirror = Mirror::start(&tmp);
+    mirror.publish(IMAGES, &tarball, None);
+    let (root, before) = user_root(&tmp);
+    let sums_path = format!("{IMAGES}/SHA256SUMS");
+
+    // SHA256SUMS swapped after InRelease was signed (to match a tampered tarball): InRelease's
+    // hash of SHA256SUMS no longer matches; the tarball is never downloaded.
+    let signed_sums = mirror.get(&sums_path);
+    let mut evil = tarball.clone();
+    let middle = evil.len() / 2;
+    evil[middle] ^= 0x55;
+    let evil_sums = format!(
+        "{}  ./netboot/netboot.tar.gz\n",
+        hex(&Sha256::digest(&evil))
+    );
+    mirror.put(&sums_path, evil_sums.clone().into_bytes());
+    mirror.put(&format!("{IMAGES}/netboot/netboot.tar.gz"), evil.clone());
+    let out = fetch(&root, &mirror, &[]);
+    assert_refused(
+        &out,
+        &mirror,
+        &root,
+        &before,
+        &[
+            "current/images/SHA256SUMS: SHA-256 mismatch:",
+            "dists/bookworm/InRelease says",
+            &hex(&Sha256::digest(&signed_sums)),
+            &hex(&Sha256::digest(evil_sums.as_bytes())),
+        ],
+    );
+
+    // The signed SHA256SUMS back, the tampered tarball still there: refused after download.
+    mirror.put(&sums_path, signed_sums);
+    let out = fetch(&root, &mirror, &[]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("/netboot/netboot.tar.gz: SHA-256 mismatch: SHA256SUMS says"),
+        "{log}"
+    );
+    assert_eq!(mirror.tarball_requests(), 1);
+    assert_eq!(snapshot(&root), before, "root changed");
+
+    // Everything as signed: accepted.
+    mirror.put(&format!("{IMAGES}/netboot/netboot.tar.gz"), tarball);
+    let out = fetch(&root, &mirror, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(root.join("debian-installer/amd64/linux")).unwrap(),
+        "kernel"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("keep.txt")).unwrap(),
+        "keep\n"
     );
 }

@@ -14,8 +14,8 @@ pub struct FetchArgs {
 /// Installers `pocketpxe fetch` knows.
 #[derive(Debug, Subcommand)]
 pub enum FetchSource {
-    /// Debian's netboot installer (netboot.tar.gz, checked against the mirror's SHA256SUMS),
-    /// plus BIOS (pxelinux) and UEFI (GRUB) boot menus.
+    /// Debian's netboot installer (netboot.tar.gz, verified through the mirror's signed
+    /// InRelease and SHA256SUMS), plus BIOS (pxelinux) and UEFI (GRUB) boot menus.
     Debian(FetchDebianArgs),
 }
 
@@ -46,4 +46,29 @@ pub struct FetchDebianArgs {
     /// server (proxyDHCP), whose GRUB would otherwise ask that server for the kernel.
     #[arg(long, value_name = "IPV4")]
     pub tftp_server: Option<std::net::Ipv4Addr>,
+    /// Signature checking of the mirror's InRelease.
+    #[command(flatten)]
+    pub signature: SignatureArgs,
+}
+
+/// How the mirror's `dists/DIST/InRelease` is verified.
+#[derive(Debug, Clone, Args)]
+pub struct SignatureArgs {
+    /// OpenPGP keyring (binary or armored) to verify the mirror's InRelease with, for a private
+    /// mirror signed with its own key [default: Debian's archive keyring,
+    /// /usr/share/keyrings/debian-archive-keyring.pgp or .gpg, from the debian-archive-keyring
+    /// package].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_verify_signature")]
+    pub keyring: Option<PathBuf>,
+    /// Do not verify the mirror's InRelease signature: trust SHA256SUMS as the mirror sends it
+    /// (a warning is logged). Only for mirrors that publish no signed InRelease.
+    #[arg(long)]
+    pub no_verify_signature: bool,
+}
+
+impl SignatureArgs {
+    /// The fetch's [`crate::fetch::Verification`].
+    pub fn verification(&self) -> crate::fetch::Verification {
+        crate::fetch::Verification::from_flags(self.keyring.clone(), self.no_verify_signature)
+    }
 }

@@ -4,7 +4,7 @@ mod fetch;
 mod serve;
 mod tftp;
 
-pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource};
+pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub use serve::{
     AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
 };

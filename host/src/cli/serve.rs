@@ -83,6 +83,19 @@ pub struct ServeArgs {
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
     pub console: Option<crate::fetch::menus::SerialConsole>,
+    /// With --debian: an OpenPGP keyring to verify the mirror's InRelease with, for a private
+    /// mirror signed with its own key [default: Debian's archive keyring].
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "debian",
+        conflicts_with = "no_verify_signature"
+    )]
+    pub keyring: Option<PathBuf>,
+    /// With --debian: do not verify the mirror's InRelease signature; trust SHA256SUMS as the
+    /// mirror sends it (a warning is logged).
+    #[arg(long, requires = "debian")]
+    pub no_verify_signature: bool,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
     /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
     /// NAT must be undone on exit. `root` keeps root.

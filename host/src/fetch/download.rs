@@ -1,5 +1,5 @@
-//! Talking to the mirror: the mirror URL check, bounded text downloads (`SHA256SUMS`) and the
-//! tarball download, hashed on the way, with a progress bar on a terminal.
+//! Talking to the mirror: the mirror URL check, bounded small downloads (`InRelease`,
+//! `SHA256SUMS`) and the tarball download, hashed on the way, with a progress bar on a terminal.
 
 use std::fs::File;
 use std::io::{self, IsTerminal as _, Read, Write};
@@ -34,7 +34,8 @@ pub(super) fn agent() -> ureq::Agent {
         .into()
 }
 
-pub(super) fn get_text(agent: &ureq::Agent, url: &str, limit: u64) -> Result<String, FetchError> {
+/// The body of `url`, at most `limit` bytes, exactly as the mirror sent it.
+pub(super) fn get_bytes(agent: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
     let http = |detail: String| FetchError::Http {
         url: url.to_owned(),
         detail,
@@ -44,7 +45,7 @@ pub(super) fn get_text(agent: &ureq::Agent, url: &str, limit: u64) -> Result<Str
         .body_mut()
         .with_config()
         .limit(limit)
-        .read_to_string()
+        .read_to_vec()
         .map_err(|e| http(describe(&e)))
 }
 

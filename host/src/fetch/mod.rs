@@ -3,27 +3,34 @@
 //!
 //! Steps, each of which names the URL or file it failed on:
 //! 1. Lock the root (one fetch at a time), read our stamp file `.pocketpxe-debian-ARCH.stamp`.
-//! 2. Download `dists/DIST/main/installer-ARCH/current/images/SHA256SUMS` (at most 1 MiB) and take
-//!    the line for `./netboot/netboot.tar.gz`. If the stamp records that hash and every file it
-//!    lists is still there, nothing is downloaded ("already fetched").
-//! 3. Download `netboot/netboot.tar.gz` into a work directory inside the root, hashing it on the
+//! 2. Download `dists/DIST/InRelease` (at most 16 MiB) and verify its OpenPGP signature against
+//!    the keyring ([`signature`]: Debian's archive keyring unless `--keyring` names another).
+//!    The signed Release text must be for DIST (`Codename` or `Suite`) and list the SHA-256 of
+//!    `main/installer-ARCH/current/images/SHA256SUMS`.
+//! 3. Download that `SHA256SUMS` (at most 1 MiB), check it against the Release's hash, and take
+//!    the line for `./netboot/netboot.tar.gz`. With `--no-verify-signature`, step 2 and this
+//!    check are skipped, with a warning. If the stamp records that hash and every file it lists
+//!    is still there, nothing is downloaded ("already fetched").
+//! 4. Download `netboot/netboot.tar.gz` into a work directory inside the root, hashing it on the
 //!    way; a hash mismatch deletes it and leaves the root as it was.
-//! 4. Unpack into the work directory with [`unpack::unpack_safely`]: no entry may land outside it.
-//! 5. Write the boot menus into the unpacked tree ([`menus`]), keeping hand-edited ones.
-//! 6. Move the new tree into the root unit by unit (`debian-installer/ARCH` and each top-level
+//! 5. Unpack into the work directory with [`unpack::unpack_safely`]: no entry may land outside it.
+//! 6. Write the boot menus into the unpacked tree ([`menus`]), keeping hand-edited ones.
+//! 7. Move the new tree into the root unit by unit (`debian-installer/ARCH` and each top-level
 //!    entry), each with one atomic `renameat2(RENAME_EXCHANGE)`. Files of yours inside a replaced
 //!    directory are carried over; a file of yours at a path the tarball also has is kept beside
 //!    it as `NAME.pocketpxe-saved`. Then the stamp is replaced atomically.
 //!
-//! By concern: `download` talks to the mirror; [`verify`] reads `SHA256SUMS` and the stamp;
-//! [`unpack`] unpacks the tar stream; `install` stages the menus and moves the tree into the
-//! root; `dirfd` holds the file operations that never follow a symlink; [`menus`] writes the
-//! boot menus' text.
+//! Nothing in the root changes before the tarball's hash is verified. By concern: `download`
+//! talks to the mirror; [`signature`] checks InRelease; [`verify`] reads the Release's hashes,
+//! `SHA256SUMS` and the stamp; [`unpack`] unpacks the tar stream; `install` stages the menus
+//! and moves the tree into the root; `dirfd` holds the file operations that never follow a
+//! symlink; [`menus`] writes the boot menus' text.
 
 mod dirfd;
 mod download;
 mod install;
 pub mod menus;
+pub mod signature;
 pub mod unpack;
 pub mod verify;
 
@@ -36,13 +43,15 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
+use sha2::{Digest as _, Sha256};
 
 use dirfd::open_dir;
-use download::{agent, check_mirror, download, get_text};
+use download::{agent, check_mirror, download, get_bytes};
 use install::{WorkDir, install, stage_menu, write_menu};
 use menus::{Arch, MenuSpec, MenuWrite, SerialConsole};
+use signature::Keyring;
 use unpack::{UnpackError, UnpackFailure, UnpackLimits, unpack_safely};
-use verify::{Stamp, parse_sha256sums};
+use verify::{Stamp, hex, parse_sha256sums, release_entry};
 
 /// The official Debian mirror, used when `--mirror` is not given.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
@@ -64,6 +73,33 @@ pub struct FetchRequest {
     pub tftp_server: Option<Ipv4Addr>,
     /// Whether to ask the mirror when a verified tree is already there.
     pub mode: FetchMode,
+    /// What vouches for `SHA256SUMS`.
+    pub verification: Verification,
+}
+
+/// What vouches for the installer's `SHA256SUMS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The mirror's `dists/DIST/InRelease`, verified with this keyring (Debian's archive keyring,
+    /// [`signature::DEBIAN_KEYRINGS`], when `None`), lists the SHA-256 of `SHA256SUMS`.
+    Signed {
+        /// `--keyring FILE`.
+        keyring: Option<PathBuf>,
+    },
+    /// `--no-verify-signature`: `SHA256SUMS` is taken as the mirror sends it (logged as a
+    /// warning): whoever controls the mirror or the path to it controls the installer.
+    SumsOnly,
+}
+
+impl Verification {
+    /// From `--keyring FILE` and `--no-verify-signature`.
+    pub fn from_flags(keyring: Option<PathBuf>, no_verify_signature: bool) -> Self {
+        if no_verify_signature {
+            Self::SumsOnly
+        } else {
+            Self::Signed { keyring }
+        }
+    }
 }
 
 /// When to contact the mirror.
@@ -124,14 +160,41 @@ pub enum FetchError {
         /// What is wrong.
         reason: String,
     },
-    /// The tarball's hash is not the one SHA256SUMS lists.
+    /// The keyring is missing or unreadable.
+    #[error("keyring {path}: {reason}")]
+    Keyring {
+        /// The keyring file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// InRelease's signature is bad, or by no key of the keyring; nothing was downloaded after it.
+    #[error("{url}: signature check failed: {reason}; nothing was changed")]
+    Signature {
+        /// The InRelease URL.
+        url: String,
+        /// Which signature or key, and what failed.
+        reason: String,
+    },
+    /// The verified Release is for another dist or does not list the installer's SHA256SUMS.
+    #[error("{url}: {reason}; nothing was changed")]
+    Release {
+        /// The InRelease URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A download's hash is not the one listed for it (SHA256SUMS in InRelease, the tarball in
+    /// SHA256SUMS).
     #[error(
-        "{url}: SHA-256 mismatch: SHA256SUMS says {expected}, the download is {actual}; nothing was changed"
+        "{url}: SHA-256 mismatch: {listed_in} says {expected}, the download is {actual}; nothing was changed"
     )]
     Mismatch {
-        /// The tarball URL.
+        /// The URL of the file that does not match.
         url: String,
-        /// From SHA256SUMS.
+        /// Where the expected hash comes from (`InRelease` or `SHA256SUMS`).
+        listed_in: String,
+        /// The listed hash.
         expected: String,
         /// Of the bytes received.
         actual: String,
@@ -192,14 +255,38 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
         return finish_present(root, &root_fd, &spec, &stamp.sha256);
     }
 
-    let base = format!(
-        "{mirror}/dists/{}/main/installer-{}/current/images",
-        req.dist, req.arch
-    );
-    let sums_url = format!("{base}/SHA256SUMS");
-    let tar_url = format!("{base}/netboot/netboot.tar.gz");
+    let dist_url = format!("{mirror}/dists/{}", req.dist);
+    let images = format!("main/installer-{}/current/images", req.arch);
+    let sums_rel = format!("{images}/SHA256SUMS");
+    let sums_url = format!("{dist_url}/{sums_rel}");
+    let tar_url = format!("{dist_url}/{images}/netboot/netboot.tar.gz");
     let agent = agent();
-    let sums = get_text(&agent, &sums_url, MAX_SUMS_BYTES)?;
+    let (sums, verified) = match &req.verification {
+        Verification::Signed { keyring } => {
+            let keyring = load_keyring(keyring.as_deref())?;
+            let inrelease_url = format!("{dist_url}/InRelease");
+            let entry = signed_sums_entry(&agent, &keyring, &inrelease_url, &req.dist, &sums_rel)?;
+            let sums = get_bytes(&agent, &sums_url, MAX_SUMS_BYTES)?;
+            let actual = hex(&Sha256::digest(&sums));
+            if actual != entry.sha256 {
+                return Err(FetchError::Mismatch {
+                    url: sums_url,
+                    listed_in: inrelease_url,
+                    expected: entry.sha256,
+                    actual,
+                });
+            }
+            (sums, entry.signers)
+        }
+        Verification::SumsOnly => {
+            tracing::warn!(
+                "--no-verify-signature: {dist_url}/InRelease is not checked; SHA256SUMS is trusted as the mirror sends it, so whoever controls the mirror or the network path to it controls the installer"
+            );
+            let sums = get_bytes(&agent, &sums_url, MAX_SUMS_BYTES)?;
+            (sums, "sha256sums-only".to_owned())
+        }
+    };
+    let sums = String::from_utf8_lossy(&sums);
     let expected =
         parse_sha256sums(&sums, NETBOOT_SUMS_NAME).map_err(|reason| FetchError::Sums {
             url: sums_url.clone(),
@@ -219,6 +306,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     if actual != expected {
         return Err(FetchError::Mismatch {
             url: tar_url,
+            listed_in: "SHA256SUMS".into(),
             expected,
             actual,
         });
@@ -269,6 +357,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
         dist: req.dist.clone(),
         arch: req.arch.to_string(),
         url: tar_url,
+        verified,
         files: manifest,
     }
     .write(&root_fd, &stamp_name)
@@ -296,6 +385,70 @@ pub fn debian_present(root: &Path, dist: &str, arch: Arch) -> bool {
 }
 
 // ---- private helpers ----
+
+fn load_keyring(path: Option<&Path>) -> Result<Keyring, FetchError> {
+    match path {
+        Some(path) => Keyring::load(path).map_err(|reason| FetchError::Keyring {
+            path: path.to_owned(),
+            reason,
+        }),
+        None => Keyring::debian().map_err(|(path, reason)| FetchError::Keyring { path, reason }),
+    }
+}
+
+/// The SHA256SUMS entry of a verified InRelease, with the signers as the stamp records them.
+struct SignedEntry {
+    sha256: String,
+    signers: String,
+}
+
+/// Downloads and verifies `InRelease`, and returns its SHA-256 for `sums_rel`.
+fn signed_sums_entry(
+    agent: &ureq::Agent,
+    keyring: &Keyring,
+    url: &str,
+    dist: &str,
+    sums_rel: &str,
+) -> Result<SignedEntry, FetchError> {
+    let bytes = get_bytes(agent, url, MAX_INRELEASE_BYTES).map_err(|err| match err {
+        FetchError::Http { url, detail } => FetchError::Http {
+            url,
+            detail: format!(
+                "{detail} (the signed Release file is needed to verify the installer; for a \
+                 mirror that has none, --no-verify-signature)"
+            ),
+        },
+        other => other,
+    })?;
+    let signature = |reason: String| FetchError::Signature {
+        url: url.to_owned(),
+        reason,
+    };
+    let text = String::from_utf8(bytes).map_err(|_| signature("not UTF-8 text".into()))?;
+    let verified = keyring.verify_clearsigned(&text).map_err(|reason| {
+        if reason.starts_with("not signed by any key") {
+            signature(format!(
+                "{reason} (for a mirror signed with its own key: --keyring FILE)"
+            ))
+        } else {
+            signature(reason)
+        }
+    })?;
+    let entry =
+        release_entry(&verified.text, dist, sums_rel).map_err(|reason| FetchError::Release {
+            url: url.to_owned(),
+            reason,
+        })?;
+    tracing::info!(
+        keyring = %keyring.path.display(),
+        "{url}: good signature by {}",
+        verified.signers.join(", ")
+    );
+    Ok(SignedEntry {
+        sha256: entry.sha256,
+        signers: format!("inrelease {}", verified.signers.join(" ")),
+    })
+}
 
 fn finish_present(
     root: &Path,
@@ -342,6 +495,7 @@ fn io_err(path: &Path, source: io::Error) -> FetchError {
 
 const NETBOOT_SUMS_NAME: &str = "./netboot/netboot.tar.gz";
 const MAX_SUMS_BYTES: u64 = 1 << 20;
+const MAX_INRELEASE_BYTES: u64 = 16 << 20;
 
 #[cfg(test)]
 mod tests {

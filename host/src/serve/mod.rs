@@ -450,6 +450,10 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         // docs/protocol.md §2: behind another DHCP server, GRUB must be told where the files are.
         tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
         mode: FetchMode::IfMissing,
+        verification: crate::fetch::Verification::from_flags(
+            args.keyring.clone(),
+            args.no_verify_signature,
+        ),
     };
     let report = crate::fetch::fetch_debian(&req)?;
     if let FetchAction::Downloaded { bytes } = report.action {
@@ -613,6 +617,44 @@ mod tests {
 
     fn cidr(s: &str) -> Ipv4Cidr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn signature_flags_go_with_debian() {
+        use crate::fetch::Verification;
+        let from =
+            |a: &ServeArgs| Verification::from_flags(a.keyring.clone(), a.no_verify_signature);
+        assert_eq!(
+            from(&parse(&["--debian", "bookworm"])),
+            Verification::Signed { keyring: None }
+        );
+        assert_eq!(
+            from(&parse(&["--debian", "bookworm", "--keyring", "/k.pgp"])),
+            Verification::Signed {
+                keyring: Some("/k.pgp".into())
+            }
+        );
+        assert_eq!(
+            from(&parse(&["--debian", "bookworm", "--no-verify-signature"])),
+            Verification::SumsOnly
+        );
+        let argv = |extra: &[&'static str]| {
+            let mut v = vec!["pocketpxe", "serve", "--interface", "eth1"];
+            v.extend_from_slice(extra);
+            v
+        };
+        assert!(Cli::try_parse_from(argv(&["--keyring", "/k.pgp"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--no-verify-signature"])).is_err());
+        assert!(
+            Cli::try_parse_from(argv(&[
+                "--debian",
+                "bookworm",
+                "--keyring",
+                "/k.pgp",
+                "--no-verify-signature"
+            ]))
+            .is_err()
+        );
     }
 
     #[test]
