@@ -1,7 +1,8 @@
 //! The README's first command: `pocketpxe serve --debian bookworm --console ttyS0,115200 --nat`
 //! on an empty root. The server fetches the netboot tarball from a mirror (here a busybox
 //! httpd in the upstream namespace, serving a `netboot.tar.gz` the test packs from the installed
-//! netboot tree, with its SHA256SUMS), verifies and unpacks it, writes its own boot menus with a
+//! netboot tree, with its SHA256SUMS and an InRelease that a key the test makes with GnuPG signs,
+//! handed to the server with `--keyring`), verifies and unpacks it, writes its own boot menus with a
 //! serial console, and a BIOS client boots with those menus to the installer's first screen.
 
 // The helper below is test code too: a panic with the harness's report is the failure.
@@ -28,6 +29,8 @@ fn serve_debian_fetches_and_boots_bios_installer() {
         gate::Need::Program("tar"),
         gate::Need::Program("sha256sum"),
         gate::Need::Program("unshare"),
+        gate::Need::Program("gpg"),
+        gate::Need::Program("gpgconf"),
     ]);
     let Some(_lock) = begin("serve_debian_fetches_and_boots_bios_installer", &needs) else {
         return;
@@ -47,7 +50,8 @@ fn serve_debian_fetches_and_boots_bios_installer() {
     let mut sum = Command::new("sha256sum");
     sum.current_dir(&images).arg("./netboot/netboot.tar.gz");
     let sums = run(sum, Duration::from_secs(60)).unwrap();
-    std::fs::write(images.join("SHA256SUMS"), sums).unwrap();
+    std::fs::write(images.join("SHA256SUMS"), &sums).unwrap();
+    let keyring = sign_release(&dir, &mirror.join("dists/bookworm"));
 
     let mut lab = Lab::new(true).unwrap();
     let tap = lab.add_tap().unwrap();
@@ -65,6 +69,8 @@ fn serve_debian_fetches_and_boots_bios_installer() {
         "bookworm",
         "--mirror",
         &mirror_url,
+        "--keyring",
+        keyring.to_str().unwrap(),
         "--console",
         "ttyS0,115200",
         "--nat",
@@ -90,4 +96,54 @@ fn serve_debian_fetches_and_boots_bios_installer() {
         secs(fetched),
         secs(start.elapsed())
     ));
+}
+
+/// Writes `dist/InRelease`: a Release for bookworm listing the installer's SHA256SUMS (already
+/// under `dist`), clearsigned by an Ed25519 key GnuPG makes in a home of its own under `dir`.
+/// Returns the file holding that key, for `--keyring`.
+fn sign_release(dir: &TempDir, dist: &std::path::Path) -> std::path::PathBuf {
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        let mut cmd = Command::new("gpg");
+        cmd.arg("--homedir").arg(&home);
+        cmd.args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]);
+        cmd.args(args);
+        run(cmd, Duration::from_secs(60)).unwrap()
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "pocketpxe test mirror <mirror@test.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let keyring = dir.join("mirror-key.pgp");
+    gpg(&["--output", keyring.to_str().unwrap(), "--export"]);
+    let sums = "main/installer-amd64/current/images/SHA256SUMS";
+    let mut sha256sum = Command::new("sha256sum");
+    sha256sum.arg(dist.join(sums));
+    let hash = run(sha256sum, Duration::from_secs(60)).unwrap();
+    let hash = hash.split_whitespace().next().unwrap().to_owned();
+    let size = std::fs::metadata(dist.join(sums)).unwrap().len();
+    let release = format!(
+        "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n\
+         Architectures: amd64\nComponents: main\nSHA256:\n {hash} {size} {sums}\n"
+    );
+    std::fs::write(dist.join("Release"), release).unwrap();
+    let (release, inrelease) = (dist.join("Release"), dist.join("InRelease"));
+    gpg(&[
+        "--output",
+        inrelease.to_str().unwrap(),
+        "--clearsign",
+        release.to_str().unwrap(),
+    ]);
+    // The agent GnuPG started for the home: stopped here, not left behind.
+    let mut kill = Command::new("gpgconf");
+    kill.arg("--homedir")
+        .arg(&home)
+        .args(["--kill", "gpg-agent"]);
+    run(kill, Duration::from_secs(30)).unwrap();
+    keyring
 }
