@@ -1,10 +1,13 @@
 //! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
 //!
 //! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
-//! gives the most useful error first: flags, the interface (exists, up), its address (adding
-//! `--address` if missing), the range against the subnet, the TFTP root, the lease file, then
-//! the sockets (naming who holds a taken port). [`Serve::run`] then serves until shutdown and
-//! removes an address it added, also when a task fails.
+//! gives the most useful error first: flags, the service user, the interface (exists, up), its
+//! address (adding `--address` if missing), the range against the subnet, the TFTP root, the
+//! lease file, then the sockets (naming who holds a taken port). Once root is dropped it proves,
+//! as the user that will serve, that the TFTP root can be read and the lease file written
+//! (refusing to start otherwise), and warns about `--boot` files it cannot serve.
+//! [`Serve::run`] then serves until shutdown and removes an address it added, also when a task
+//! fails.
 
 pub mod dhcp;
 pub mod lease_file;
@@ -13,7 +16,7 @@ pub mod tftp;
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
-use crate::serve::lease_file::LeaseFile;
+use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
@@ -68,6 +71,30 @@ pub enum ServeError {
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
     PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
+    /// The user `serve` runs as cannot save leases.
+    #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
+    LeasesNotWritable {
+        /// The lease file.
+        path: PathBuf,
+        /// The user.
+        user: String,
+        /// The OS error (part of the message, so not a `source()`).
+        error: std::io::Error,
+        /// What to do about it.
+        fix: String,
+    },
+    /// The user `serve` runs as cannot read the TFTP root.
+    #[error("TFTP root {} is not readable by user {user} ({error}): {fix}", .path.display())]
+    RootNotReadable {
+        /// The root.
+        path: PathBuf,
+        /// The user.
+        user: String,
+        /// The OS error (part of the message, so not a `source()`).
+        error: std::io::Error,
+        /// What to do about it.
+        fix: String,
+    },
 }
 
 /// Everything set up, ready to serve.
@@ -90,6 +117,8 @@ impl Serve {
     /// One [`ServeError`] naming what is wrong; an address added so far is removed again.
     pub fn prepare(args: &ServeArgs) -> Result<Self, ServeError> {
         check_mode_flags(args)?;
+        // Before anything changes: a missing service user stops nothing half-done.
+        let run_as = RunAs::resolve(args)?;
         let iface_name = args.interface.as_str();
         let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
         // Before the server address is chosen: a killed run's leftover must not become it.
@@ -162,11 +191,11 @@ impl Serve {
             (None, _) => {}
         }
         let nat = setup_nat(args, iface_name, server)?;
-        drop_root(
-            args,
-            lease_path.as_deref(),
-            added.is_some() || nat.is_some(),
-        )?;
+        let cleanup = added.is_some() || nat.is_some();
+        drop_root(&run_as, lease_path.as_deref(), cleanup)?;
+        // As the user that serves; an error here drops `nat` and `added`, undoing them.
+        check_as_server(args, &run_as, &dhcp, &tftp)?;
+        log_run_as(&run_as, cleanup);
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
                 pool,
@@ -467,36 +496,59 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     Ok(())
 }
 
-/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
-/// `--user`, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
-fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
-    use crate::sys::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
-    if !running_as_root() {
-        return Ok(());
-    }
-    let name = args
-        .user
-        .clone()
-        .unwrap_or_else(|| ServiceUser::default_name().to_owned());
-    let user = ServiceUser::lookup(&name)?;
-    if user.is_root() {
-        tracing::warn!("--user {name}: keeping root privileges");
-        return Ok(());
-    }
-    if let Some(dir) = lease_path.and_then(|p| std::path::Path::new(p).parent()) {
-        let ours = dir.starts_with("/var/lib/pocketpxe");
-        match prepare_dir(dir, &user, ours) {
-            Ok(()) => {}
-            // Without an explicit --user, a lease directory the default user cannot write
-            // keeps root (with a warning) instead of refusing to start.
-            Err(e @ crate::sys::privdrop::PrivDropError::NotWritable { .. })
-                if args.user.is_none() =>
-            {
-                tracing::warn!("staying root: {e}");
-                return Ok(());
+/// Who serves once setup is done.
+#[derive(Debug)]
+enum RunAs {
+    /// Not started as root: nothing to drop, it serves as who it is.
+    Unprivileged,
+    /// `--user root` (or another user with uid 0): keeps root.
+    Root,
+    /// Started as root: drops to this user.
+    User(crate::sys::privdrop::ServiceUser),
+}
+
+impl RunAs {
+    /// `--user`, default [`crate::sys::privdrop::DEFAULT_USER`], looked up when running as
+    /// root; there is no fallback to another user.
+    fn resolve(args: &ServeArgs) -> Result<Self, ServeError> {
+        use crate::sys::privdrop::{DEFAULT_USER, ServiceUser, running_as_root};
+        if !running_as_root() {
+            if let Some(name) = &args.user {
+                tracing::debug!(user = %name, "not started as root: --user has nothing to drop");
             }
-            Err(e) => return Err(e.into()),
+            return Ok(Self::Unprivileged);
         }
+        let user = ServiceUser::lookup(args.user.as_deref().unwrap_or(DEFAULT_USER))?;
+        Ok(if user.is_root() {
+            Self::Root
+        } else {
+            Self::User(user)
+        })
+    }
+
+    /// The name used in messages.
+    fn name(&self) -> String {
+        match self {
+            Self::Unprivileged => crate::sys::privdrop::ServiceUser::current().name,
+            Self::Root => "root".to_owned(),
+            Self::User(user) => user.name.clone(),
+        }
+    }
+}
+
+/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
+/// the service user, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
+fn drop_root(run_as: &RunAs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
+    use crate::sys::privdrop::{drop_to, prepare_dir};
+    let user = match run_as {
+        RunAs::Unprivileged | RunAs::Root => return Ok(()),
+        RunAs::User(user) => user,
+    };
+    if let Some(dir) = lease_path
+        .and_then(|p| std::path::Path::new(p).parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+    {
+        prepare_dir(dir, user, dir.starts_with("/var/lib/pocketpxe"))?;
     }
     // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
     // in it.
@@ -505,13 +557,99 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
         crate::sys::nat::default_state_dir(),
     ] {
         if state.exists() {
-            prepare_dir(&state, &user, true)?;
+            prepare_dir(&state, user, true)?;
         }
     }
-    drop_to(&user, cleanup)?;
-    tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
-        "dropped root: running as {name}{}",
-        if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
+    drop_to(user, cleanup)?;
+    Ok(())
+}
+
+/// Says who serves (once the checks as that user passed, so that a refusal stays one line).
+fn log_run_as(run_as: &RunAs, cleanup: bool) {
+    match run_as {
+        RunAs::Unprivileged => {}
+        RunAs::Root => tracing::info!("--user root: keeping root privileges"),
+        RunAs::User(user) => {
+            let name = &user.name;
+            tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
+                "dropped root: running as {name}{}",
+                if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
+        }
+    }
+}
+
+/// What would otherwise fail only once clients come, checked as the user that serves (after
+/// the drop, so the kernel judges with that user's permissions): the TFTP root must be
+/// readable and the lease file writable (errors); each `--boot` file should be there and
+/// readable (warnings: other classes can still boot).
+fn check_as_server(
+    args: &ServeArgs,
+    run_as: &RunAs,
+    dhcp: &DhcpService,
+    tftp: &TftpService,
+) -> Result<(), ServeError> {
+    let user = run_as.name();
+    let dropped = matches!(run_as, RunAs::User(_));
+    let store = tftp.store();
+    if let Err(err) = store.check_readable() {
+        let RootError::Unreadable { error, .. } = err else {
+            return Err(ServeError::Root(err));
+        };
+        let root = args.root.display();
+        return Err(ServeError::RootNotReadable {
+            path: args.root.clone(),
+            user: user.clone(),
+            error,
+            fix: format!(
+                "make it readable and searchable by {user} (for example chmod a+rx {root}), \
+                 or pick another --root"
+            ),
+        });
+    }
+    if let Err(err) = dhcp.check_lease_file() {
+        return Err(match err {
+            LeaseFileError::Io { path, source } => {
+                let dir = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+                    _ => ".".to_owned(),
+                };
+                let fix = if dropped {
+                    format!(
+                        "make {dir} writable by {user} (for example chown {user} {dir}), \
+                         pick another --leases, or keep root with --user root"
+                    )
+                } else {
+                    format!("make {dir} writable by {user}, or pick another --leases")
+                };
+                ServeError::LeasesNotWritable {
+                    path,
+                    user,
+                    error: source,
+                    fix,
+                }
+            }
+            other => ServeError::Dhcp(DhcpTaskError::Leases(other)),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for spec in boot_table(args) {
+        if spec.class.is_http() || spec.file.contains("://") || !seen.insert(spec.file.clone()) {
+            continue;
+        }
+        match store.probe(&spec.file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::warn!(
+                file = %spec.file, class = %spec.class,
+                "boot file {} is missing under the TFTP root {}: {} clients will not boot",
+                spec.file, args.root.display(), spec.class
+            ),
+            Err(e) => tracing::warn!(
+                file = %spec.file, class = %spec.class, user = %user,
+                "boot file {} under the TFTP root {} cannot be served to {} clients: {e} (as user {user})",
+                spec.file, args.root.display(), spec.class
+            ),
+        }
+    }
     Ok(())
 }
 
