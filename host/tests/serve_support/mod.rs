@@ -232,7 +232,7 @@ impl Lab {
 }
 
 /// `cmd serve ARGS`, bounded, expected to fail: its exit code and stderr.
-fn run_to_failure(mut cmd: Command, args: &[&str]) -> (Option<i32>, String) {
+pub fn run_to_failure(mut cmd: Command, args: &[&str]) -> (Option<i32>, String) {
     let out = run_bounded(
         cmd.arg("serve").args(args).env("NO_COLOR", "1"),
         Duration::from_secs(20),
@@ -588,7 +588,7 @@ pub fn collect(socket: &UdpSocket, window: Duration) -> Vec<Vec<u8>> {
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 242, 1);
 
-/// The uid and gid of `nobody` (from /etc/passwd), the user `serve` drops to by default.
+/// The uid and gid of `nobody` (from /etc/passwd), for tests that run `serve --user nobody`.
 pub fn nobody() -> (u32, u32) {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let line = passwd
