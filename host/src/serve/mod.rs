@@ -631,26 +631,61 @@ fn check_as_server(
             other => ServeError::Dhcp(DhcpTaskError::Leases(other)),
         });
     }
-    let mut seen = std::collections::HashSet::new();
-    for spec in boot_table(args) {
-        if spec.class.is_http() || spec.file.contains("://") || !seen.insert(spec.file.clone()) {
-            continue;
-        }
-        match store.probe(&spec.file) {
+    for (file, whom) in boot_files(args) {
+        match store.probe(&file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::warn!(
-                file = %spec.file, class = %spec.class,
-                "boot file {} is missing under the TFTP root {}: {} clients will not boot",
-                spec.file, args.root.display(), spec.class
+                file, clients = %whom,
+                "boot file {file} is missing under the TFTP root {}: {whom} clients will not boot",
+                args.root.display()
             ),
             Err(e) => tracing::warn!(
-                file = %spec.file, class = %spec.class, user = %user,
-                "boot file {} under the TFTP root {} cannot be served to {} clients: {e} (as user {user})",
-                spec.file, args.root.display(), spec.class
+                file, clients = %whom, user = %user,
+                "boot file {file} under the TFTP root {} cannot be served to {whom} clients: {e} (as user {user})",
+                args.root.display()
             ),
         }
     }
     Ok(())
+}
+
+/// The files the boot rules send clients to over TFTP (not HTTP ones), each once, with whom
+/// it is for: `bios, efi-x64` or, for `--boot-mac` rules, `bios, efi-x64 of 52:54:00:12:34:56`.
+fn boot_files(args: &ServeArgs) -> Vec<(String, String)> {
+    let mut files: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for spec in boot_table(args) {
+        if spec.class.is_http() || spec.file.contains("://") {
+            continue;
+        }
+        let at = match files.iter().position(|(file, ..)| *file == spec.file) {
+            Some(at) => at,
+            None => {
+                files.push((spec.file.clone(), Vec::new(), Vec::new()));
+                files.len() - 1
+            }
+        };
+        let (_, classes, macs) = &mut files[at];
+        let class = spec.class.to_string();
+        if !classes.contains(&class) {
+            classes.push(class);
+        }
+        if let Some(mac) = spec.mac {
+            let mac = crate::sys::netif::format_mac(&mac);
+            if !macs.contains(&mac) {
+                macs.push(mac);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(file, classes, macs)| {
+            let mut whom = classes.join(", ");
+            if !macs.is_empty() {
+                whom = format!("{whom} of {}", macs.join(", "));
+            }
+            (file, whom)
+        })
+        .collect()
 }
 
 /// Undoes the addresses killed runs left in this namespace (see [`AddressLedger::recover`]);
@@ -863,6 +898,32 @@ mod tests {
             argv.extend_from_slice(&bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn boot_files_are_listed_once_with_their_clients() {
+        let args = parse(&[
+            "--boot",
+            "bios=pxelinux.0",
+            "--boot",
+            "efi-x64=/bootx64.efi",
+            "--boot",
+            "efi-ia32=pxelinux.0",
+            "--boot",
+            "efi-x64-http=boot/x.efi",
+            "--boot",
+            "ipxe=http://10.0.0.1/boot.ipxe",
+            "--boot-mac",
+            "52:54:00:12:34:56@bios=one.0",
+        ]);
+        assert_eq!(
+            boot_files(&args),
+            [
+                ("pxelinux.0".to_owned(), "bios, efi-ia32".to_owned()),
+                ("/bootx64.efi".to_owned(), "efi-x64".to_owned()),
+                ("one.0".to_owned(), "bios of 52:54:00:12:34:56".to_owned()),
+            ]
+        );
     }
 
     #[test]
