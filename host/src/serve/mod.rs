@@ -3,9 +3,10 @@
 //! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
 //! gives the most useful error first: flags, the service user, the interface (exists, up), its
 //! address (adding `--address` if missing), the range against the subnet, the TFTP root, the
-//! lease file, then the sockets (naming who holds a taken port). Once root is dropped it proves,
-//! as the user that will serve, that the TFTP root can be read and the lease file written
-//! (refusing to start otherwise), and warns about `--boot` files it cannot serve.
+//! lease file, then the sockets (naming who holds a taken port); then, as the user that will
+//! serve, that the TFTP root can be read and the lease file written (refusing to start
+//! otherwise), warning about `--boot` files it cannot serve. Only then does it add `--address`
+//! and set up NAT, and drop root.
 //! [`Serve::run`] then serves until shutdown and removes an address it added, also when a task
 //! fails.
 
@@ -171,6 +172,10 @@ impl Serve {
             .max_transfers_per_client(
                 (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
             );
+        // As the user that will serve, and before the interface changes: a refusal leaves it
+        // as it was.
+        prepare_lease_dir(&run_as, lease_path.as_deref())?;
+        check_as_server(args, &run_as, &dhcp, &tftp)?;
         // Last, so that every error above leaves the interface as it was. The sockets listen on
         // 0.0.0.0 and do not need the address yet.
         let added = match args.address {
@@ -192,9 +197,7 @@ impl Serve {
         }
         let nat = setup_nat(args, iface_name, server)?;
         let cleanup = added.is_some() || nat.is_some();
-        drop_root(&run_as, lease_path.as_deref(), cleanup)?;
-        // As the user that serves; an error here drops `nat` and `added`, undoing them.
-        check_as_server(args, &run_as, &dhcp, &tftp)?;
+        drop_root(&run_as, cleanup)?;
         log_run_as(&run_as, cleanup);
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
@@ -536,20 +539,29 @@ impl RunAs {
     }
 }
 
-/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
-/// the service user, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
-fn drop_root(run_as: &RunAs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
-    use crate::sys::privdrop::{drop_to, prepare_dir};
-    let user = match run_as {
-        RunAs::Unprivileged | RunAs::Root => return Ok(()),
-        RunAs::User(user) => user,
+/// The lease file's directory, made usable by the service user where that is pocketpxe's
+/// business (see [`crate::sys::privdrop::prepare_dir`]).
+fn prepare_lease_dir(run_as: &RunAs, lease_path: Option<&str>) -> Result<(), ServeError> {
+    let RunAs::User(user) = run_as else {
+        return Ok(());
     };
     if let Some(dir) = lease_path
         .and_then(|p| std::path::Path::new(p).parent())
         .filter(|dir| !dir.as_os_str().is_empty())
     {
-        prepare_dir(dir, user, dir.starts_with("/var/lib/pocketpxe"))?;
+        crate::sys::privdrop::prepare_dir(dir, user, dir.starts_with("/var/lib/pocketpxe"))?;
     }
+    Ok(())
+}
+
+/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
+/// the service user, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
+fn drop_root(run_as: &RunAs, cleanup: bool) -> Result<(), ServeError> {
+    use crate::sys::privdrop::{drop_to, prepare_dir};
+    let user = match run_as {
+        RunAs::Unprivileged | RunAs::Root => return Ok(()),
+        RunAs::User(user) => user,
+    };
     // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
     // in it.
     for state in [
@@ -578,11 +590,25 @@ fn log_run_as(run_as: &RunAs, cleanup: bool) {
     }
 }
 
-/// What would otherwise fail only once clients come, checked as the user that serves (after
-/// the drop, so the kernel judges with that user's permissions): the TFTP root must be
-/// readable and the lease file writable (errors); each `--boot` file should be there and
-/// readable (warnings: other classes can still boot).
+/// What would otherwise fail only once clients come, checked as the user that will serve
+/// (with its credentials, see [`crate::sys::privdrop::as_user`], so the kernel judges): the
+/// TFTP root must be readable and the lease file writable (errors); each `--boot` file should
+/// be there and readable (warnings: other classes can still boot).
 fn check_as_server(
+    args: &ServeArgs,
+    run_as: &RunAs,
+    dhcp: &DhcpService,
+    tftp: &TftpService,
+) -> Result<(), ServeError> {
+    match run_as {
+        RunAs::User(user) => {
+            crate::sys::privdrop::as_user(user, || check_access(args, run_as, dhcp, tftp))?
+        }
+        RunAs::Unprivileged | RunAs::Root => check_access(args, run_as, dhcp, tftp),
+    }
+}
+
+fn check_access(
     args: &ServeArgs,
     run_as: &RunAs,
     dhcp: &DhcpService,

@@ -20,8 +20,8 @@
 //! searchable by the user (the root directory descriptor is already open), the lease file's
 //! directory writable by it (`/var/lib/pocketpxe` and `/run/pocketpxe`, pocketpxe's own
 //! directories, and a lease directory `serve` had to create, are handed to the user), and new
-//! transfer sockets on port 0 (no privilege). `serve` proves both as the user, after the
-//! drop and before it reports ready, and refuses to start otherwise.
+//! transfer sockets on port 0 (no privilege). `serve` proves both as the user ([`as_user`]),
+//! before it changes anything on the interface, and refuses to start otherwise.
 //!
 //! Not root to begin with: nothing to drop, [`drop_to`] does nothing.
 
@@ -170,6 +170,44 @@ pub fn prepare_dir(dir: &Path, user: &ServiceUser, owned: bool) -> Result<(), Pr
     Ok(())
 }
 
+/// Runs `f` on this thread with the effective user and group of `user` and no supplementary
+/// groups, then switches back to root. Inside `f` the kernel judges file access exactly as it
+/// will after [`drop_to`]: effective capabilities are cleared while the effective uid is not 0
+/// (so `CAP_DAC_OVERRIDE` does not count), and files `f` creates belong to the user. The real
+/// and saved uid stay 0, which is what allows the way back. Runs `f` as it is when not root or
+/// when `user` is root.
+///
+/// # Errors
+/// [`PrivDropError::Syscall`] if a switch fails (`f` did not run, or ran and switching back
+/// failed: the process must not go on then).
+pub fn as_user<T>(user: &ServiceUser, f: impl FnOnce() -> T) -> Result<T, PrivDropError> {
+    use rustix::process::{Gid, Uid};
+    use rustix::thread as t;
+    if !running_as_root() || user.is_root() {
+        return Ok(f());
+    }
+    let fail = |step: &'static str| {
+        let user = user.name.clone();
+        move |e: rustix::io::Errno| PrivDropError::Syscall {
+            user,
+            step,
+            source: e.into(),
+        }
+    };
+    let groups = rustix::process::getgroups().map_err(fail("getgroups"))?;
+    let gid = rustix::process::getegid();
+    t::set_thread_groups(&[]).map_err(fail("setgroups (temporarily)"))?;
+    let switched = t::set_thread_res_gid(None, Gid::from_raw(user.gid), None)
+        .and_then(|()| t::set_thread_res_uid(None, Uid::from_raw(user.uid), None));
+    let result = switched.map(|()| f());
+    // Back on every path, also when the switch failed half-way.
+    t::set_thread_res_uid(None, Uid::ROOT, None)
+        .and_then(|()| t::set_thread_res_gid(None, gid, None))
+        .and_then(|()| t::set_thread_groups(&groups))
+        .map_err(fail("switch back to root"))?;
+    result.map_err(fail("setresgid/setresuid (temporarily)"))
+}
+
 /// Switches the process to `user`, keeping `CAP_NET_ADMIN` (also ambient) if
 /// `keep_net_admin`, and no other capability. Does nothing unless running as root, or when
 /// `user` is root.
@@ -259,6 +297,32 @@ mod tests {
             err.contains("no-such-user-ppxe") && err.contains("--user"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn as_user_judges_with_the_users_permissions_then_comes_back() {
+        if !running_as_root() {
+            eprintln!("SKIP: as_user needs root");
+            return;
+        }
+        let nobody = ServiceUser::lookup("nobody").unwrap();
+        let dir = std::env::temp_dir().join(format!("ppxe-as-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap(); // root's, 0755
+        let groups = rustix::process::getgroups().unwrap();
+        let (euid, created) = as_user(&nobody, || {
+            (
+                rustix::process::geteuid().as_raw(),
+                std::fs::write(dir.join("probe"), b"x").map_err(|e| e.kind()),
+            )
+        })
+        .unwrap();
+        assert_eq!(euid, nobody.uid);
+        assert_eq!(created, Err(io::ErrorKind::PermissionDenied));
+        // Root again, with its groups and its capabilities (root may write anywhere).
+        assert!(rustix::process::geteuid().is_root());
+        assert_eq!(rustix::process::getgroups().unwrap(), groups);
+        std::fs::write(dir.join("probe"), b"x").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
