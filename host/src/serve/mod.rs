@@ -2,13 +2,11 @@
 //!
 //! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
 //! gives the most useful error first: flags, the service user, the interface (exists, up), its
-//! address (adding `--address` if missing), the range against the subnet, the TFTP root, the
-//! lease file, then the sockets (naming who holds a taken port); then, as the user that will
-//! serve, that the TFTP root can be read and the lease file written (refusing to start
-//! otherwise), warning about `--boot` files it cannot serve. Only then does it add `--address`
-//! and set up NAT, and drop root.
-//! [`Serve::run`] then serves until shutdown and removes an address it added, also when a task
-//! fails.
+//! address, the range against the subnet, the TFTP root, the lease file, the sockets (naming
+//! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
+//! read and the lease file written (warning about `--boot` files it cannot serve). Only then
+//! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
+//! and removes an address it added, also when a task fails.
 
 pub mod dhcp;
 pub mod lease_file;
