@@ -64,7 +64,7 @@ pub struct Signals {
 }
 
 /// The signals [`Signals`] turns into a clean stop: the usual stop requests (SIGTERM from
-/// init or `kill`, SIGINT from Ctrl-C, SIGQUIT from Ctrl-\, SIGHUP when the terminal or the
+/// init or `kill`, SIGINT from Ctrl-C, SIGQUIT from `Ctrl-\`, SIGHUP when the terminal or the
 /// supervisor goes away), and the others whose default action would end the process on the
 /// spot: SIGUSR1, SIGUSR2 and SIGALRM (nothing here uses them), SIGXCPU and SIGXFSZ
 /// (resource limits reached), SIGPWR (power failure).
