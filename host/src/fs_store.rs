@@ -124,28 +124,7 @@ impl FsStore {
             },
         })?;
         // Probe: openat2 exists, and the directory can be read through it.
-        match rustix::fs::openat2(
-            &fd,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        ) {
-            Ok(_) => {}
-            Err(Errno::NOSYS) => return Err(RootError::Openat2Unsupported { path }),
-            Err(errno @ (Errno::ACCESS | Errno::PERM)) => {
-                return Err(RootError::Unreadable {
-                    path,
-                    error: errno.into(),
-                });
-            }
-            Err(errno) => {
-                return Err(RootError::Io {
-                    path,
-                    error: errno.into(),
-                });
-            }
-        }
+        probe_root(&fd, &path)?;
         Ok(Self {
             root: fd,
             root_path: path,
@@ -155,6 +134,41 @@ impl FsStore {
             cached: 0,
             cache_limit: DEFAULT_CACHE_LIMIT,
         })
+    }
+
+    /// Checks, as whoever the process runs as now, that the root can be read and searched
+    /// through the descriptor opened by [`FsStore::open_root`] (which is what serving does;
+    /// the directories above it no longer matter). Run it again after a change of user.
+    ///
+    /// # Errors
+    /// [`RootError::Unreadable`] (or another [`RootError`]), naming the root.
+    pub fn check_readable(&self) -> Result<(), RootError> {
+        probe_root(&self.root, &self.root_path)
+    }
+
+    /// Whether the file `rel` (relative to the root, a leading `/` ignored) can be served now:
+    /// it opens and is a regular file. Confined like every request.
+    ///
+    /// # Errors
+    /// The OS error (`NotFound` when it is missing; `InvalidInput` when it is not a regular
+    /// file).
+    pub fn probe(&self, rel: &str) -> io::Result<()> {
+        let rel = rel.trim_start_matches('/');
+        let fd = rustix::fs::openat2(
+            &self.root,
+            rel,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )?;
+        if File::from(fd).metadata()?.is_file() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ))
+        }
     }
 
     /// Bounds the bytes held in the shared read cache (default 32 MiB); 0 turns it off, so that
@@ -270,6 +284,30 @@ impl fmt::Debug for FsStore {
             .field("root", &self.root_path)
             .field("open_files", &self.open_files())
             .finish()
+    }
+}
+
+/// Opens `.` under `root` for reading, as serving would: openat2 must exist, and the
+/// directory must be readable and searchable.
+fn probe_root(root: &OwnedFd, path: &Path) -> Result<(), RootError> {
+    let path = || path.to_path_buf();
+    match rustix::fs::openat2(
+        root,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        RESOLVE,
+    ) {
+        Ok(_) => Ok(()),
+        Err(Errno::NOSYS) => Err(RootError::Openat2Unsupported { path: path() }),
+        Err(errno @ (Errno::ACCESS | Errno::PERM)) => Err(RootError::Unreadable {
+            path: path(),
+            error: errno.into(),
+        }),
+        Err(errno) => Err(RootError::Io {
+            path: path(),
+            error: errno.into(),
+        }),
     }
 }
 

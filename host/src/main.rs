@@ -5,6 +5,7 @@ use clap::Parser as _;
 use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
 use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            report(format_args!("error: cannot start the async runtime: {err}"));
             return ExitCode::FAILURE;
         }
     };
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            report(format_args!("error: {err:#}"));
             ExitCode::FAILURE
         }
     }
@@ -51,11 +52,13 @@ fn main() -> ExitCode {
 async fn bench_tftp(args: pocketpxe::bench::BenchTftpArgs) -> anyhow::Result<()> {
     let json = args.json;
     let summary = pocketpxe::bench::run_bench_tftp(args).await?;
-    if json {
-        println!("{}", summary.to_json());
+    let text = if json {
+        summary.to_json()
     } else {
-        println!("{}", summary.to_text());
-    }
+        summary.to_text()
+    };
+    // Like the log: a closed stdout costs the output, not the process.
+    let _ = writeln!(std::io::stdout(), "{text}");
     if summary.failed + summary.corrupt > 0 {
         anyhow::bail!(
             "{} failed and {} corrupt downloads",
@@ -70,7 +73,7 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let cfg = args.tuning.task_config(args.root.clone(), args.listen);
     let per_client = (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client);
     let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
-    let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
+    let signals = Signals::install().context("cannot install signal handlers")?;
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = service.run(shutdown).await.context("TFTP server failed");
@@ -81,7 +84,7 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
 async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     // Everything is checked and bound before the signal handlers go in and "ready" is logged.
     let serve = pocketpxe::serve::Serve::prepare(&args)?;
-    let signals = Signals::install().context("cannot install SIGINT/SIGTERM handlers")?;
+    let signals = Signals::install().context("cannot install signal handlers")?;
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger));
     let result = serve.run(shutdown).await;
@@ -164,8 +167,13 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     } else {
         &line
     };
-    eprintln!("{line} (see pocketpxe --help)");
+    report(format_args!("{line} (see pocketpxe --help)"));
     ExitCode::from(2)
+}
+
+/// One line on stderr; a closed stderr loses it, nothing more (`eprintln!` would panic).
+fn report(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn init_logging(args: &LogArgs) {
@@ -177,9 +185,27 @@ fn init_logging(args: &LogArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter)
+        // Its report of a failed write would go to the same stderr, through `eprintln!`.
+        .log_internal_errors(false);
     match args.log_format {
         LogFormat::Full => builder.init(),
         LogFormat::Compact => builder.compact().init(),
+    }
+}
+
+/// The log's stderr, where a failed write is dropped: once stderr is a pipe whose reader is
+/// gone (`pocketpxe serve ... 2>&1 | head -1`), writes fail with `EPIPE` (SIGPIPE is ignored),
+/// and the daemon must go on serving, and clean up when it stops, without its log.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -51,7 +51,7 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
     let lab = Lab::new("hostile-crash");
     lab.srv
         .ip(&["addr", "add", "192.168.242.1/24", "dev", "eth1"]);
-    // The daemon drops root (to nobody by default): its lease directory must be writable.
+    // The daemon drops root (to nobody here): its lease directory must be writable.
     let (uid, gid) = nobody();
     std::os::unix::fs::chown(&lab.tmp.path, Some(uid), Some(gid)).unwrap();
     let sock = lab
@@ -73,7 +73,7 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
     let mut verified = 0usize;
 
     for cycle in 0..CYCLES {
-        let mut server = lab.serve(&["--lease-time", "1h"]);
+        let mut server = lab.serve(&["--user", "nobody", "--lease-time", "1h"]);
         verified += fleet.verify(&format!("after restart {cycle}"));
         fleet.assert_clean(&server.log());
 
@@ -101,7 +101,7 @@ fn kill9_during_lease_writes_loses_no_acknowledged_lease() {
     }
 
     // A last clean run: everything still there, and SIGTERM leaves a good file.
-    let mut server = lab.serve(&["--lease-time", "1h"]);
+    let mut server = lab.serve(&["--user", "nobody", "--lease-time", "1h"]);
     verified += fleet.verify("after the last restart");
     fleet.assert_clean(&server.log());
     assert!(server.stop().success(), "SIGTERM:\n{}", server.log());
@@ -458,7 +458,7 @@ fn kill9_then_same_address_is_taken_over_and_removed_on_sigterm() {
     std::os::unix::fs::chown(&lab.tmp.path, Some(uid), Some(gid)).unwrap();
     let ledger = ledger_of(&lab.srv);
 
-    let mut first = lab.serve(&["--address", CIDR]);
+    let mut first = lab.serve(&["--user", "nobody", "--address", CIDR]);
     let pid = first.pid();
     assert_eq!(count_addr(&lab.srv, "eth1", CIDR), 1);
     let text = std::fs::read_to_string(&ledger).unwrap();
@@ -472,7 +472,7 @@ fn kill9_then_same_address_is_taken_over_and_removed_on_sigterm() {
     drop(first);
     assert_eq!(count_addr(&lab.srv, "eth1", CIDR), 1, "left behind");
 
-    let mut second = lab.serve(&["--address", CIDR]);
+    let mut second = lab.serve(&["--user", "nobody", "--address", CIDR]);
     assert!(
         second.log().contains("taken over"),
         "no takeover logged:\n{}",
@@ -508,6 +508,8 @@ fn kill9_then_same_address_is_taken_over_and_removed_on_sigterm() {
             "1067",
             "--tftp-port",
             "1069",
+            "--user",
+            "nobody",
         ],
     );
     assert_eq!(
@@ -550,7 +552,7 @@ fn kill9_then_restart_without_address_removes_the_leftover() {
     lab.srv
         .ip(&["addr", "add", "192.168.242.1/24", "dev", "eth1"]);
     let ledger = ledger_of(&lab.srv);
-    let mut first = lab.serve(&["--address", "10.77.0.1/24"]);
+    let mut first = lab.serve(&["--user", "nobody", "--address", "10.77.0.1/24"]);
     assert_eq!(count_addr(&lab.srv, "eth1", "10.77.0.1/24"), 1);
     first.child.kill().unwrap();
     let _ = first.child.wait();
@@ -558,7 +560,7 @@ fn kill9_then_restart_without_address_removes_the_leftover() {
     assert_eq!(count_addr(&lab.srv, "eth1", "10.77.0.1/24"), 1);
     assert!(ledger.exists());
 
-    let mut second = lab.serve(&[]);
+    let mut second = lab.serve(&["--user", "nobody"]);
     let log = second.log();
     assert!(
         log.contains("removed an address left by a killed pocketpxe"),
@@ -593,7 +595,7 @@ fn stale_record_from_a_reused_namespace_inode_touches_nothing() {
     std::fs::create_dir_all(ledger.parent().unwrap()).unwrap();
     // pid 1 is not pocketpxe: a dead run's record, of another eth1 (MAC 02:…:99).
     std::fs::write(&ledger, "eth1 192.168.242.1/24 1 02:00:00:00:00:99\n").unwrap();
-    let mut server = lab.serve(&[]);
+    let mut server = lab.serve(&["--user", "nobody"]);
     assert!(
         server.log().contains("dropped a stale address record"), // debug level; the lab logs debug
         "{}",

@@ -352,7 +352,7 @@ fn dhcp_leases_through_a_hostile_link() {
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("pxelinux.0"), b"nbp").unwrap();
     let leases = dir.join("leases");
-    // The daemon drops root (to nobody by default): its lease directory must be writable.
+    // The daemon drops root (to nobody here): its lease directory must be writable.
     std::fs::set_permissions(
         &dir.path,
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
@@ -367,6 +367,8 @@ fn dhcp_leases_through_a_hostile_link() {
             root.to_str().unwrap(),
             "--leases",
             leases.to_str().unwrap(),
+            "--user",
+            "nobody",
         ],
     );
     let (client_side, server_side) = mid.run(|| {

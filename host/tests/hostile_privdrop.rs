@@ -1,7 +1,9 @@
 //! Least privilege: `pocketpxe serve --user nobody` binds its ports, adds its
 //! address, then runs as nobody with CAP_NET_ADMIN only (to remove the address on exit). A
 //! client still gets a lease and a file, the lease file is written, and SIGTERM still removes
-//! the address. Without anything to undo, no capability is left at all.
+//! the address. Without anything to undo, no capability is left at all. Without `--user` it
+//! runs as `pocketpxe`, and refuses to start when that user does not exist, unless
+//! `--user root` is given.
 //!
 //! Network safety: two namespaces the test creates; the server is stopped by its PID.
 
@@ -114,8 +116,101 @@ fn nothing_to_undo_means_no_capabilities() {
         ],
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("not writable by user nobody") && err.contains("locked"),
-        "{err}"
+    assert_one_line(
+        &err,
+        &[
+            &format!("lease file {}", leases.display()),
+            "cannot be written by user nobody",
+            &format!("chown nobody {}", locked.display()),
+        ],
     );
+}
+
+/// Without `--user`, `serve` drops to `pocketpxe`, found through NSS (here: a user database of
+/// the test's own, so the machine's need not have the user).
+#[test]
+fn the_default_user_is_pocketpxe() {
+    const T: &str = "the_default_user_is_pocketpxe";
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("hostile-privdrop-default");
+    let users = Users::new(&lab.tmp.path, true);
+    std::os::unix::fs::chown(&lab.tmp.path, Some(FAKE_POCKETPXE), Some(FAKE_POCKETPXE)).unwrap();
+    let mut server = lab.serve_with_users(&users, &["--address", "192.168.242.1/24"]);
+    let id = FAKE_POCKETPXE;
+    assert_eq!(
+        status_field(server.pid(), "Uid:"),
+        format!("{id}\t{id}\t{id}\t{id}")
+    );
+    assert_eq!(
+        status_field(server.pid(), "Gid:"),
+        format!("{id}\t{id}\t{id}\t{id}")
+    );
+    assert!(
+        server.log().contains("dropped root: running as pocketpxe"),
+        "{}",
+        server.log()
+    );
+    // The lease file was written by the service user before "ready".
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(lab.leases()).unwrap());
+    assert_eq!(owner, id);
+    assert!(server.stop().success(), "{}", server.log());
+    assert!(!lab.srv.addrs("eth1").contains("192.168.242.1/24"));
+}
+
+/// No user `pocketpxe` and no `--user`: refused before anything changes, with the fix; an
+/// explicit `--user root` runs, as root, and says so.
+#[test]
+fn a_missing_default_user_is_refused_unless_root_is_asked_for() {
+    const T: &str = "a_missing_default_user_is_refused_unless_root_is_asked_for";
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("hostile-privdrop-nouser");
+    let users = Users::new(&lab.tmp.path, false);
+    let (code, err) = lab.serve_fails_with_users(&users, &["--address", "192.168.242.1/24"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_one_line(
+        &err,
+        &[
+            "user pocketpxe does not exist",
+            "useradd --system --no-create-home --shell /usr/sbin/nologin pocketpxe",
+            "--user root",
+        ],
+    );
+    assert!(!lab.srv.addrs("eth1").contains("192.168.242.1"));
+    assert!(!lab.leases().exists());
+    // A named user that does not exist either.
+    let (code, err) = lab.serve_fails_with_users(
+        &users,
+        &["--address", "192.168.242.1/24", "--user", "nosuchppxe"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_one_line(&err, &["user nosuchppxe does not exist", "--user"]);
+
+    let mut server =
+        lab.serve_with_users(&users, &["--address", "192.168.242.1/24", "--user", "root"]);
+    assert!(status_field(server.pid(), "Uid:").starts_with("0\t0"));
+    let log = server.log();
+    assert!(
+        log.contains("INFO") && log.contains("--user root: keeping root privileges"),
+        "{log}"
+    );
+    assert!(!log.contains("dropped root"), "{log}");
+    assert!(server.stop().success(), "{}", server.log());
+}
+
+/// Exactly one line on stderr, containing every `needle`, and no "ready".
+fn assert_one_line(stderr: &str, needles: &[&str]) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got:\n{stderr}");
+    for needle in needles {
+        assert!(
+            lines[0].contains(needle),
+            "{needle:?} missing in {:?}",
+            lines[0]
+        );
+    }
+    assert!(!stderr.contains("ready"), "{stderr}");
 }

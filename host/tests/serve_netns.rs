@@ -555,8 +555,12 @@ fn errors_are_one_clear_line() {
         for dir in [&lab.tmp.path, &lab.root] {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let nobody_leases = lab.tmp.join("nobody-leases");
-        let as_nobody = |extra: &[&str]| {
+        // A lease directory of its own: the lease file is checked before the address is added.
+        let nobody_dir = lab.tmp.join("nobody");
+        std::fs::create_dir(&nobody_dir).unwrap();
+        std::os::unix::fs::chown(&nobody_dir, Some(65534), Some(65534)).unwrap();
+        let nobody_leases = nobody_dir.join("leases");
+        let as_nobody_with = |leases: &std::path::Path, extra: &[&str]| {
             let out = run_bounded(
                 lab.srv
                     .command("setpriv")
@@ -568,7 +572,7 @@ fn errors_are_one_clear_line() {
                     ])
                     .arg(&bin)
                     .args(["serve", "--interface", "eth1", "--root", root, "--leases"])
-                    .arg(&nobody_leases)
+                    .arg(leases)
                     .args(extra)
                     .env("NO_COLOR", "1"),
                 Duration::from_secs(20),
@@ -578,9 +582,36 @@ fn errors_are_one_clear_line() {
                 String::from_utf8_lossy(&out.stderr).into_owned(),
             )
         };
+        let as_nobody = |extra: &[&str]| as_nobody_with(&nobody_leases, extra);
         let (code, err) = as_nobody(&[]);
         assert_eq!(code, Some(1), "{err}");
         assert_one_line(&err, &["port 67", "eth1", "CAP_NET_BIND_SERVICE"]);
+        // Started as an unprivileged user (as with capabilities instead of root), a lease
+        // directory it cannot write is refused before anything changes on the interface.
+        let locked = lab.tmp.join("locked-leases");
+        let (code, err) = as_nobody_with(
+            &locked,
+            &[
+                "--address",
+                "10.1.0.1/24",
+                "--dhcp-port",
+                "6767",
+                "--tftp-port",
+                "6969",
+            ],
+        );
+        assert_eq!(code, Some(1), "{err}");
+        assert_one_line(
+            &err,
+            &[
+                &format!(
+                    "lease file {} cannot be written by user nobody",
+                    locked.display()
+                ),
+                &format!("make {} writable by nobody", lab.tmp.path.display()),
+            ],
+        );
+        assert!(!lab.srv.addrs("eth1").contains("10.1.0.1"));
         // On unprivileged ports, `ip addr add` is what fails.
         let (code, err) = as_nobody(&[
             "--address",

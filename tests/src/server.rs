@@ -192,6 +192,12 @@ impl Serve {
             args.push(b.clone());
         }
         args.extend(self.extra.iter().cloned());
+        // The tests run as root and keep their state in their own directories: serve as root
+        // unless a test names a user (by default `serve` drops to the user `pocketpxe`).
+        if !self.extra.iter().any(|a| a.starts_with("--user")) {
+            args.push("--user".into());
+            args.push("root".into());
+        }
         args
     }
 

@@ -97,8 +97,9 @@ pub struct ServeArgs {
     #[arg(long, requires = "debian")]
     pub no_verify_signature: bool,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
-    /// `pocketpxe` if it exists, else `nobody`), keeping only CAP_NET_ADMIN when an address or
-    /// NAT must be undone on exit. `root` keeps root.
+    /// `pocketpxe`; looked up through NSS; if it does not exist, serve refuses to start),
+    /// keeping only CAP_NET_ADMIN when an address or NAT must be undone on exit. `root` keeps
+    /// root.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
 }

@@ -195,6 +195,20 @@ impl DhcpService {
         })
     }
 
+    /// Compacts the lease file once, with the leases read by [`DhcpService::bind`], as
+    /// whoever the process runs as now: proof that the leases can be saved (the file and its
+    /// directory writable, the file system not read-only), so that no DHCPACK will be
+    /// withheld for want of a save. Nothing to do in proxy mode.
+    ///
+    /// # Errors
+    /// [`LeaseFileError::Io`] naming the file; the old file is then unchanged.
+    pub fn check_lease_file(&self) -> Result<(), LeaseFileError> {
+        match &self.cfg.leases {
+            Some(file) => file.save(&self.stored),
+            None => Ok(()),
+        }
+    }
+
     /// The book of client addresses this server fills (hand it to the TFTP task).
     pub fn client_book(&self) -> ClientBook {
         self.book.clone()

@@ -1,10 +1,12 @@
 //! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
 //!
 //! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
-//! gives the most useful error first: flags, the interface (exists, up), its address (adding
-//! `--address` if missing), the range against the subnet, the TFTP root, the lease file, then
-//! the sockets (naming who holds a taken port). [`Serve::run`] then serves until shutdown and
-//! removes an address it added, also when a task fails.
+//! gives the most useful error first: flags, the service user, the interface (exists, up), its
+//! address, the range against the subnet, the TFTP root, the lease file, the sockets (naming
+//! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
+//! read and the lease file written (warning about `--boot` files it cannot serve). Only then
+//! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
+//! and removes an address it added, also when a task fails.
 
 pub mod dhcp;
 pub mod lease_file;
@@ -13,7 +15,7 @@ pub mod tftp;
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
-use crate::serve::lease_file::LeaseFile;
+use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
@@ -68,6 +70,30 @@ pub enum ServeError {
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
     PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
+    /// The user `serve` runs as cannot save leases.
+    #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
+    LeasesNotWritable {
+        /// The lease file.
+        path: PathBuf,
+        /// The user.
+        user: String,
+        /// The OS error (part of the message, so not a `source()`).
+        error: std::io::Error,
+        /// What to do about it.
+        fix: String,
+    },
+    /// The user `serve` runs as cannot read the TFTP root.
+    #[error("TFTP root {} is not readable by user {user} ({error}): {fix}", .path.display())]
+    RootNotReadable {
+        /// The root.
+        path: PathBuf,
+        /// The user.
+        user: String,
+        /// The OS error (part of the message, so not a `source()`).
+        error: std::io::Error,
+        /// What to do about it.
+        fix: String,
+    },
 }
 
 /// Everything set up, ready to serve.
@@ -90,6 +116,8 @@ impl Serve {
     /// One [`ServeError`] naming what is wrong; an address added so far is removed again.
     pub fn prepare(args: &ServeArgs) -> Result<Self, ServeError> {
         check_mode_flags(args)?;
+        // Before anything changes: a missing service user stops nothing half-done.
+        let run_as = RunAs::resolve(args)?;
         let iface_name = args.interface.as_str();
         let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
         // Before the server address is chosen: a killed run's leftover must not become it.
@@ -142,6 +170,10 @@ impl Serve {
             .max_transfers_per_client(
                 (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
             );
+        // As the user that will serve, and before the interface changes: a refusal leaves it
+        // as it was.
+        prepare_lease_dir(&run_as, lease_path.as_deref())?;
+        check_as_server(args, &run_as, &dhcp, &tftp)?;
         // Last, so that every error above leaves the interface as it was. The sockets listen on
         // 0.0.0.0 and do not need the address yet.
         let added = match args.address {
@@ -162,11 +194,9 @@ impl Serve {
             (None, _) => {}
         }
         let nat = setup_nat(args, iface_name, server)?;
-        drop_root(
-            args,
-            lease_path.as_deref(),
-            added.is_some() || nat.is_some(),
-        )?;
+        let cleanup = added.is_some() || nat.is_some();
+        drop_root(&run_as, cleanup)?;
+        log_run_as(&run_as, cleanup);
         let summary = match &mode {
             DhcpModeConfig::Authoritative {
                 pool,
@@ -471,37 +501,69 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     Ok(())
 }
 
-/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
-/// `--user`, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
-fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Result<(), ServeError> {
-    use crate::sys::privdrop::{ServiceUser, drop_to, prepare_dir, running_as_root};
-    if !running_as_root() {
-        return Ok(());
-    }
-    let name = args
-        .user
-        .clone()
-        .unwrap_or_else(|| ServiceUser::default_name().to_owned());
-    let user = ServiceUser::lookup(&name)?;
-    if user.is_root() {
-        tracing::warn!("--user {name}: keeping root privileges");
-        return Ok(());
-    }
-    if let Some(dir) = lease_path.and_then(|p| std::path::Path::new(p).parent()) {
-        let ours = dir.starts_with("/var/lib/pocketpxe");
-        match prepare_dir(dir, &user, ours) {
-            Ok(()) => {}
-            // Without an explicit --user, a lease directory the default user cannot write
-            // keeps root (with a warning) instead of refusing to start.
-            Err(e @ crate::sys::privdrop::PrivDropError::NotWritable { .. })
-                if args.user.is_none() =>
-            {
-                tracing::warn!("staying root: {e}");
-                return Ok(());
+/// Who serves once setup is done.
+#[derive(Debug)]
+enum RunAs {
+    /// Not started as root: nothing to drop, it serves as who it is.
+    Unprivileged,
+    /// `--user root` (or another user with uid 0): keeps root.
+    Root,
+    /// Started as root: drops to this user.
+    User(crate::sys::privdrop::ServiceUser),
+}
+
+impl RunAs {
+    /// `--user`, default [`crate::sys::privdrop::DEFAULT_USER`], looked up when running as
+    /// root; there is no fallback to another user.
+    fn resolve(args: &ServeArgs) -> Result<Self, ServeError> {
+        use crate::sys::privdrop::{DEFAULT_USER, ServiceUser, running_as_root};
+        if !running_as_root() {
+            if let Some(name) = &args.user {
+                tracing::debug!(user = %name, "not started as root: --user has nothing to drop");
             }
-            Err(e) => return Err(e.into()),
+            return Ok(Self::Unprivileged);
+        }
+        let user = ServiceUser::lookup(args.user.as_deref().unwrap_or(DEFAULT_USER))?;
+        Ok(if user.is_root() {
+            Self::Root
+        } else {
+            Self::User(user)
+        })
+    }
+
+    /// The name used in messages.
+    fn name(&self) -> String {
+        match self {
+            Self::Unprivileged => crate::sys::privdrop::ServiceUser::current().name,
+            Self::Root => "root".to_owned(),
+            Self::User(user) => user.name.clone(),
         }
     }
+}
+
+/// The lease file's directory, made usable by the service user where that is pocketpxe's
+/// business (see [`crate::sys::privdrop::prepare_dir`]).
+fn prepare_lease_dir(run_as: &RunAs, lease_path: Option<&str>) -> Result<(), ServeError> {
+    let RunAs::User(user) = run_as else {
+        return Ok(());
+    };
+    if let Some(dir) = lease_path
+        .and_then(|p| std::path::Path::new(p).parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+    {
+        crate::sys::privdrop::prepare_dir(dir, user, dir.starts_with("/var/lib/pocketpxe"))?;
+    }
+    Ok(())
+}
+
+/// Least privilege (see [`crate::sys::privdrop`]): everything that needs root is done; switch to
+/// the service user, keeping CAP_NET_ADMIN only if an address or NAT must be undone on exit.
+fn drop_root(run_as: &RunAs, cleanup: bool) -> Result<(), ServeError> {
+    use crate::sys::privdrop::{drop_to, prepare_dir};
+    let user = match run_as {
+        RunAs::Unprivileged | RunAs::Root => return Ok(()),
+        RunAs::User(user) => user,
+    };
     // NAT and address state (removed on exit): /run/pocketpxe and this namespace's directory
     // in it.
     for state in [
@@ -509,14 +571,149 @@ fn drop_root(args: &ServeArgs, lease_path: Option<&str>, cleanup: bool) -> Resul
         crate::sys::nat::default_state_dir(),
     ] {
         if state.exists() {
-            prepare_dir(&state, &user, true)?;
+            prepare_dir(&state, user, true)?;
         }
     }
-    drop_to(&user, cleanup)?;
-    tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
-        "dropped root: running as {name}{}",
-        if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
+    drop_to(user, cleanup)?;
     Ok(())
+}
+
+/// Says who serves (once the checks as that user passed, so that a refusal stays one line).
+fn log_run_as(run_as: &RunAs, cleanup: bool) {
+    match run_as {
+        RunAs::Unprivileged => {}
+        RunAs::Root => tracing::info!("--user root: keeping root privileges"),
+        RunAs::User(user) => {
+            let name = &user.name;
+            tracing::info!(user = %name, uid = user.uid, gid = user.gid, cap_net_admin = cleanup,
+                "dropped root: running as {name}{}",
+                if cleanup { " with CAP_NET_ADMIN only (to undo the address/NAT on exit)" } else { " without capabilities" });
+        }
+    }
+}
+
+/// What would otherwise fail only once clients come, checked as the user that will serve
+/// (with its credentials, see [`crate::sys::privdrop::as_user`], so the kernel judges): the
+/// TFTP root must be readable and the lease file writable (errors); each `--boot` file should
+/// be there and readable (warnings: other classes can still boot).
+fn check_as_server(
+    args: &ServeArgs,
+    run_as: &RunAs,
+    dhcp: &DhcpService,
+    tftp: &TftpService,
+) -> Result<(), ServeError> {
+    match run_as {
+        RunAs::User(user) => {
+            crate::sys::privdrop::as_user(user, || check_access(args, run_as, dhcp, tftp))?
+        }
+        RunAs::Unprivileged | RunAs::Root => check_access(args, run_as, dhcp, tftp),
+    }
+}
+
+fn check_access(
+    args: &ServeArgs,
+    run_as: &RunAs,
+    dhcp: &DhcpService,
+    tftp: &TftpService,
+) -> Result<(), ServeError> {
+    let user = run_as.name();
+    let dropped = matches!(run_as, RunAs::User(_));
+    let store = tftp.store();
+    if let Err(err) = store.check_readable() {
+        let RootError::Unreadable { error, .. } = err else {
+            return Err(ServeError::Root(err));
+        };
+        let root = args.root.display();
+        return Err(ServeError::RootNotReadable {
+            path: args.root.clone(),
+            user: user.clone(),
+            error,
+            fix: format!(
+                "make it readable and searchable by {user} (for example chmod a+rx {root}), \
+                 or pick another --root"
+            ),
+        });
+    }
+    if let Err(err) = dhcp.check_lease_file() {
+        return Err(match err {
+            LeaseFileError::Io { path, source } => {
+                let dir = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+                    _ => ".".to_owned(),
+                };
+                let fix = if dropped {
+                    format!(
+                        "make {dir} writable by {user} (for example chown {user} {dir}), \
+                         pick another --leases, or keep root with --user root"
+                    )
+                } else {
+                    format!("make {dir} writable by {user}, or pick another --leases")
+                };
+                ServeError::LeasesNotWritable {
+                    path,
+                    user,
+                    error: source,
+                    fix,
+                }
+            }
+            other => ServeError::Dhcp(DhcpTaskError::Leases(other)),
+        });
+    }
+    for (file, whom) in boot_files(args) {
+        match store.probe(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::warn!(
+                file, clients = %whom,
+                "boot file {file} is missing under the TFTP root {}: {whom} clients will not boot",
+                args.root.display()
+            ),
+            Err(e) => tracing::warn!(
+                file, clients = %whom, user = %user,
+                "boot file {file} under the TFTP root {} cannot be served to {whom} clients: {e} (as user {user})",
+                args.root.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The files the boot rules send clients to over TFTP (not HTTP ones), each once, with whom
+/// it is for: `bios, efi-x64` or, for `--boot-mac` rules, `bios, efi-x64 of 52:54:00:12:34:56`.
+fn boot_files(args: &ServeArgs) -> Vec<(String, String)> {
+    let mut files: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for spec in boot_table(args) {
+        if spec.class.is_http() || spec.file.contains("://") {
+            continue;
+        }
+        let at = match files.iter().position(|(file, ..)| *file == spec.file) {
+            Some(at) => at,
+            None => {
+                files.push((spec.file.clone(), Vec::new(), Vec::new()));
+                files.len() - 1
+            }
+        };
+        let (_, classes, macs) = &mut files[at];
+        let class = spec.class.to_string();
+        if !classes.contains(&class) {
+            classes.push(class);
+        }
+        if let Some(mac) = spec.mac {
+            let mac = crate::sys::netif::format_mac(&mac);
+            if !macs.contains(&mac) {
+                macs.push(mac);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(file, classes, macs)| {
+            let mut whom = classes.join(", ");
+            if !macs.is_empty() {
+                whom = format!("{whom} of {}", macs.join(", "));
+            }
+            (file, whom)
+        })
+        .collect()
 }
 
 /// Undoes the addresses killed runs left in this namespace (see [`AddressLedger::recover`]);
@@ -769,6 +966,32 @@ mod tests {
             argv.extend_from_slice(&bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn boot_files_are_listed_once_with_their_clients() {
+        let args = parse(&[
+            "--boot",
+            "bios=pxelinux.0",
+            "--boot",
+            "efi-x64=/bootx64.efi",
+            "--boot",
+            "efi-ia32=pxelinux.0",
+            "--boot",
+            "efi-x64-http=boot/x.efi",
+            "--boot",
+            "ipxe=http://10.0.0.1/boot.ipxe",
+            "--boot-mac",
+            "52:54:00:12:34:56@bios=one.0",
+        ]);
+        assert_eq!(
+            boot_files(&args),
+            [
+                ("pxelinux.0".to_owned(), "bios, efi-ia32".to_owned()),
+                ("/bootx64.efi".to_owned(), "efi-x64".to_owned()),
+                ("one.0".to_owned(), "bios of 52:54:00:12:34:56".to_owned()),
+            ]
+        );
     }
 
     #[test]

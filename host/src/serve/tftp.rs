@@ -124,6 +124,11 @@ impl TftpService {
         Self::with_parts(cfg, store, listener)
     }
 
+    /// The file store it serves from.
+    pub fn store(&self) -> &FsStore {
+        &self.store
+    }
+
     /// Builds a service from an opened store and a listener the caller bound itself (for
     /// example on one interface). `cfg.root` and `cfg.listen` are then used for logs only.
     ///

@@ -52,13 +52,34 @@ impl Shutdown {
     }
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM handlers. Install them before announcing readiness, so that
-/// a signal that arrives right after is not fatal.
+/// Handlers for every catchable signal whose default action ends the process, so that each of
+/// them ends it cleanly (the address and NAT undone): [`ENDING_SIGNALS`]. Install them before
+/// announcing readiness, so that a signal that arrives right after is not fatal.
+///
+/// SIGPIPE is not among them: Rust programs ignore it, so a write to a closed pipe fails with
+/// `EPIPE` instead, which the log writer drops.
 #[derive(Debug)]
 pub struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
+    handlers: Vec<(&'static str, tokio::signal::unix::Signal)>,
 }
+
+/// The signals [`Signals`] turns into a clean stop: the usual stop requests (SIGTERM from
+/// init or `kill`, SIGINT from Ctrl-C, SIGQUIT from `Ctrl-\`, SIGHUP when the terminal or the
+/// supervisor goes away), and the others whose default action would end the process on the
+/// spot: SIGUSR1, SIGUSR2 and SIGALRM (nothing here uses them), SIGXCPU and SIGXFSZ
+/// (resource limits reached), SIGPWR (power failure).
+pub const ENDING_SIGNALS: [(&str, i32); 10] = [
+    ("SIGTERM", libc::SIGTERM),
+    ("SIGINT", libc::SIGINT),
+    ("SIGQUIT", libc::SIGQUIT),
+    ("SIGHUP", libc::SIGHUP),
+    ("SIGUSR1", libc::SIGUSR1),
+    ("SIGUSR2", libc::SIGUSR2),
+    ("SIGALRM", libc::SIGALRM),
+    ("SIGXCPU", libc::SIGXCPU),
+    ("SIGXFSZ", libc::SIGXFSZ),
+    ("SIGPWR", libc::SIGPWR),
+];
 
 impl Signals {
     /// Installs the handlers. Must be called inside a tokio runtime.
@@ -67,18 +88,24 @@ impl Signals {
     /// Installing a signal handler failed.
     pub fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
+        let handlers = ENDING_SIGNALS
+            .iter()
+            .map(|&(name, number)| Ok((name, signal(SignalKind::from_raw(number))?)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { handlers })
     }
 
-    /// Waits for the next SIGINT or SIGTERM and returns its name.
+    /// Waits for the next of [`ENDING_SIGNALS`] and returns its name.
     pub async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
-        }
+        std::future::poll_fn(|cx| {
+            for (name, signal) in &mut self.handlers {
+                if signal.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(*name);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     /// Pulls `trigger` on the first signal (spawn this).
@@ -101,5 +128,21 @@ mod tests {
         trigger.trigger();
         a.requested().await;
         assert!(shutdown.is_requested());
+    }
+
+    #[tokio::test]
+    async fn every_ending_signal_is_caught() {
+        let mut signals = Signals::install().unwrap();
+        for (name, number) in [("SIGHUP", libc::SIGHUP), ("SIGUSR2", libc::SIGUSR2)] {
+            rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::from_named_raw(number).unwrap(),
+            )
+            .unwrap();
+            let got = tokio::time::timeout(std::time::Duration::from_secs(5), signals.recv())
+                .await
+                .unwrap();
+            assert_eq!(got, name);
+        }
     }
 }

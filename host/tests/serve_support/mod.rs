@@ -180,30 +180,139 @@ impl Lab {
         self.tmp.join("leases")
     }
 
-    /// `pocketpxe serve --interface eth1 --root ROOT --leases LEASES ARGS` in `srv`.
+    /// `pocketpxe serve --interface eth1 --root ROOT --leases LEASES ARGS` in `srv` (as root
+    /// unless `ARGS` name a `--user`, see [`ServeProc::start`]).
     pub fn serve(&self, args: &[&str]) -> ServeProc {
-        let leases = self.leases();
-        let mut all = vec!["--interface", "eth1", "--root", self.root.to_str().unwrap()];
-        if !args.contains(&"proxy") {
-            all.extend_from_slice(&["--leases", leases.to_str().unwrap()]);
-        }
-        all.extend_from_slice(args);
-        ServeProc::start(&self.srv, &all)
+        let all = self.lab_args(args);
+        ServeProc::start(
+            &self.srv,
+            &all.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
     }
 
-    /// Runs `pocketpxe serve ...` in `srv` to completion (expecting it to fail).
-    pub fn serve_fails(&self, ns: &Netns, args: &[&str]) -> (Option<i32>, String) {
-        let out = run_bounded(
-            ns.command(env!("CARGO_BIN_EXE_pocketpxe"))
-                .arg("serve")
-                .args(args)
-                .env("NO_COLOR", "1"),
-            Duration::from_secs(20),
-        );
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+    /// [`Lab::serve`] with the user database `users` and no `--user` added.
+    pub fn serve_with_users(&self, users: &Users, args: &[&str]) -> ServeProc {
+        let all = self.lab_args(args);
+        ServeProc::spawn(
+            users.command(&self.srv),
+            &all.iter().map(String::as_str).collect::<Vec<_>>(),
         )
+    }
+
+    /// Like [`Lab::serve`], expected to fail: with the user database `users` and no `--user`
+    /// added. Its exit code and stderr.
+    pub fn serve_fails_with_users(&self, users: &Users, args: &[&str]) -> (Option<i32>, String) {
+        let all = self.lab_args(args);
+        run_to_failure(
+            users.command(&self.srv),
+            &all.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    /// `--interface eth1 --root ROOT [--leases LEASES] ARGS`.
+    fn lab_args(&self, args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = ["--interface", "eth1", "--root"].map(String::from).into();
+        all.push(self.root.display().to_string());
+        if !args.contains(&"proxy") {
+            all.push("--leases".into());
+            all.push(self.leases().display().to_string());
+        }
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all
+    }
+
+    /// Runs `pocketpxe serve ...` in `ns` to completion (expecting it to fail); as root unless
+    /// `args` name a `--user`.
+    pub fn serve_fails(&self, ns: &Netns, args: &[&str]) -> (Option<i32>, String) {
+        run_to_failure(
+            ns.command(env!("CARGO_BIN_EXE_pocketpxe")),
+            &with_root_default(args),
+        )
+    }
+}
+
+/// `cmd serve ARGS`, bounded, expected to fail: its exit code and stderr.
+pub fn run_to_failure(mut cmd: Command, args: &[&str]) -> (Option<i32>, String) {
+    let out = run_bounded(
+        cmd.arg("serve").args(args).env("NO_COLOR", "1"),
+        Duration::from_secs(20),
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `args`, plus `--user root` unless they name a user: `serve` drops to the user `pocketpxe`
+/// by default and refuses to start without it, and most tests mean root, which writes to
+/// their temporary directories.
+pub fn with_root_default<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    if !args.iter().any(|a| a.starts_with("--user")) {
+        all.extend_from_slice(&["--user", "root"]);
+    }
+    all
+}
+
+/// A user database of the test's own for `serve`: copies of this machine's `/etc/passwd` and
+/// `/etc/group`, with the user and group `pocketpxe` (uid and gid [`FAKE_POCKETPXE`]) added,
+/// or removed if the machine has them. The server sees them through bind mounts in a mount
+/// namespace of its own (NSS's `files` module reads them there); the machine's files are not
+/// touched.
+pub struct Users {
+    passwd: PathBuf,
+    group: PathBuf,
+}
+
+/// The uid and gid of the test's `pocketpxe` user.
+pub const FAKE_POCKETPXE: u32 = 64_991;
+
+impl Users {
+    /// With `pocketpxe` if `with_pocketpxe`, else without; the files go into `dir`.
+    pub fn new(dir: &Path, with_pocketpxe: bool) -> Self {
+        let edit = |file: &str, line: String| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut out: String = text
+                .lines()
+                .filter(|l| !l.starts_with("pocketpxe:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            if with_pocketpxe {
+                out.push_str(&line);
+            }
+            out
+        };
+        let passwd = dir.join("passwd");
+        let group = dir.join("group");
+        let id = FAKE_POCKETPXE;
+        std::fs::write(
+            &passwd,
+            edit(
+                "/etc/passwd",
+                format!("pocketpxe:x:{id}:{id}::/nonexistent:/usr/sbin/nologin\n"),
+            ),
+        )
+        .unwrap();
+        std::fs::write(&group, edit("/etc/group", format!("pocketpxe:x:{id}:\n"))).unwrap();
+        Self { passwd, group }
+    }
+
+    /// `pocketpxe` in `ns`, seeing this database (`unshare`, `sh` and `ip netns exec` all
+    /// exec in place: the PID is pocketpxe's).
+    pub fn command(&self, ns: &Netns) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/passwd && mount --bind \"$1\" /etc/group && shift && exec \"$@\"",
+        ])
+        .arg(&self.passwd)
+        .arg(&self.group)
+        .args(["ip", "netns", "exec", &ns.name, env!("CARGO_BIN_EXE_pocketpxe")]);
+        cmd
     }
 }
 
@@ -217,10 +326,19 @@ pub struct ServeProc {
 }
 
 impl ServeProc {
+    /// `pocketpxe serve ARGS` in `ns`, as root unless `args` name a `--user`
+    /// ([`with_root_default`]); waits until it is ready.
     pub fn start(ns: &Netns, args: &[&str]) -> Self {
         // `ip netns exec` execs the program: the child's PID is pocketpxe's.
-        let mut child = ns
-            .command(env!("CARGO_BIN_EXE_pocketpxe"))
+        Self::spawn(
+            ns.command(env!("CARGO_BIN_EXE_pocketpxe")),
+            &with_root_default(args),
+        )
+    }
+
+    /// `cmd serve ARGS` (`cmd` runs pocketpxe with its own PID); waits until it is ready.
+    pub fn spawn(mut cmd: Command, args: &[&str]) -> Self {
+        let mut child = cmd
             .arg("serve")
             .args(args)
             .env("RUST_LOG", "debug")
@@ -470,7 +588,7 @@ pub fn collect(socket: &UdpSocket, window: Duration) -> Vec<Vec<u8>> {
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 242, 1);
 
-/// The uid and gid of `nobody` (from /etc/passwd), the user `serve` drops to by default.
+/// The uid and gid of `nobody` (from /etc/passwd), for tests that run `serve --user nobody`.
 pub fn nobody() -> (u32, u32) {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let line = passwd
