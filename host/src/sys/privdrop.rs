@@ -8,9 +8,9 @@
 //! and only when it is needed:
 //!
 //! * `CAP_NET_ADMIN`, when an address was added or NAT is on, because undoing them on exit
-//!   (`ip addr del`, `nft delete table`, restoring `net.ipv4.ip_forward`) needs it. It is kept
-//!   effective, permitted, inheritable and *ambient*, so the `ip` and `nft` programs run for
-//!   the cleanup inherit it. Nothing else is kept: no `CAP_NET_BIND_SERVICE` (the ports are
+//!   (removing the address over rtnetlink, `nft delete table`, restoring
+//!   `net.ipv4.ip_forward`) needs it. It is kept effective, permitted, inheritable and
+//!   *ambient*, so the `nft` program run for the cleanup inherits it. Nothing else is kept: no `CAP_NET_BIND_SERVICE` (the ports are
 //!   bound already), no `CAP_DAC_OVERRIDE` (files are made accessible instead, see below).
 //!
 //! There is no fallback: a service user that does not exist, or a drop that fails, stops
