@@ -145,6 +145,7 @@ fn start_nsentered(ns: &Netns, args: &[String]) -> ServeProc {
     let mut child = nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe"))
         .arg("serve")
         .args(args)
+        .args(["--user", "root"])
         .env("RUST_LOG", "debug")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -185,6 +186,7 @@ fn serve_fails_nsentered(ns: &Netns, args: &[String]) -> (Option<i32>, String) {
         nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe"))
             .arg("serve")
             .args(args)
+            .args(["--user", "root"])
             .env("NO_COLOR", "1"),
         Duration::from_secs(20),
     );
