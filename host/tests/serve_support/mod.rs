@@ -60,6 +60,15 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// The `pocketpxe` under test: `POCKETPXE_BIN` if set (e.g. `/usr/bin/pocketpxe` from the
+/// package), else the one cargo built for this test.
+pub fn pocketpxe_bin() -> PathBuf {
+    std::env::var_os("POCKETPXE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_pocketpxe")),
+        PathBuf::from,
+    )
+}
+
 /// A network namespace, deleted on drop (which also destroys the interfaces in it).
 pub struct Netns {
     pub name: String,
@@ -194,7 +203,7 @@ impl Lab {
     /// Runs `pocketpxe serve ...` in `srv` to completion (expecting it to fail).
     pub fn serve_fails(&self, ns: &Netns, args: &[&str]) -> (Option<i32>, String) {
         let out = run_bounded(
-            ns.command(env!("CARGO_BIN_EXE_pocketpxe"))
+            ns.command(pocketpxe_bin())
                 .arg("serve")
                 .args(args)
                 .env("NO_COLOR", "1"),
@@ -220,7 +229,7 @@ impl ServeProc {
     pub fn start(ns: &Netns, args: &[&str]) -> Self {
         // `ip netns exec` execs the program: the child's PID is pocketpxe's.
         let mut child = ns
-            .command(env!("CARGO_BIN_EXE_pocketpxe"))
+            .command(pocketpxe_bin())
             .arg("serve")
             .args(args)
             .env("RUST_LOG", "debug")
