@@ -1,6 +1,7 @@
 //! `pocketpxe serve` as systemd runs it (`dist/pocketpxe@.service`, `Type=notify`): the
 //! `READY=1` and `STOPPING=1` datagrams it sends to `NOTIFY_SOCKET`, and `--wait-interface`
-//! for an interface that appears after the start.
+//! for an interface that appears after the start, and a start with exactly the unit's
+//! capabilities.
 //!
 //! Each test listens on a unix datagram socket of its own, as systemd does, and runs `serve` in
 //! network namespaces it creates (see `serve_support`). They need root and `ip netns`: without
@@ -322,4 +323,93 @@ fn kill_term(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// With exactly the capabilities `dist/pocketpxe@.service` grants (its
+/// `CapabilityBoundingSet=`) and `NoNewPrivileges`, `serve` binds, adds its address, drops to
+/// an unprivileged user, says READY=1, leases an address, and removes the address on SIGTERM.
+#[test]
+fn serve_runs_with_the_units_capabilities() {
+    const T: &str = "serve_runs_with_the_units_capabilities";
+    if !netns_available(T)
+        || !have_tool(T, "busybox", "busybox-static")
+        || !have_tool(T, "setpriv", "util-linux")
+    {
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dist/pocketpxe@.service"
+    ))
+    .unwrap();
+    let caps: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("no CapabilityBoundingSet= in the unit")
+        .split_whitespace()
+        .map(|c| c.strip_prefix("CAP_").unwrap().to_lowercase())
+        .collect();
+    assert!(unit.lines().any(|l| l == "NoNewPrivileges=yes"));
+    let bounding = std::iter::once("-all".to_owned())
+        .chain(caps.iter().map(|c| format!("+{c}")))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let lab = Lab::new("systemd-caps");
+    // Readable and writable by the unprivileged user, as the package's directories are.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&lab.tmp.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = lab.tmp.join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let leases = state.join("eth1.leases");
+    let notify = NotifySocket::new(&lab.tmp.path);
+    std::fs::set_permissions(&notify.path, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let mut cmd = lab.srv.command("setpriv");
+    cmd.arg(format!("--bounding-set={bounding}"))
+        .arg("--no-new-privs")
+        .arg(pocketpxe_bin())
+        .args(["serve", "--interface", "eth1", "--root"])
+        .arg(&lab.root)
+        .arg("--leases")
+        .arg(&leases)
+        .args(["--address", "192.168.242.1/24", "--user", "nobody"])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1");
+    let mut server = Proc::spawn("pocketpxe serve", cmd);
+    let ready = notify
+        .recv(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no READY=1 with {bounding}:\n{}", server.log()));
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    let log = server.log();
+    assert!(log.contains("dropped root"), "{log}");
+    // Root without CAP_DAC_OVERRIDE could not write into /run/pocketpxe once an earlier run
+    // handed it to the service user.
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "warnings with the unit's capabilities:\n{log}"
+    );
+
+    let (env, out) = udhcpc(&lab.cli, "eth0", &lab.tmp.path);
+    assert!(
+        env.is_some(),
+        "udhcpc got no lease: {out:?}\n{}",
+        server.log()
+    );
+    assert!(
+        std::fs::read_to_string(&leases).is_ok_and(|l| !l.is_empty()),
+        "no lease saved:\n{}",
+        server.log()
+    );
+
+    kill_term(server.child.id());
+    let status = wait_child(&mut server.child, Duration::from_secs(15)).expect("no exit");
+    assert!(status.success(), "{status}:\n{}", server.log());
+    assert!(
+        !lab.srv.addrs("eth1").contains("192.168.242.1"),
+        "address not removed with the unit's capabilities:\n{}",
+        server.log()
+    );
 }
