@@ -129,6 +129,11 @@ fn no_ready_when_the_start_fails() {
     );
     let status = wait_child(&mut second.child, Duration::from_secs(20)).expect("no exit");
     assert_eq!(status.code(), Some(1), "{}", second.log());
+    // The log is read from a pipe, which may still hold the last line.
+    let start = Instant::now();
+    while !second.log().contains("in use") && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(second.log().contains("in use"), "{}", second.log());
     assert_eq!(notify.recv(Duration::from_millis(200)), None);
     assert!(first.stop().success());
@@ -383,6 +388,8 @@ fn serve_runs_with_the_units_capabilities() {
         .recv(Duration::from_secs(20))
         .unwrap_or_else(|| panic!("no READY=1 with {bounding}:\n{}", server.log()));
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    // The log is read from a pipe: it may lag behind the datagram.
+    server.wait_log("pocketpxe serve ready", Duration::from_secs(5));
     let log = server.log();
     assert!(log.contains("dropped root"), "{log}");
     // Root without CAP_DAC_OVERRIDE could not write into /run/pocketpxe once an earlier run
