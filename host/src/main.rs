@@ -39,6 +39,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
         Command::Fetch(args) => fetch(args),
+        Command::Man(args) => man(&args),
+        Command::Completions(args) => {
+            pocketpxe::cli::generate::write_completions(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +140,15 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn man(args: &pocketpxe::cli::generate::ManArgs) -> anyhow::Result<()> {
+    use pocketpxe::cli::generate::{write_man_page, write_man_pages};
+    match &args.dir {
+        Some(dir) => write_man_pages(dir)
+            .with_context(|| format!("cannot write the manual pages into {}", dir.display())),
+        None => write_man_page(&mut std::io::stdout()).context("cannot write the manual page"),
+    }
 }
 
 /// Prints a command-line error as one line (help and version go to stdout as usual).

@@ -1,6 +1,7 @@
 //! Command-line interface: `pocketpxe <subcommand> [flags]`.
 
 mod fetch;
+pub mod generate;
 mod serve;
 mod tftp;
 
@@ -38,6 +39,10 @@ pub enum Command {
     Bench(BenchCommand),
     /// Download, verify and unpack a network installer, and write its boot menus.
     Fetch(FetchArgs),
+    /// Print the manual page, or write one per command into a directory.
+    Man(generate::ManArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
 }
 
 /// What `pocketpxe bench` can load.
@@ -105,5 +110,58 @@ mod tests {
             Cli::try_parse_from(["pocketpxe", "tftp", "--root", "x", "--max-blksize", "7"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn wait_interface_takes_an_optional_timeout() {
+        let wait = |extra: &[&str]| {
+            let mut argv = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Serve(args)) => Ok(args.wait_interface),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        use std::time::Duration;
+        assert_eq!(wait(&[]), Ok(None));
+        assert_eq!(
+            wait(&["--wait-interface"]),
+            Ok(Some(Duration::from_secs(60)))
+        );
+        assert_eq!(
+            wait(&["--wait-interface=5m"]),
+            Ok(Some(Duration::from_secs(300)))
+        );
+        // Without `=`, the next word is not taken as the timeout.
+        assert!(wait(&["--wait-interface", "5m"]).is_err());
+        assert!(wait(&["--wait-interface=soon"]).is_err());
+    }
+
+    #[test]
+    fn man_pages_and_completions_come_from_the_cli() {
+        let mut page = Vec::new();
+        generate::write_man_page(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains(".TH pocketpxe 1"), "{page}");
+        assert!(page.contains("serve"), "{page}");
+        let dir = std::env::temp_dir().join(format!("pocketpxe-man-{}", std::process::id()));
+        generate::write_man_pages(&dir).unwrap();
+        let serve = std::fs::read_to_string(dir.join("pocketpxe-serve.1")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(serve.contains("wait\\-interface"), "{serve}");
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            generate::write_completions(shell, &mut script);
+            let script = String::from_utf8(script).unwrap();
+            assert!(
+                script.contains("wait-interface") && script.contains("pocketpxe"),
+                "{shell}: {script}"
+            );
+        }
     }
 }

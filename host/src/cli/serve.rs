@@ -15,6 +15,11 @@ pub struct ServeArgs {
     /// The interface to serve; nothing is answered on any other.
     #[arg(long, value_name = "IFACE")]
     pub interface: String,
+    /// Wait up to TIMEOUT (default 60s; seconds, or 90s, 5m, …) for the interface to appear
+    /// and come up, and without --address to get an IPv4 address, instead of failing at once.
+    #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
+        default_missing_value = "60s", value_parser = parse_duration)]
+    pub wait_interface: Option<Duration>,
     /// Directory served read-only over TFTP; boot files are relative to it.
     #[arg(long, visible_alias = "tftp-root", value_name = "DIR")]
     pub root: PathBuf,

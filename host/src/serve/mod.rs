@@ -119,7 +119,11 @@ impl Serve {
         // Before anything changes: a missing service user stops nothing half-done.
         let run_as = RunAs::resolve(args)?;
         let iface_name = args.interface.as_str();
-        let mut iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
+        let mut iface = match args.wait_interface {
+            Some(limit) => Interface::wait_up(iface_name, limit, args.address.is_none()),
+            None => Interface::lookup_up(iface_name),
+        }
+        .map_err(ServeError::Interface)?;
         // Before the server address is chosen: a killed run's leftover must not become it.
         let ledger = AddressLedger::for_this_namespace();
         let had_records = ledger.path().exists();
@@ -247,6 +251,7 @@ impl Serve {
             added,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
+        crate::sys::notify::ready(&format!("serving: {summary}"));
         let (trigger, inner) = crate::sys::shutdown::channel();
         let dhcp = async {
             let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
@@ -267,6 +272,7 @@ impl Serve {
                 () = shutdown.requested() => trigger.trigger(),
                 () = wait_fired(inner.clone()) => {}
             }
+            crate::sys::notify::stopping();
         };
         let (dhcp, tftp, ()) = tokio::join!(dhcp, tftp, outer);
         drop(nat);

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod fd_limit;
 pub mod nat;
 pub mod netif;
+pub mod notify;
 pub mod privdrop;
 pub mod rtnl;
 pub mod shutdown;

@@ -20,6 +20,7 @@ use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use crate::sys::rtnl;
 
@@ -112,6 +113,16 @@ pub enum NetIfError {
     /// The interface has no IPv4 address and none was given.
     #[error("interface {0} has no IPv4 address: give one with --address, e.g. 192.168.242.1/24")]
     NoAddress(String),
+    /// `--wait-interface`: the interface was not ready in time.
+    #[error("interface {iface} {lacking} after waiting {}s (--wait-interface)", waited.as_secs_f64())]
+    NotReady {
+        /// The interface.
+        iface: String,
+        /// What it still lacked, e.g. `did not appear`.
+        lacking: &'static str,
+        /// How long was waited.
+        waited: Duration,
+    },
     /// The kernel refused or failed a request about the interface.
     #[error("interface {iface}: {action}: {source}")]
     Netlink {
@@ -168,6 +179,38 @@ impl Interface {
             return Err(NetIfError::Down(name.to_owned()));
         }
         Ok(iface)
+    }
+
+    /// Waits up to `limit` for interface `name` to exist and be up, and with `need_address`
+    /// to hold an IPv4 address too, asking the kernel every 100 ms: for interfaces that appear
+    /// after the daemon starts (a veth handed into a container, a USB adapter, a bridge made by
+    /// another service).
+    ///
+    /// # Errors
+    /// [`NetIfError::NotReady`] naming the interface and what it still lacked after `limit`;
+    /// [`NetIfError::Netlink`] at once if the kernel cannot be asked.
+    pub fn wait_up(name: &str, limit: Duration, need_address: bool) -> Result<Self, NetIfError> {
+        let start = Instant::now();
+        loop {
+            let lacking = match Self::lookup(name) {
+                Ok(iface) if !iface.up => "is still down",
+                Ok(iface) if need_address && iface.addrs.is_empty() => {
+                    "still has no IPv4 address (or give --address)"
+                }
+                Ok(iface) => return Ok(iface),
+                Err(NetIfError::Missing(_)) => "did not appear",
+                Err(e) => return Err(e),
+            };
+            let waited = start.elapsed();
+            if waited >= limit {
+                return Err(NetIfError::NotReady {
+                    iface: name.to_owned(),
+                    lacking,
+                    waited: limit,
+                });
+            }
+            std::thread::sleep(WAIT_POLL.min(limit - waited));
+        }
     }
 
     /// Adds `cidr` unless the interface already holds that address. The returned guard removes
@@ -579,6 +622,9 @@ fn parse_ledger(text: &str, path: &Path) -> Vec<AddressRecord> {
 }
 
 const ADDRESS_STATE_FILE: &str = "addresses.state";
+
+/// How often [`Interface::wait_up`] asks the kernel.
+const WAIT_POLL: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

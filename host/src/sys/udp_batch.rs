@@ -252,7 +252,8 @@ fn recv_into<const N: usize>(
             fd.as_raw_fd(),
             msgs.as_mut_ptr(),
             ready as libc::c_uint,
-            libc::MSG_DONTWAIT,
+            // An int in glibc's prototype, an unsigned int in musl's (the static build).
+            libc::MSG_DONTWAIT as _,
             std::ptr::null_mut(),
         )
     };

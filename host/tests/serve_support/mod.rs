@@ -60,6 +60,15 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// The `pocketpxe` under test: `POCKETPXE_BIN` if set (e.g. `/usr/bin/pocketpxe` from the
+/// package), else the one cargo built for this test.
+pub fn pocketpxe_bin() -> PathBuf {
+    std::env::var_os("POCKETPXE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_pocketpxe")),
+        PathBuf::from,
+    )
+}
+
 /// A network namespace, deleted on drop (which also destroys the interfaces in it).
 pub struct Netns {
     pub name: String,
@@ -224,10 +233,7 @@ impl Lab {
     /// Runs `pocketpxe serve ...` in `ns` to completion (expecting it to fail); as root unless
     /// `args` name a `--user`.
     pub fn serve_fails(&self, ns: &Netns, args: &[&str]) -> (Option<i32>, String) {
-        run_to_failure(
-            ns.command(env!("CARGO_BIN_EXE_pocketpxe")),
-            &with_root_default(args),
-        )
+        run_to_failure(ns.command(pocketpxe_bin()), &with_root_default(args))
     }
 }
 
@@ -311,7 +317,8 @@ impl Users {
         ])
         .arg(&self.passwd)
         .arg(&self.group)
-        .args(["ip", "netns", "exec", &ns.name, env!("CARGO_BIN_EXE_pocketpxe")]);
+        .args(["ip", "netns", "exec", &ns.name])
+        .arg(pocketpxe_bin());
         cmd
     }
 }
@@ -330,10 +337,7 @@ impl ServeProc {
     /// ([`with_root_default`]); waits until it is ready.
     pub fn start(ns: &Netns, args: &[&str]) -> Self {
         // `ip netns exec` execs the program: the child's PID is pocketpxe's.
-        Self::spawn(
-            ns.command(env!("CARGO_BIN_EXE_pocketpxe")),
-            &with_root_default(args),
-        )
+        Self::spawn(ns.command(pocketpxe_bin()), &with_root_default(args))
     }
 
     /// `cmd serve ARGS` (`cmd` runs pocketpxe with its own PID); waits until it is ready.
