@@ -363,10 +363,20 @@ impl<'b> OptionWriter<'b> {
     /// # Errors
     /// [`Error::TooLong`] if the buffer is full; the writer is then unchanged.
     pub fn push_u64(&mut self, name: &str, value: u64) -> Result<(), Error> {
-        // u64::MAX has 20 digits, so the write cannot fail.
-        let mut text = heapless::String::<20>::new();
-        write!(text, "{value}").map_err(|_| Error::TooLong)?;
-        self.push(name.as_bytes(), text.as_bytes())
+        // Digits from the right into a buffer that holds u64::MAX's 20 (rather than through
+        // `core::fmt`, which would bring its `fmt::Write` plumbing to a small board).
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = value;
+        while at > 0 {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.push(name.as_bytes(), digits.get(at..).unwrap_or_default())
     }
 
     /// Appends a raw `name` and `value`.
