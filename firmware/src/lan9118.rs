@@ -25,6 +25,17 @@ pub enum InitError {
     NotReady,
 }
 
+impl core::fmt::Display for InitError {
+    /// What the mps2 board prints on its UART. (Its `Debug` form would bring in the
+    /// `Debug` formatting machinery, about 800 bytes of flash, for this one line.)
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::NoChip(test) => write!(f, "no chip: BYTE_TEST reads {test:#x}"),
+            Self::NotReady => f.write_str("the chip did not come out of reset"),
+        }
+    }
+}
+
 impl Lan9118 {
     /// The chip at `base`.
     ///

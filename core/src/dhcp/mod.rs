@@ -269,6 +269,10 @@ impl Scratch {
 
 impl<'a> DhcpServer<'a> {
     /// A reply skeleton (RFC 2131 §4.3.1 table 3): xid, flags, giaddr, chaddr copied; 53, 54.
+    ///
+    /// Never inlined: each of its six callers would get its own copy of the whole `Repr`
+    /// initialisation (about 700 bytes of firmware for nothing).
+    #[inline(never)]
     pub(super) fn base<'r>(&self, req: &Repr<'_>, kind: MessageType) -> Repr<'r> {
         let mut reply = Repr::new(Op::Reply, req.transaction_id, req.client_hw_addr);
         reply.flags = req.flags;

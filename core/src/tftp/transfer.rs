@@ -207,10 +207,12 @@ impl<H: Copy> Transfer<H> {
                     .get_mut(..required)
                     .ok_or(InsufficientSize { required })?;
                 out[..2].copy_from_slice(&wire::Opcode::Oack.code().to_be_bytes());
-                let len = 2 + self
-                    .opts
-                    .write_oack_options(&mut out[2..])
-                    .expect("invariant: OACK_OPTIONS_MAX_LEN bounds every OACK");
+                // Not `expect`: its message would format the error with `Debug`, which costs a
+                // small board's flash the whole `Debug` machinery.
+                let Ok(options_len) = self.opts.write_oack_options(&mut out[2..]) else {
+                    panic!("invariant: OACK_OPTIONS_MAX_LEN bounds every OACK");
+                };
+                let len = 2 + options_len;
                 if let Phase::Negotiating { sent, .. } = &mut self.phase {
                     *sent = true;
                 }

@@ -318,23 +318,23 @@ impl defmt::Format for Options<'_> {
 pub struct WireText<'a>(pub &'a [u8]);
 
 impl fmt::Display for WireText<'_> {
+    // Text goes out in runs through `write_str`, and only the bytes to escape one by one: a
+    // small board logs these names, and decoding every character would cost it flash and time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '\t' => f.write_str("\\t")?,
-                    '\r' => f.write_str("\\r")?,
-                    '\n' => f.write_str("\\n")?,
-                    '\\' | '"' => write!(f, "\\{c}")?,
-                    c if c.is_control() => write!(f, "{}", c.escape_unicode())?,
-                    c => f.write_char(c)?,
+        let mut rest = self.0;
+        loop {
+            match core::str::from_utf8(rest) {
+                Ok(text) => return write_escaped(f, text),
+                Err(e) => {
+                    let valid = rest.get(..e.valid_up_to()).unwrap_or_default();
+                    write_escaped(f, core::str::from_utf8(valid).unwrap_or_default())?;
+                    f.write_char(char::REPLACEMENT_CHARACTER)?;
+                    // `None`: an incomplete sequence at the end, one U+FFFD for all of it.
+                    let bad = e.error_len().unwrap_or(rest.len());
+                    rest = rest.get(e.valid_up_to() + bad..).unwrap_or_default();
                 }
             }
-            if !chunk.invalid().is_empty() {
-                f.write_char(char::REPLACEMENT_CHARACTER)?;
-            }
         }
-        Ok(())
     }
 }
 
@@ -363,10 +363,20 @@ impl<'b> OptionWriter<'b> {
     /// # Errors
     /// [`Error::TooLong`] if the buffer is full; the writer is then unchanged.
     pub fn push_u64(&mut self, name: &str, value: u64) -> Result<(), Error> {
-        // u64::MAX has 20 digits, so the write cannot fail.
-        let mut text = heapless::String::<20>::new();
-        write!(text, "{value}").map_err(|_| Error::TooLong)?;
-        self.push(name.as_bytes(), text.as_bytes())
+        // Digits from the right into a buffer that holds u64::MAX's 20 (rather than through
+        // `core::fmt`, which would bring its `fmt::Write` plumbing to a small board).
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = value;
+        while at > 0 {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.push(name.as_bytes(), digits.get(at..).unwrap_or_default())
     }
 
     /// Appends a raw `name` and `value`.
@@ -625,6 +635,45 @@ fn split_cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&bytes[..nul], &bytes[nul + 1..]))
 }
 
+/// Writes `text` as [`WireText`] shows it: tab, CR, LF, `\\` and `"` as Rust escapes, every
+/// other control character (C0, DEL, C1) as `char::escape_unicode` does.
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    let bytes = text.as_bytes();
+    let (mut plain, mut at) = (0, 0);
+    while let Some(&b) = bytes.get(at) {
+        // Every escape starts at an ASCII byte or at 0xC2 (the lead byte of U+0080..=U+009F),
+        // so `plain..at` is always on character boundaries.
+        let (escape, code, len) = match (b, bytes.get(at + 1)) {
+            (b'\t', _) => ("\\t", 0, 1),
+            (b'\r', _) => ("\\r", 0, 1),
+            (b'\n', _) => ("\\n", 0, 1),
+            (b'\\', _) => ("\\\\", 0, 1),
+            (b'"', _) => ("\\\"", 0, 1),
+            (0..=0x1f | 0x7f, _) => ("", b, 1),
+            (0xc2, Some(&c1 @ 0x80..=0x9f)) => ("", c1, 2),
+            _ => {
+                at += 1;
+                continue;
+            }
+        };
+        f.write_str(text.get(plain..at).unwrap_or_default())?;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            f.write_str("\\u{")?;
+            if code >= 0x10 {
+                f.write_char(char::from(HEX[usize::from(code >> 4)]))?;
+            }
+            f.write_char(char::from(HEX[usize::from(code & 0xf)]))?;
+            f.write_char('}')?;
+        } else {
+            f.write_str(escape)?;
+        }
+        at += len;
+        plain = at;
+    }
+    f.write_str(text.get(plain..).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,5 +841,45 @@ mod tests {
             std::format!("{}", WireText(b"pxe\"lin\x07ux")),
             "pxe\\\"lin\\u{7}ux"
         );
+    }
+
+    #[test]
+    fn wire_text_escapes_every_control_character_and_replaces_bad_utf8() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", ""),
+            (b"a\tb\r\n\\", "a\\tb\\r\\n\\\\"),
+            (b"\x00\x1b\x7f", "\\u{0}\\u{1b}\\u{7f}"),
+            (
+                "\u{85}\u{9f}\u{a0}é…€".as_bytes(),
+                "\\u{85}\\u{9f}\u{a0}é…€",
+            ),
+            (b"x\xffy\xc3", "x\u{fffd}y\u{fffd}"),
+            (b"\xf0\x9f\xff\xc2", "\u{fffd}\u{fffd}\u{fffd}"),
+            (b"\"q\"", "\\\"q\\\""),
+        ];
+        for (bytes, shown) in cases {
+            assert_eq!(std::format!("{}", WireText(bytes)), shown, "{bytes:?}");
+        }
+        // Every control character as `escape_unicode`; every other character as itself.
+        for c in ('\0'..='\u{2ff}').chain(['\u{2028}', '\u{feff}', '\u{10ffff}']) {
+            let mut buf = [0u8; 4];
+            let shown = std::format!("{}", WireText(c.encode_utf8(&mut buf).as_bytes()));
+            let expected = match c {
+                '\t' | '\r' | '\n' | '\\' | '"' => c.escape_debug().to_string(),
+                c if c.is_control() => c.escape_unicode().to_string(),
+                c => c.to_string(),
+            };
+            assert_eq!(shown, expected, "{c:?}");
+        }
+        // Invalid UTF-8 as `from_utf8_lossy` shows it.
+        for bytes in [
+            &b"\xe2\x82"[..],
+            b"a\xe2\x82b",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+        ] {
+            let shown = std::format!("{}", WireText(bytes));
+            assert_eq!(shown, String::from_utf8_lossy(bytes), "{bytes:?}");
+        }
     }
 }

@@ -45,7 +45,7 @@ fn main() -> ! {
     let mac = match eth.init() {
         Ok(mac) => mac,
         Err(e) => {
-            let _ = writeln!(uart, "lan9118: {e:?}\r");
+            let _ = writeln!(uart, "lan9118: {e}\r");
             defmt::panic!("lan9118: {}", e);
         }
     };
