@@ -213,7 +213,10 @@ pub async fn run_bench_tftp(args: BenchTftpArgs) -> anyhow::Result<BenchSummary>
             loop {
                 interval.tick().await;
                 let now = progress.load(Ordering::Relaxed);
-                eprintln!(
+                // A closed stderr loses the line; `eprintln!` would panic.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "bench: {:.1} MB received, {:.1} MB/s",
                     now as f64 / 1e6,
                     (now - last) as f64 / 1e6

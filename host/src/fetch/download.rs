@@ -153,13 +153,13 @@ impl Progress {
 
     fn abort(&mut self) {
         if self.tty {
-            eprintln!();
+            let _ = writeln!(io::stderr());
         }
     }
 
     fn finish(&mut self, done: u64) {
         if self.tty {
-            eprint!("\r\x1b[K");
+            let _ = write!(io::stderr(), "\r\x1b[K");
         }
         tracing::info!(
             "downloaded {} in {:.1} s",
