@@ -16,12 +16,10 @@ mod serve_support;
 
 use common::run_bounded;
 use serve_support::*;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn serve_entered_by_nsenter_finds_its_interface() {
@@ -140,59 +138,21 @@ fn netns_path(ns: &Netns) -> PathBuf {
     Path::new("/run/netns").join(&ns.name)
 }
 
-/// `pocketpxe serve ARGS` entered into `ns` by nsenter; returns once it logged ready.
+/// `pocketpxe serve ARGS` (as root) entered into `ns` by nsenter; returns once it logged ready.
 fn start_nsentered(ns: &Netns, args: &[String]) -> ServeProc {
-    let mut child = nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe"))
-        .arg("serve")
-        .args(args)
-        .args(["--user", "root"])
-        .env("RUST_LOG", "debug")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn nsenter pocketpxe serve");
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let mut server = ServeProc { child, log };
-    let start = Instant::now();
-    while !server.log().contains("pocketpxe serve ready") {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("serve exited ({status}) before ready:\n{}", server.log());
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "serve not ready within 20 s:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ServeProc::spawn(
+        nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe")),
+        &with_root_default(&args),
+    )
 }
 
-/// `pocketpxe serve ARGS` entered into `ns` by nsenter, run to its (failing) end.
+/// `pocketpxe serve ARGS` (as root) entered into `ns` by nsenter, run to its (failing) end.
 fn serve_fails_nsentered(ns: &Netns, args: &[String]) -> (Option<i32>, String) {
-    let out = run_bounded(
-        nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe"))
-            .arg("serve")
-            .args(args)
-            .args(["--user", "root"])
-            .env("NO_COLOR", "1"),
-        Duration::from_secs(20),
-    );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_to_failure(
+        nsenter(ns, env!("CARGO_BIN_EXE_pocketpxe")),
+        &with_root_default(&args),
     )
 }
 

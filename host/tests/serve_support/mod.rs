@@ -363,8 +363,19 @@ impl ServeProc {
                 log.push('\n');
             }
         });
-        let server = Self { child, log };
-        server.wait_log("pocketpxe serve ready", Duration::from_secs(20));
+        let mut server = Self { child, log };
+        let start = Instant::now();
+        while !server.log().contains("pocketpxe serve ready") {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("serve exited ({status}) before ready:\n{}", server.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "serve not ready within 20 s:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         server
     }
 
