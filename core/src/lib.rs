@@ -45,6 +45,7 @@ mod fmt;
 pub mod dhcp;
 pub mod io_store;
 pub mod net;
+mod slot_index;
 pub mod storage;
 pub mod tftp;
 pub mod time;

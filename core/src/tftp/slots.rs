@@ -11,9 +11,8 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Slot;
-
-/// The most slots a server uses: every index fits a `u16` other than [`NONE`].
-pub(super) const MAX_SLOTS: usize = NONE as usize;
+pub(super) use crate::slot_index::MAX_SLOTS;
+use crate::slot_index::{Chain, Chained, NONE, some, to_u16};
 
 /// The intrusive links of one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +181,7 @@ impl SlotIndex {
         if self.len == 0 {
             return None;
         }
-        Chained::new(slots, self.bucket(peer_key(peer)), Table::Peer).find(|&index| {
+        chained(slots, self.bucket(peer_key(peer)), Table::Peer).find(|&index| {
             slots[index]
                 .transfer
                 .as_ref()
@@ -195,7 +194,7 @@ impl SlotIndex {
         if self.len == 0 {
             return 0;
         }
-        Chained::new(slots, self.bucket(ip_key(ip)), Table::Ip)
+        chained(slots, self.bucket(ip_key(ip)), Table::Ip)
             .filter(|&index| {
                 slots[index]
                     .transfer
@@ -240,20 +239,6 @@ impl SlotIndex {
     }
 }
 
-/// Neighbours in one hash chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Chain {
-    prev: u16,
-    next: u16,
-}
-
-impl Chain {
-    const NONE: Self = Self {
-        prev: NONE,
-        next: NONE,
-    };
-}
-
 /// Which hash table.
 #[derive(Debug, Clone, Copy)]
 enum Table {
@@ -287,37 +272,20 @@ impl Table {
     }
 }
 
-/// The slot indices of the chain in bucket `bucket` of `table`. It stops after as many steps as there are
-/// slots, so that even a broken chain cannot loop forever.
-struct Chained<'s, H> {
-    slots: &'s [Slot<H>],
-    at: u16,
+/// The slot indices of the chain in bucket `bucket` of `table`, bounded by the slot count.
+fn chained<H>(
+    slots: &[Slot<H>],
+    bucket: usize,
     table: Table,
-    steps_left: usize,
-}
-
-impl<'s, H> Chained<'s, H> {
-    fn new(slots: &'s [Slot<H>], bucket: usize, table: Table) -> Self {
-        let mut links = slots[bucket].links;
-        Self {
-            slots,
-            at: *table.head(&mut links),
-            table,
-            steps_left: slots.len(),
-        }
-    }
-}
-
-impl<H> Iterator for Chained<'_, H> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        self.steps_left = self.steps_left.checked_sub(1)?;
-        let index = some(self.at)?;
-        let mut links = self.slots[index].links;
-        self.at = self.table.chain(&mut links).next;
-        Some(index)
-    }
+) -> Chained<impl Fn(usize) -> Option<u16> + '_> {
+    let head = slots
+        .get(bucket)
+        .map_or(NONE, |slot| *table.head(&mut { slot.links }));
+    Chained::new(head, slots.len(), move |index| {
+        slots
+            .get(index)
+            .map(|slot| table.chain(&mut { slot.links }).next)
+    })
 }
 
 fn peer_key(peer: SocketAddrV4) -> u64 {
@@ -341,18 +309,3 @@ fn pop<H>(slots: &mut [Slot<H>], head: &mut u16) -> Option<usize> {
     slots[index].links.next = NONE;
     Some(index)
 }
-
-fn some(index: u16) -> Option<usize> {
-    (index != NONE).then_some(usize::from(index))
-}
-
-fn to_u16(index: usize) -> u16 {
-    debug_assert!(
-        index < MAX_SLOTS,
-        "invariant: slot indices stay below MAX_SLOTS"
-    );
-    index as u16
-}
-
-/// "No slot" in a link.
-const NONE: u16 = u16::MAX;

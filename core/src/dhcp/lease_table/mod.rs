@@ -21,14 +21,12 @@ use managed::ManagedSlice;
 
 use super::Pool;
 use super::lease::{Entry, LeaseSlot, State};
+pub(crate) use crate::slot_index::MAX_SLOTS;
+use crate::slot_index::{Chain, Chained, NONE, some, to_u16};
 use crate::time::Instant;
 
 mod bitmap;
 mod heap;
-
-/// The most slots a table uses: every index fits a `u16` other than [`NONE`]. Slots beyond it
-/// stay empty.
-pub(crate) const MAX_SLOTS: usize = NONE as usize;
 
 /// The index fields of one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,18 +337,17 @@ impl LeaseTable<'_> {
         ((mixed * self.len as u64) >> 32) as usize
     }
 
-    fn chain(&self, table: Table, key: u64) -> Chained<'_> {
+    fn chain(&self, table: Table, key: u64) -> Chained<impl Fn(usize) -> Option<u16> + '_> {
         let head = if self.len == 0 {
             NONE
         } else {
             table.head(&self.links(self.bucket(key)))
         };
-        Chained {
-            slots: &self.slots,
-            at: head,
-            table,
-            steps_left: self.len,
-        }
+        Chained::new(head, self.len, move |index| {
+            self.slots
+                .get(index)
+                .map(|slot| table.chain(&slot.links).next)
+        })
     }
 
     fn link(&mut self, table: Table, index: usize, key: u64) {
@@ -394,21 +391,6 @@ impl LeaseTable<'_> {
     }
 }
 
-/// Neighbours in one hash chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Chain {
-    prev: u16,
-    next: u16,
-}
-
-impl Chain {
-    const NONE: Self = Self {
-        prev: NONE,
-        next: NONE,
-    };
-}
-
 /// Which hash table.
 #[derive(Debug, Clone, Copy)]
 enum Table {
@@ -446,26 +428,6 @@ impl Table {
     }
 }
 
-/// The slot indices of one hash chain. It stops after as many steps as there are slots, so
-/// that even a broken chain cannot loop forever.
-struct Chained<'s> {
-    slots: &'s [LeaseSlot],
-    at: u16,
-    table: Table,
-    steps_left: usize,
-}
-
-impl Iterator for Chained<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        self.steps_left = self.steps_left.checked_sub(1)?;
-        let index = some(self.at)?;
-        self.at = self.table.chain(&self.slots.get(index)?.links).next;
-        Some(index)
-    }
-}
-
 fn mac_key(mac: [u8; 6]) -> u64 {
     let [a, b, c, d, e, f] = mac;
     u64::from_be_bytes([0, 0, a, b, c, d, e, f])
@@ -474,17 +436,6 @@ fn mac_key(mac: [u8; 6]) -> u64 {
 fn ip_key(ip: Ipv4Addr) -> u64 {
     u64::from(ip.to_bits())
 }
-
-fn some(index: u16) -> Option<usize> {
-    (index != NONE).then_some(usize::from(index))
-}
-
-fn to_u16(index: usize) -> u16 {
-    u16::try_from(index).unwrap_or(NONE)
-}
-
-/// "No slot" in a link.
-const NONE: u16 = u16::MAX;
 
 #[cfg(test)]
 mod tests {
