@@ -126,19 +126,8 @@ fn an_unreadable_root_is_refused_before_ready() {
     let (uid, gid) = nobody();
     std::os::unix::fs::chown(&lab.tmp.path, Some(uid), Some(gid)).unwrap();
     std::fs::set_permissions(&lab.root, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let leases = lab.leases();
-    let args = [
-        "--interface",
-        "eth1",
-        "--root",
-        lab.root.to_str().unwrap(),
-        "--leases",
-        leases.to_str().unwrap(),
-        "--address",
-        CIDR,
-        "--user",
-        "nobody",
-    ];
+    let args = lab.lab_args(&["--address", CIDR, "--user", "nobody"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, err) = lab.serve_fails(&lab.srv, &args);
     assert_eq!(code, Some(1), "{err}");
     assert_one_line(

@@ -32,19 +32,8 @@ fn ready_after_the_ports_answer_and_stopping_on_sigterm() {
     lab.cli
         .ip(&["addr", "add", "192.168.242.50/24", "dev", "eth0"]);
     let notify = NotifySocket::new(&lab.tmp.path);
-    let leases = lab.leases();
-    let args = [
-        "--interface",
-        "eth1",
-        "--root",
-        lab.root.to_str().unwrap(),
-        "--leases",
-        leases.to_str().unwrap(),
-        "--address",
-        "192.168.242.1/24",
-        "--user",
-        "root",
-    ];
+    let args = lab.lab_args(&["--address", "192.168.242.1/24", "--user", "root"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = spawn_serve(&lab.srv, &notify.path, &args);
 
     let ready = notify

@@ -219,7 +219,7 @@ impl Lab {
     }
 
     /// `--interface eth1 --root ROOT [--leases LEASES] ARGS`.
-    fn lab_args(&self, args: &[&str]) -> Vec<String> {
+    pub fn lab_args(&self, args: &[&str]) -> Vec<String> {
         let mut all: Vec<String> = ["--interface", "eth1", "--root"].map(String::from).into();
         all.push(self.root.display().to_string());
         if !args.contains(&"proxy") {
