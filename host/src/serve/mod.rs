@@ -6,16 +6,19 @@
 //! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
 //! read and the lease file written (warning about `--boot` files it cannot serve). Only then
 //! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
-//! and removes an address it added, also when a task fails.
+//! and removes an address it added, also when a task fails; on each reload request it reloads
+//! the boot rules and reservations (see [`reload`]).
 
 pub mod dhcp;
 pub mod lease_file;
+pub mod reload;
 pub mod tftp;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
+use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
@@ -102,6 +105,7 @@ pub struct Serve {
     summary: String,
     dhcp: DhcpService,
     tftp: TftpService,
+    reload: Vec<ReloadTarget>,
     // Dropped after the tasks, before the address.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
@@ -225,6 +229,12 @@ impl Serve {
             ),
             DhcpModeConfig::Proxy => "mode=proxy".to_owned(),
         };
+        let reload = vec![ReloadTarget {
+            interface: iface_name.to_owned(),
+            server,
+            proxy: args.mode == ServeMode::Proxy,
+            rules: dhcp.rule_sender(),
+        }];
         Ok(Self {
             summary: format!(
                 "interface={iface_name} server={server} {summary} root={}",
@@ -232,21 +242,30 @@ impl Serve {
             ),
             dhcp,
             tftp,
+            reload,
             nat,
             added,
         })
     }
 
     /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
-    /// period) or a task fails; then removes an address it added.
+    /// period) or a task fails; then removes an address it added. Each message on `reloads`
+    /// reloads the boot rules and reservations through `reloader` ([`reload::reload`]) while
+    /// serving goes on.
     ///
     /// # Errors
     /// The first task failure.
-    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        mut shutdown: Shutdown,
+        mut reloads: tokio::sync::mpsc::Receiver<()>,
+        mut reloader: Reloader,
+    ) -> Result<(), ServeError> {
         let Self {
             summary,
             dhcp,
             tftp,
+            reload,
             nat,
             added,
         } = self;
@@ -268,9 +287,19 @@ impl Serve {
             result
         };
         let outer = async {
-            tokio::select! {
-                () = shutdown.requested() => trigger.trigger(),
-                () = wait_fired(inner.clone()) => {}
+            let status = format!("serving: {summary}");
+            loop {
+                tokio::select! {
+                    () = shutdown.requested() => {
+                        trigger.trigger();
+                        break;
+                    }
+                    () = wait_fired(inner.clone()) => break,
+                    Some(()) = reloads.recv() => {
+                        // A stop request waits for the reload (it only waits for the tasks).
+                        let _ = reload::reload(&mut reloader, &reload, &status).await;
+                    }
+                }
             }
             crate::sys::notify::stopping();
         };
@@ -428,6 +457,23 @@ fn reservations(
             })
         })
         .collect()
+}
+
+/// The rules the flags give, for a [`Reloader`] that reads them anew (with flags alone, a
+/// reload changes nothing). Reservations are checked against the subnet by the reload.
+pub fn flag_rules(args: &ServeArgs) -> Vec<InterfaceRules> {
+    vec![InterfaceRules {
+        interface: args.interface.clone(),
+        boot: boot_table(args),
+        reservations: args
+            .reserve
+            .iter()
+            .map(|r| Reservation {
+                mac: r.mac,
+                ip: r.ip,
+            })
+            .collect(),
+    }]
 }
 
 fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
