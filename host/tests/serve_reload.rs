@@ -1,7 +1,8 @@
 //! `pocketpxe serve` reloads on SIGHUP (`systemctl reload`, `ExecReload=` in
 //! `dist/pocketpxe@.service`): the process keeps running, tells `NOTIFY_SOCKET`
 //! `RELOADING=1` (with `MONOTONIC_USEC=`) and then `READY=1`, keeps every lease, and a TFTP
-//! transfer running across the reload completes.
+//! transfer running across the reload completes. And the running DHCP task, given new rules,
+//! uses them at once while keeping its leases.
 //!
 //! Runs `serve` in network namespaces it creates (see `serve_support`); needs root, `ip netns`
 //! and busybox: without them it is skipped with a `SKIP:` line, except under `CI=true`, where it
@@ -13,8 +14,13 @@ mod common;
 mod serve_support;
 
 use common::{ack, random_bytes, rrq, wait_child};
+use pocketpxe::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, RuleChange};
+use pocketpxe::serve::lease_file::LeaseFile;
+use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
+use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp_option::OptionBytes;
 use serve_support::*;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -144,6 +150,148 @@ fn sighup_reloads_keeping_leases_and_transfers() {
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
     let status = wait_child(&mut server.child, Duration::from_secs(15)).expect("no exit");
     assert!(status.success(), "{status}:\n{}", server.log());
+}
+
+/// New rules handed to a running DHCP task are used for the very next request: a changed boot
+/// file, a new reservation; the lease granted before stays, and a new client gets the next
+/// free address.
+#[test]
+fn a_running_dhcp_task_applies_new_rules_keeping_leases() {
+    const T: &str = "a_running_dhcp_task_applies_new_rules_keeping_leases";
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("reload-task");
+    lab.srv
+        .ip(&["addr", "add", "192.168.242.1/24", "dev", "eth1"]);
+    let bios = |file: &str| BootSpec {
+        class: ClientClass::Bios,
+        mac: None,
+        file: file.into(),
+    };
+    let ip = |last| Ipv4Addr::new(192, 168, 242, last);
+    let cfg = DhcpTaskConfig {
+        interface: "eth1".into(),
+        server: "192.168.242.1/24".parse().unwrap(),
+        mode: DhcpModeConfig::Authoritative {
+            pool: Pool {
+                start: ip(10),
+                end: ip(20),
+            },
+            lease_time: Duration::from_secs(600),
+            router: None,
+            dns: Vec::new(),
+        },
+        boot: vec![bios("old.0")],
+        reservations: Vec::new(),
+        leases: Some(LeaseFile::new(lab.leases())),
+        port: 67,
+    };
+    let (runtime, rules, trigger, task) = lab.srv.run(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let service = runtime.block_on(async { DhcpService::bind(cfg) }).unwrap();
+        let rules = service.rule_sender();
+        let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
+        let task = runtime.spawn(service.run(shutdown));
+        (runtime, rules, trigger, task)
+    });
+    let client = lab
+        .cli
+        .run(|| client_socket("eth0", "0.0.0.0:68".parse().unwrap()));
+    let (a, b, c) = (
+        [2, 0, 0, 0, 0, 0xa],
+        [2, 0, 0, 0, 0, 0xb],
+        [2, 0, 0, 0, 0, 0xc],
+    );
+
+    let (yiaddr, file) = exchange(&client, MessageType::Discover, a, None);
+    assert_eq!((yiaddr, file.as_str()), (ip(10), "old.0"));
+    let (yiaddr, _) = exchange(&client, MessageType::Request, a, Some(ip(10)));
+    assert_eq!(yiaddr, ip(10), "no ACK");
+
+    let change = runtime
+        .block_on(rules.apply(
+            vec![bios("new.0")],
+            vec![Reservation { mac: c, ip: ip(15) }],
+        ))
+        .expect("the task is gone");
+    assert_eq!(
+        change,
+        RuleChange {
+            boot_before: 1,
+            boot_after: 1,
+            boot_changed: true,
+            reservations_added: 1,
+            reservations_removed: 0,
+        }
+    );
+    // A new client b gets the next free address (.10 stays a's), a keeps .10 and gets the new
+    // file, c its reservation.
+    assert_eq!(exchange(&client, MessageType::Discover, b, None).0, ip(11));
+    assert_eq!(
+        exchange(&client, MessageType::Discover, a, None),
+        (ip(10), "new.0".to_owned())
+    );
+    assert_eq!(exchange(&client, MessageType::Discover, c, None).0, ip(15));
+    // The lease file still holds a's lease.
+    let stored = LeaseFile::new(lab.leases()).load().unwrap();
+    assert!(
+        stored.iter().any(|r| r.mac == a && r.ip == ip(10)),
+        "{stored:?}"
+    );
+
+    trigger.trigger();
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await })
+        .expect("the task did not stop")
+        .unwrap()
+        .unwrap();
+}
+
+/// Sends a PXE BIOS client's DISCOVER or REQUEST (for `requested`) from `mac` and returns the
+/// reply's `yiaddr` and boot file.
+fn exchange(
+    socket: &UdpSocket,
+    kind: MessageType,
+    mac: [u8; 6],
+    requested: Option<Ipv4Addr>,
+) -> (Ipv4Addr, String) {
+    let xid = u32::from(mac[5]) << 8 | u32::from(u8::from(kind));
+    let mut r = Repr::new(Op::Request, xid, HwAddr::ethernet(mac));
+    r.message_type = Some(kind);
+    r.flags.set(Flags::BROADCAST, true);
+    r.vendor_class_id = Some(OptionBytes::new(b"PXEClient:Arch:00000:UNDI:002001"));
+    r.client_arch = Some(OptionBytes::new(&[0, 0]));
+    r.parameter_request_list = Some(OptionBytes::new(&[1, 3, 6, 43, 54, 60, 66, 67]));
+    r.requested_ip = requested;
+    r.server_identifier = requested.map(|_| Ipv4Addr::new(192, 168, 242, 1));
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
+    for _ in 0..5 {
+        socket.send_to(&buf, "255.255.255.255:67").unwrap();
+        let start = Instant::now();
+        let mut rx = [0u8; 1500];
+        while start.elapsed() < Duration::from_secs(1) {
+            let Ok(len) = socket.recv(&mut rx) else {
+                continue;
+            };
+            let Ok(packet) = Packet::new_checked(&rx[..len]) else {
+                continue;
+            };
+            let Ok(reply) = Repr::parse(&packet) else {
+                continue;
+            };
+            if reply.op == Op::Reply && reply.transaction_id == xid {
+                let file = String::from_utf8_lossy(reply.boot_file).into_owned();
+                return (reply.your_ip, file);
+            }
+        }
+    }
+    panic!("no reply to {kind:?} from {mac:02x?}");
 }
 
 /// A lockstep TFTP download (RFC 1350) that the test drives one datagram at a time.
