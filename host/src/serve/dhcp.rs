@@ -20,6 +20,7 @@
 //! client's story.
 
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
+use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until};
 use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
@@ -61,6 +62,11 @@ impl ClientBook {
             }
             map.insert(ip, mac);
         }
+    }
+
+    /// The MAC address using `ip`.
+    pub fn mac_bytes(&self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        self.inner.lock().ok()?.get(&ip).copied()
     }
 
     /// The most addresses remembered at once.
@@ -151,6 +157,7 @@ pub struct DhcpService {
     pxe: Option<UdpSocket>,
     book: ClientBook,
     stored: Vec<LeaseRecord>,
+    watch: Option<BootWatch>,
 }
 
 impl DhcpService {
@@ -192,6 +199,7 @@ impl DhcpService {
             pxe,
             book: ClientBook::new(),
             stored,
+            watch: None,
         })
     }
 
@@ -207,6 +215,12 @@ impl DhcpService {
             Some(file) => file.save(&self.stored),
             None => Ok(()),
         }
+    }
+
+    /// Feeds every exchange to the boot timeline `watch`.
+    pub fn with_boot_watch(mut self, watch: BootWatch) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     /// The book of client addresses this server fills (hand it to the TFTP task).
@@ -225,6 +239,7 @@ impl DhcpService {
             pxe,
             book,
             stored,
+            watch,
         } = self;
         let rules: Vec<BootRule<'_>> = cfg
             .boot
@@ -275,8 +290,11 @@ impl DhcpService {
             journal: None,
             saved: SavedLeases::default(),
             changes: Vec::new(),
+            watch,
+            pool_reported: None,
         };
         driver.restore(stored, cfg.server);
+        driver.report_pool();
         tracing::info!(
             interface = %cfg.interface,
             server = %cfg.server,
@@ -346,6 +364,10 @@ struct Driver<'a> {
     saved: SavedLeases,
     /// Lease changes reported by the core and not yet in the lease file.
     changes: Vec<LeaseRecord>,
+    /// The boot timeline, fed every exchange.
+    watch: Option<BootWatch>,
+    /// When the pool's use was last told to `watch`.
+    pool_reported: Option<Instant>,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -466,6 +488,9 @@ impl Driver<'_> {
                     self.book.record(ip, summary.mac.0);
                 }
                 log_ignored(self.iface, port, src, summary.as_ref(), reason);
+                if let (Some(watch), Some(summary)) = (&self.watch, &summary) {
+                    watch.dhcp(summary, port, Some(reason));
+                }
             }
             Err(err) => tracing::error!(error = %err, "bug: DHCP transmit buffer too small"),
         }
@@ -521,6 +546,9 @@ impl Driver<'_> {
             let Some((dst, start, len)) = item.reply else {
                 tracing::info!(interface = self.iface, mac, request = summary.request.name(),
                     ip = ?summary.requested_ip, "DHCP");
+                if let Some(watch) = &self.watch {
+                    watch.dhcp(summary, port, None);
+                }
                 continue;
             };
             let Some(bytes) = self.tx.get(start..start + len) else {
@@ -533,6 +561,9 @@ impl Driver<'_> {
                 self.book.record(ip, summary.mac.0);
             }
             log_exchange(self.iface, port, summary);
+            if let Some(watch) = &self.watch {
+                watch.dhcp(summary, port, None);
+            }
             let to = match dst {
                 Destination::Unicast(to) => to,
                 Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
@@ -549,10 +580,26 @@ impl Driver<'_> {
         self.pending = pending;
         self.pending.clear();
         self.tx_used = 0;
+        self.report_pool();
+    }
+
+    /// Tells the boot timeline how many leases are held, at most once a second.
+    fn report_pool(&mut self) {
+        let now = self.clock.now();
+        let Some(watch) = &self.watch else { return };
+        if self
+            .pool_reported
+            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.pool_reported = Some(now);
+        watch.set_pool_used(self.iface, self.server.leases().count());
     }
 
     fn on_timeout(&mut self) {
         self.server.handle_timeout(self.clock.now());
+        self.report_pool();
         if self.drain_events()
             && let Err(err) = self.save()
         {
