@@ -207,8 +207,11 @@ impl<'a> Timeline<'a> {
         if summary.is_ack() {
             client.address = summary.address().or(client.address);
         } else if client.address.is_none() {
-            // A proxy sees the address the client asks the DHCP server for.
-            client.address = summary.requested_ip.or(summary.client_ip);
+            // The address offered; a proxy sees the one the client asks the DHCP server for.
+            client.address = summary
+                .your_ip
+                .or(summary.requested_ip)
+                .or(summary.client_ip);
         }
         if let Some(file) = &summary.boot_file {
             client.boot_file = Some(file.clone());

@@ -491,7 +491,7 @@ fn discovers_without_a_request_are_diagnosed() {
     assert_eq!(found[0].kind, DiagnosisKind::NoRequest { discovers: 3 });
     assert!(
         format!("{}", found[0])
-            .starts_with("DISCOVERs never followed by a REQUEST mac=52:54:00:a5:00:01 class=bios discovers=3: another DHCP server"),
+            .starts_with("DISCOVERs never followed by a REQUEST mac=52:54:00:a5:00:01 class=bios ip=192.168.242.10 discovers=3: another DHCP server"),
         "{}",
         found[0]
     );

@@ -291,7 +291,6 @@ impl DhcpService {
             saved: SavedLeases::default(),
             changes: Vec::new(),
             watch,
-            pool_reported: None,
         };
         driver.restore(stored, cfg.server);
         driver.report_pool();
@@ -366,8 +365,6 @@ struct Driver<'a> {
     changes: Vec<LeaseRecord>,
     /// The boot timeline, fed every exchange.
     watch: Option<BootWatch>,
-    /// When the pool's use was last told to `watch`.
-    pool_reported: Option<Instant>,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -583,18 +580,11 @@ impl Driver<'_> {
         self.report_pool();
     }
 
-    /// Tells the boot timeline how many leases are held, at most once a second.
-    fn report_pool(&mut self) {
-        let now = self.clock.now();
-        let Some(watch) = &self.watch else { return };
-        if self
-            .pool_reported
-            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1))
-        {
-            return;
+    /// Tells the boot timeline how many leases the lease file holds.
+    fn report_pool(&self) {
+        if let Some(watch) = &self.watch {
+            watch.set_pool_used(self.iface, self.saved.len());
         }
-        self.pool_reported = Some(now);
-        watch.set_pool_used(self.iface, self.server.leases().count());
     }
 
     fn on_timeout(&mut self) {
