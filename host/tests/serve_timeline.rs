@@ -120,6 +120,7 @@ fn a_lease_and_a_download_make_one_boot_record_and_status_shows_it() {
     assert_eq!(boot["files"][0]["bytes"], size);
     assert_eq!(report["transfers"].as_array().map(Vec::len), Some(0));
     let text = status(false);
+    println!("{text}");
     assert!(
         text.contains("pool 192.168.242.2-192.168.242.99: 98 addresses, 1 used, 97 free"),
         "{text}"
