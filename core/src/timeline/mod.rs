@@ -231,6 +231,7 @@ impl<'a> Timeline<'a> {
                     }
                 }
                 if summary.reply == Some(MessageType::Offer) {
+                    client.proxy_offers = summary.your_ip.is_none();
                     client.offers_unrequested = client.offers_unrequested.saturating_add(1);
                     if !client.requested
                         && client.offers_unrequested >= cfg.discovers_without_request
@@ -354,6 +355,8 @@ impl<'a> Timeline<'a> {
             }
             return;
         }
+        // The transfer began `duration` before its end (the TFTP server's clock saw it first).
+        client.started = client.started.min(now - end.duration);
         if let Some(file) = at.and_then(|at| client.files.get_mut(at)) {
             file.bytes = end.bytes;
             file.duration = end.duration;
@@ -499,6 +502,8 @@ struct Client {
     offers_unrequested: u16,
     /// Any REQUEST seen in this boot.
     requested: bool,
+    /// The last offer was a proxy offer (no address).
+    proxy_offers: bool,
     /// Set by a proxy offer; cleared by the boot server (port 4011) or a file request.
     since_proxy_offer: Option<SinceProxyOffer>,
     proxy_discovers: u16,
@@ -550,6 +555,7 @@ impl Client {
             discovers: 0,
             offers_unrequested: 0,
             requested: false,
+            proxy_offers: false,
             since_proxy_offer: None,
             proxy_discovers: 0,
             no_rule_class: None,
@@ -619,6 +625,7 @@ impl Client {
         } else if flag == DiagnosisSet::NO_REQUEST {
             DiagnosisKind::NoRequest {
                 discovers: self.discovers,
+                proxy: self.proxy_offers,
             }
         } else {
             DiagnosisKind::UnknownAddress {

@@ -170,6 +170,9 @@ pub enum DiagnosisKind {
     NoRequest {
         /// DISCOVERs seen.
         discovers: u16,
+        /// The offers were proxy offers (boot information only): the address had to come
+        /// from another DHCP server.
+        proxy: bool,
     },
     /// A TFTP request from an address this server never gave out nor saw requested.
     UnknownAddress {
@@ -246,10 +249,15 @@ impl DiagnosisKind {
                 "large blocks get lost on the way (MTU, a VPN or VLAN tag): lower \
                  --max-blksize (1024, or 512 without options), or fix the path MTU"
             }
-            Self::NoRequest { .. } => {
+            Self::NoRequest { proxy: false, .. } => {
                 "another DHCP server's offer was taken, or the firmware never accepts an \
                  offer: look for another DHCP server on the link (use --mode proxy next to \
                  it), or check the firmware's network boot settings"
+            }
+            Self::NoRequest { proxy: true, .. } => {
+                "no DHCP server gave the client an address, or the firmware never accepts an \
+                 offer: check that the DHCP server runs and serves this link (without one, \
+                 use --mode dhcp), or check the firmware's network boot settings"
             }
             Self::UnknownAddress { .. } => {
                 "another DHCP server points clients at this TFTP server: use --mode proxy \
@@ -348,7 +356,7 @@ impl fmt::Display for Diagnosis {
         client_fields(f, self.mac, self.class, self.address)?;
         match &self.kind {
             DiagnosisKind::ProxyOfferIgnored { discovers }
-            | DiagnosisKind::NoRequest { discovers } => {
+            | DiagnosisKind::NoRequest { discovers, .. } => {
                 write!(f, " discovers={discovers}")?;
             }
             DiagnosisKind::NoBootRule { class } => {
@@ -427,7 +435,7 @@ impl defmt::Format for Diagnosis {
         defmt_client(f, self.mac, self.class, self.address);
         match &self.kind {
             DiagnosisKind::ProxyOfferIgnored { discovers }
-            | DiagnosisKind::NoRequest { discovers } => {
+            | DiagnosisKind::NoRequest { discovers, .. } => {
                 defmt::write!(f, " discovers={=u16}", discovers);
             }
             DiagnosisKind::NoBootRule { class } => {

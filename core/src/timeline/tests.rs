@@ -488,7 +488,13 @@ fn discovers_without_a_request_are_diagnosed() {
     t.handle_dhcp(at(8000), &offer, 67, None);
     let found = diagnoses(&mut t);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].kind, DiagnosisKind::NoRequest { discovers: 3 });
+    assert_eq!(
+        found[0].kind,
+        DiagnosisKind::NoRequest {
+            discovers: 3,
+            proxy: false
+        }
+    );
     assert!(
         format!("{}", found[0])
             .starts_with("DISCOVERs never followed by a REQUEST mac=52:54:00:a5:00:01 class=bios ip=192.168.242.10 discovers=3: another DHCP server"),
@@ -501,6 +507,25 @@ fn discovers_without_a_request_are_diagnosed() {
     assert_eq!(
         records(&mut t).pop().map(|r| r.outcome),
         Some(BootOutcome::Failed(FailCause::NeverRequested))
+    );
+
+    // Proxy offers only: no DHCP server gave an address; the advice says so.
+    let mac3 = Mac([2; 6]);
+    for n in 0..3 {
+        t.handle_dhcp(at(35_000 + n), &proxy_offer(mac3), 67, None);
+    }
+    let found = diagnoses(&mut t);
+    assert_eq!(
+        found.iter().map(|d| &d.kind).collect::<Vec<_>>(),
+        [&DiagnosisKind::NoRequest {
+            discovers: 3,
+            proxy: true
+        }]
+    );
+    assert!(
+        format!("{}", found[0]).contains("discovers=3: no DHCP server gave the client an address"),
+        "{}",
+        found[0]
     );
 
     // A client that requests after its retries is fine.
