@@ -134,6 +134,10 @@ pub struct Timeline<'a> {
     /// Some slot may hold a finished boot not polled yet.
     maybe_record: bool,
     dropped: u64,
+    /// The MAC addresses and IP addresses of the clients in the slots, as filters: a plain
+    /// DHCP client (most traffic) is turned away without a walk over the slots.
+    macs: KeyFilter,
+    addresses: KeyFilter,
 }
 
 impl<'a> Timeline<'a> {
@@ -145,6 +149,8 @@ impl<'a> Timeline<'a> {
             maybe_diagnosis: false,
             maybe_record: false,
             dropped: 0,
+            macs: KeyFilter::default(),
+            addresses: KeyFilter::default(),
         }
     }
 
@@ -184,7 +190,7 @@ impl<'a> Timeline<'a> {
         ignored: Option<IgnoreReason>,
     ) {
         let boot_class = summary.class.is_some();
-        let index = match self.find(|c| c.mac == Some(summary.mac)) {
+        let index = match self.find_mac(summary.mac) {
             Some(index) => index,
             None if boot_class && summary.request == MessageType::Discover => {
                 self.take_slot(now, Some(summary.mac))
@@ -266,6 +272,7 @@ impl<'a> Timeline<'a> {
             client.no_rule_class = Some(class);
             client.raise(DiagnosisSet::NO_BOOT_RULE);
         }
+        self.index_keys(index);
         self.note_pending(index);
     }
 
@@ -448,13 +455,17 @@ impl<'a> Timeline<'a> {
         if !self.maybe_record {
             return None;
         }
-        for slot in self.slots.iter_mut() {
+        for index in 0..self.slots.len() {
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
             if !slot.client.as_ref().is_some_and(|c| c.ended) {
                 continue;
             }
             let Some(client) = slot.client.take() else {
                 continue;
             };
+            self.rebuild_filters();
             if client.boot_client {
                 return Some(client.into_record());
             }
@@ -682,11 +693,48 @@ impl Timeline<'_> {
             .position(|slot| slot.client.as_ref().is_some_and(|c| !c.ended && matches(c)))
     }
 
+    fn find_mac(&self, mac: Mac) -> Option<usize> {
+        if !self.macs.may_hold(mac_key(mac)) {
+            return None;
+        }
+        self.find(|c| c.mac == Some(mac))
+    }
+
+    fn find_address(&self, address: Ipv4Addr) -> Option<usize> {
+        if !self.addresses.may_hold(u32::from(address)) {
+            return None;
+        }
+        self.find(|c| c.address == Some(address))
+    }
+
     /// The client a TFTP peer is: by MAC if the driver knows it, else by address.
     fn find_peer(&self, peer: Peer) -> Option<usize> {
         peer.mac
-            .and_then(|mac| self.find(|c| c.mac == Some(mac)))
-            .or_else(|| self.find(|c| c.address == Some(peer.address)))
+            .and_then(|mac| self.find_mac(mac))
+            .or_else(|| self.find_address(peer.address))
+    }
+
+    /// Adds the keys of the client in slot `index` to the filters.
+    fn index_keys(&mut self, index: usize) {
+        let Some(client) = self.slots.get(index).and_then(|s| s.client.as_ref()) else {
+            return;
+        };
+        let (mac, address) = (client.mac, client.address);
+        if let Some(mac) = mac {
+            self.macs.insert(mac_key(mac));
+        }
+        if let Some(address) = address {
+            self.addresses.insert(u32::from(address));
+        }
+    }
+
+    /// The filters anew from the slots, after a client left.
+    fn rebuild_filters(&mut self) {
+        self.macs = KeyFilter::default();
+        self.addresses = KeyFilter::default();
+        for index in 0..self.slots.len() {
+            self.index_keys(index);
+        }
     }
 
     /// The client of a TFTP request, followed from now on if it was not yet; a client the
@@ -709,6 +757,7 @@ impl Timeline<'_> {
                 client.raise(DiagnosisSet::UNKNOWN_ADDRESS);
             }
         }
+        self.index_keys(index);
         index
     }
 
@@ -728,6 +777,10 @@ impl Timeline<'_> {
         if let Some(slot) = self.slots.get_mut(index) {
             slot.client = Some(Client::new(now, mac));
         }
+        if free.is_none() {
+            self.rebuild_filters();
+        }
+        self.index_keys(index);
         index
     }
 
@@ -741,6 +794,36 @@ impl Timeline<'_> {
             self.maybe_diagnosis = true;
         }
     }
+}
+
+/// A 256-bit filter of 32-bit keys: no false "absent", rare false "maybe".
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyFilter([u64; 4]);
+
+impl KeyFilter {
+    fn bit(key: u32) -> (usize, u64) {
+        // Fibonacci hashing: the top 8 bits of the product pick one of 256 bits.
+        let h = key.wrapping_mul(0x9e37_79b9) >> 24;
+        ((h >> 6) as usize, 1 << (h & 63))
+    }
+
+    fn insert(&mut self, key: u32) {
+        let (word, bit) = Self::bit(key);
+        if let Some(w) = self.0.get_mut(word) {
+            *w |= bit;
+        }
+    }
+
+    fn may_hold(&self, key: u32) -> bool {
+        let (word, bit) = Self::bit(key);
+        self.0.get(word).is_some_and(|w| w & bit != 0)
+    }
+}
+
+/// A MAC address folded to 32 bits (the vendor part matters least).
+fn mac_key(mac: Mac) -> u32 {
+    let [a, b, c, d, e, f] = mac.0;
+    u32::from_be_bytes([c ^ a, d ^ b, e, f])
 }
 
 /// `path` cut to [`PATH_MAX`] bytes at a character boundary.

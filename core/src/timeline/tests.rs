@@ -782,3 +782,35 @@ proptest::proptest! {
         proptest::prop_assert_eq!(t.poll_timeout(), None);
     }
 }
+
+proptest::proptest! {
+    /// The slot filters never turn away a key they hold.
+    #[test]
+    fn the_key_filter_never_forgets(keys in proptest::collection::vec(proptest::prelude::any::<u32>(), 0..300)) {
+        let mut filter = KeyFilter::default();
+        for &key in &keys {
+            filter.insert(key);
+        }
+        for &key in &keys {
+            proptest::prop_assert!(filter.may_hold(key));
+        }
+    }
+}
+
+#[test]
+fn clients_are_found_again_after_others_leave() {
+    let mut slots = [ClientSlot::EMPTY; 4];
+    let mut t = timeline(&mut slots);
+    let offer = |mac| served(MessageType::Discover, mac, Some(ClientClass::Bios), "x");
+    t.handle_dhcp(at(0), &offer(MAC), 67, None);
+    t.handle_dhcp(at(20_000), &offer(MAC2), 67, None);
+    // MAC's boot ends; its slot is freed and the filters rebuilt: MAC2 is still found.
+    t.handle_timeout(at(15_000));
+    assert_eq!(records(&mut t).len(), 1);
+    t.handle_dhcp(at(20_001), &offer(MAC2), 67, None);
+    t.handle_dhcp(at(20_002), &offer(MAC2), 67, None);
+    assert_eq!(t.active().count(), 1);
+    let found = diagnoses(&mut t);
+    assert_eq!(found.len(), 1, "one boot, one diagnosis: {found:?}");
+    assert_eq!(found[0].mac, Some(MAC2));
+}

@@ -167,7 +167,12 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
-        let watch = BootWatch::new(args.root.clone(), Some(dhcp.client_book()), args.boot_quiet);
+        let watch = BootWatch::new(
+            args.root.clone(),
+            Some(dhcp.client_book()),
+            args.mode == ServeMode::Dhcp,
+            args.boot_quiet,
+        );
         watch.add_interface(interface_status(iface_name, server, &mode));
         let dhcp = dhcp.with_boot_watch(watch.clone());
         let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);

@@ -166,11 +166,17 @@ struct ActiveTransfer {
 
 impl BootWatch {
     /// A timeline for a server with the TFTP root `root`; `book` names TFTP clients by the MAC
-    /// address DHCP gave their address to (`None`: no DHCP, so no client is "unknown").
-    pub fn new(root: PathBuf, book: Option<ClientBook>, quiet: Duration) -> Self {
+    /// address DHCP gave (or saw requested) their address to. Only a server that `gives
+    /// addresses` calls a TFTP client it does not know a stranger.
+    pub fn new(
+        root: PathBuf,
+        book: Option<ClientBook>,
+        gives_addresses: bool,
+        quiet: Duration,
+    ) -> Self {
         let cfg = TimelineConfig {
             quiet,
-            serves_dhcp: book.is_some(),
+            serves_dhcp: gives_addresses,
             ..TimelineConfig::default()
         };
         let slots = vec![ClientSlot::EMPTY; CLIENT_SLOTS];
