@@ -49,6 +49,7 @@ mod slot_index;
 pub mod storage;
 pub mod tftp;
 pub mod time;
+pub mod timeline;
 pub mod wire;
 
 pub use embedded_io;

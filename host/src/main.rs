@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
         Command::Fetch(args) => fetch(args),
+        Command::Status(args) => status(&args),
         Command::Man(args) => man(&args),
         Command::Completions(args) => {
             pocketpxe::cli::generate::write_completions(args.shell, &mut std::io::stdout());
@@ -99,6 +100,25 @@ async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     let result = serve.run(shutdown, reloads, reloader).await;
     signals.abort();
     Ok(result?)
+}
+
+fn status(args: &pocketpxe::cli::StatusArgs) -> anyhow::Result<()> {
+    use pocketpxe::serve::status;
+    let sockets = match &args.socket {
+        Some(path) => vec![path.clone()],
+        None => status::default_sockets()?,
+    };
+    let mut out = std::io::stdout().lock();
+    for path in sockets {
+        let report = status::query(&path)?;
+        let text = if args.json {
+            serde_json::to_string(&report)?
+        } else {
+            status::render(&report)
+        };
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
+    Ok(())
 }
 
 fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {

@@ -3,12 +3,14 @@
 mod fetch;
 pub mod generate;
 mod serve;
+mod status;
 mod tftp;
 
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub use serve::{
     AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
 };
+pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};
 
 use clap::{Args, Parser, Subcommand};
@@ -39,6 +41,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Download, verify and unpack a network installer, and write its boot menus.
     Fetch(FetchArgs),
+    /// Show what a running `serve` is doing: interfaces, pools, transfers and recent boots.
+    Status(StatusArgs),
     /// Print the manual page, or write one per command into a directory.
     Man(generate::ManArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -107,6 +107,14 @@ pub struct ServeArgs {
     /// root.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// The Unix socket `pocketpxe status` reads this daemon's state from. Default:
+    /// /run/pocketpxe/netns-INODE/status-IFACE.sock (INODE names the network namespace).
+    #[arg(long, value_name = "PATH")]
+    pub status_socket: Option<PathBuf>,
+    /// A boot is over (and its summary logged) after this long without DHCP or TFTP activity
+    /// from the client: seconds, or 90s, 5m, ….
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
+    pub boot_quiet: Duration,
 }
 
 /// `--mode`.

@@ -20,6 +20,7 @@
 //! client's story.
 
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
+use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until};
 use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
@@ -62,6 +63,11 @@ impl ClientBook {
             }
             map.insert(ip, mac);
         }
+    }
+
+    /// The MAC address using `ip`.
+    pub fn mac_bytes(&self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        self.inner.lock().ok()?.get(&ip).copied()
     }
 
     /// The most addresses remembered at once.
@@ -154,6 +160,7 @@ pub struct DhcpService {
     stored: Vec<LeaseRecord>,
     updates: mpsc::Receiver<RuleUpdate>,
     updates_tx: mpsc::Sender<RuleUpdate>,
+    watch: Option<BootWatch>,
 }
 
 impl DhcpService {
@@ -198,6 +205,7 @@ impl DhcpService {
             stored,
             updates,
             updates_tx,
+            watch: None,
         })
     }
 
@@ -213,6 +221,12 @@ impl DhcpService {
             Some(file) => file.save(&self.stored),
             None => Ok(()),
         }
+    }
+
+    /// Feeds every exchange to the boot timeline `watch`.
+    pub fn with_boot_watch(mut self, watch: BootWatch) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     /// The book of client addresses this server fills (hand it to the TFTP task).
@@ -243,6 +257,7 @@ impl DhcpService {
             stored,
             updates,
             updates_tx,
+            watch,
         } = self;
         drop(updates_tx);
         let mut updates = updates;
@@ -257,7 +272,7 @@ impl DhcpService {
         let mut boot = cfg.boot.clone();
         let mut reservations = cfg.reservations.clone();
         let mut stored = Some(stored);
-        let mut carry = Carry::new(book);
+        let mut carry = Carry::new(book, watch);
         let mut rx_main = vec![0u8; RX_BUF_LEN];
         let mut rx_pxe = vec![0u8; RX_BUF_LEN];
         loop {
@@ -277,6 +292,7 @@ impl DhcpService {
             let mut driver = carry.into_driver(server, cfg.leases.as_ref(), &cfg.interface);
             if let Some(stored) = stored.take() {
                 driver.restore(stored, cfg.server);
+                driver.report_pool();
                 tracing::info!(
                     interface = %cfg.interface,
                     server = %cfg.server,
@@ -470,10 +486,11 @@ struct Carry {
     journal: Option<LeaseJournal>,
     saved: SavedLeases,
     changes: Vec<LeaseRecord>,
+    watch: Option<BootWatch>,
 }
 
 impl Carry {
-    fn new(book: ClientBook) -> Self {
+    fn new(book: ClientBook, watch: Option<BootWatch>) -> Self {
         let clock = Clock::new();
         Self {
             unix_ms_at_zero: unix_ms().saturating_sub(clock.now().total_millis()),
@@ -486,6 +503,7 @@ impl Carry {
             journal: None,
             saved: SavedLeases::default(),
             changes: Vec::new(),
+            watch,
         }
     }
 
@@ -506,6 +524,7 @@ impl Carry {
             journal,
             saved,
             changes,
+            watch,
         } = self;
         Driver {
             server,
@@ -521,6 +540,7 @@ impl Carry {
             journal,
             saved,
             changes,
+            watch,
         }
     }
 }
@@ -548,6 +568,8 @@ struct Driver<'a> {
     saved: SavedLeases,
     /// Lease changes reported by the core and not yet in the lease file.
     changes: Vec<LeaseRecord>,
+    /// The boot timeline, fed every exchange.
+    watch: Option<BootWatch>,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -617,6 +639,7 @@ impl Driver<'_> {
             journal,
             saved,
             changes,
+            watch,
         } = self;
         Carry {
             clock,
@@ -629,6 +652,7 @@ impl Driver<'_> {
             journal,
             saved,
             changes,
+            watch,
         }
     }
 
@@ -739,6 +763,9 @@ impl Driver<'_> {
                     self.book.record(ip, summary.mac.0);
                 }
                 log_ignored(self.iface, port, src, summary.as_ref(), reason);
+                if let (Some(watch), Some(summary)) = (&self.watch, &summary) {
+                    watch.dhcp(summary, port, Some(reason));
+                }
             }
             Err(err) => tracing::error!(error = %err, "bug: DHCP transmit buffer too small"),
         }
@@ -794,6 +821,9 @@ impl Driver<'_> {
             let Some((dst, start, len)) = item.reply else {
                 tracing::info!(interface = self.iface, mac, request = summary.request.name(),
                     ip = ?summary.requested_ip, "DHCP");
+                if let Some(watch) = &self.watch {
+                    watch.dhcp(summary, port, None);
+                }
                 continue;
             };
             let Some(bytes) = self.tx.get(start..start + len) else {
@@ -806,6 +836,9 @@ impl Driver<'_> {
                 self.book.record(ip, summary.mac.0);
             }
             log_exchange(self.iface, port, summary);
+            if let Some(watch) = &self.watch {
+                watch.dhcp(summary, port, None);
+            }
             let to = match dst {
                 Destination::Unicast(to) => to,
                 Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
@@ -822,10 +855,19 @@ impl Driver<'_> {
         self.pending = pending;
         self.pending.clear();
         self.tx_used = 0;
+        self.report_pool();
+    }
+
+    /// Tells the boot timeline how many leases the lease file holds.
+    fn report_pool(&self) {
+        if let Some(watch) = &self.watch {
+            watch.set_pool_used(self.iface, self.saved.len());
+        }
     }
 
     fn on_timeout(&mut self) {
         self.server.handle_timeout(self.clock.now());
+        self.report_pool();
         if self.drain_events()
             && let Err(err) = self.save()
         {

@@ -12,14 +12,18 @@
 pub mod dhcp;
 pub mod lease_file;
 pub mod reload;
+pub mod status;
 pub mod tftp;
+pub mod timeline;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
+use crate::serve::status::{StatusError, StatusSocket};
 use crate::serve::tftp::{TftpService, TftpTaskError};
+use crate::serve::timeline::{BootWatch, InterfaceStatus, PoolStatus};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::{BindOptions, ListenError};
@@ -64,6 +68,9 @@ pub enum ServeError {
     /// The TFTP task failed.
     #[error(transparent)]
     Tftp(#[from] TftpTaskError),
+    /// `--status-socket` could not be set up.
+    #[error(transparent)]
+    Status(#[from] StatusError),
     /// `--debian`: fetching the installer failed.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
@@ -106,6 +113,8 @@ pub struct Serve {
     dhcp: DhcpService,
     tftp: TftpService,
     reload: Vec<ReloadTarget>,
+    watch: BootWatch,
+    status: Option<StatusSocket>,
     // Dropped after the tasks, before the address.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
@@ -162,6 +171,14 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
+        let watch = BootWatch::new(
+            args.root.clone(),
+            Some(dhcp.client_book()),
+            args.mode == ServeMode::Dhcp,
+            args.boot_quiet,
+        );
+        watch.add_interface(interface_status(iface_name, server, &mode));
+        let dhcp = dhcp.with_boot_watch(watch.clone());
         let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
         let listener = crate::sys::udp::bind(
             tftp_listen,
@@ -175,6 +192,7 @@ impl Serve {
         let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
             .bind_transfers(server.addr, Some(iface_name.to_owned()))
             .with_client_book(dhcp.client_book())
+            .with_boot_watch(watch.clone())
             .max_transfers_per_client(
                 (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
             );
@@ -202,6 +220,7 @@ impl Serve {
             (None, _) => {}
         }
         let nat = setup_nat(args, iface_name, server)?;
+        let status = bind_status(args, &run_as)?;
         let cleanup = added.is_some() || nat.is_some();
         drop_root(&run_as, cleanup)?;
         log_run_as(&run_as, cleanup);
@@ -243,6 +262,8 @@ impl Serve {
             dhcp,
             tftp,
             reload,
+            watch,
+            status,
             nat,
             added,
         })
@@ -266,6 +287,8 @@ impl Serve {
             dhcp,
             tftp,
             reload,
+            watch,
+            status,
             nat,
             added,
         } = self;
@@ -303,10 +326,61 @@ impl Serve {
             }
             crate::sys::notify::stopping();
         };
-        let (dhcp, tftp, ()) = tokio::join!(dhcp, tftp, outer);
+        let timeline = watch.clone().run(inner.clone());
+        let status = async {
+            if let Some(status) = status {
+                status.run(watch, inner.clone()).await;
+            }
+        };
+        let (dhcp, tftp, (), (), ()) = tokio::join!(dhcp, tftp, outer, timeline, status);
         drop(nat);
         drop(added);
         dhcp.and(tftp)
+    }
+}
+
+/// The status socket for `pocketpxe status`, bound as root and handed to the service user.
+/// `--status-socket` must work; the default may fail (not started as root) with a warning.
+fn bind_status(args: &ServeArgs, run_as: &RunAs) -> Result<Option<StatusSocket>, ServeError> {
+    let owner = match run_as {
+        RunAs::User(user) => Some((user.uid, user.gid)),
+        RunAs::Unprivileged | RunAs::Root => None,
+    };
+    match &args.status_socket {
+        Some(path) => Ok(Some(StatusSocket::bind(path, owner)?)),
+        None => {
+            let path = status::default_socket(&args.interface);
+            match StatusSocket::bind(&path, owner) {
+                Ok(socket) => Ok(Some(socket)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "`pocketpxe status` will not answer");
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// The interface as `pocketpxe status` shows it.
+fn interface_status(iface: &str, server: Ipv4Cidr, mode: &DhcpModeConfig) -> InterfaceStatus {
+    let pool = match mode {
+        DhcpModeConfig::Authoritative { pool, .. } => {
+            let size = u64::from(u32::from(pool.end).saturating_sub(u32::from(pool.start))) + 1;
+            Some(PoolStatus {
+                start: pool.start,
+                end: pool.end,
+                size,
+                used: 0,
+                free: size,
+            })
+        }
+        DhcpModeConfig::Proxy => None,
+    };
+    InterfaceStatus {
+        name: iface.to_owned(),
+        server: server.to_string(),
+        mode: if pool.is_some() { "dhcp" } else { "proxy" }.to_owned(),
+        pool,
     }
 }
 

@@ -30,6 +30,7 @@
 
 use crate::fs_store::{FileHandle, FsStore, RootError};
 use crate::serve::dhcp::ClientBook;
+use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until};
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
@@ -39,6 +40,7 @@ use pocketpxe_core::tftp::{
     FailReason, Handled, Outcome, RequestOutcome, Slot, TftpConfig, TftpServer, TransferId,
     TransferStats,
 };
+use pocketpxe_core::timeline::TransferEnd;
 use pocketpxe_core::{Received, UnicastTransmit};
 use std::collections::VecDeque;
 use std::io;
@@ -105,6 +107,7 @@ pub struct TftpService {
     device: Option<String>,
     clients: Option<ClientBook>,
     max_per_client: Option<u16>,
+    watch: Option<BootWatch>,
 }
 
 impl TftpService {
@@ -163,6 +166,7 @@ impl TftpService {
             device: None,
             clients: None,
             max_per_client: None,
+            watch: None,
         })
     }
 
@@ -189,6 +193,12 @@ impl TftpService {
         self
     }
 
+    /// Feeds every request and transfer end to the boot timeline `watch`.
+    pub fn with_boot_watch(mut self, watch: BootWatch) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
     /// The listener's actual address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddrV4 {
         self.local
@@ -209,6 +219,7 @@ impl TftpService {
             device,
             clients,
             max_per_client,
+            watch,
         } = self;
         // One socket per transfer.
         crate::sys::fd_limit::raise_to(
@@ -243,6 +254,7 @@ impl TftpService {
             tx: vec![0; TX_BUF_LEN],
             out: Vec::new(),
             rx: RecvBatch::new(),
+            watch,
         };
         let result = driver.run(shutdown, cfg.grace).await;
         driver.abort_all();
@@ -281,6 +293,8 @@ struct Driver<'a> {
     /// Scratch: `(destination, start, length)` of each datagram in `tx`.
     out: Vec<(SocketAddrV4, usize, usize)>,
     rx: RecvBatch,
+    /// The boot timeline, fed every request and transfer end.
+    watch: Option<BootWatch>,
 }
 
 /// The host side of one transfer: its socket (its TID), its waker and what to log at the end.
@@ -303,6 +317,8 @@ struct TransferLog {
     asked: String,
     granted: String,
     size: Option<u64>,
+    /// The block size in force (RFC 2348).
+    blksize: u16,
 }
 
 /// Transfer ids whose sockets may have datagrams, and the driver task to wake for them.
@@ -501,6 +517,9 @@ impl Driver<'_> {
                 let mac = self.mac_of(src);
                 tracing::info!(client = %src, mac = mac.as_deref(), file = %file, asked = %asked,
                     reason = ?reason, "request refused");
+                if let (Some(watch), Some(_)) = (&self.watch, request) {
+                    watch.tftp_refused(src, &file, reason);
+                }
                 send(&self.listener, &self.tx, transmit).await;
             }
             Ok(RequestOutcome::Ignored(reason)) => {
@@ -530,6 +549,7 @@ impl Driver<'_> {
                 .map(|info| info.options.to_string())
                 .unwrap_or_default(),
             size: info.and_then(|info| info.size),
+            blksize: info.map_or(512, |info| info.options.blksize),
         };
         let bind_to = SocketAddrV4::new(self.transfer_ip, 0);
         let socket = match bind_transfer_socket(bind_to, self.device.as_deref()) {
@@ -549,6 +569,9 @@ impl Driver<'_> {
         };
         tracing::debug!(client = %peer, mac = log.mac.as_deref(), file = %log.file,
             asked = %log.asked, granted = %log.granted, tid = local.port(), "transfer started");
+        if let Some(watch) = &self.watch {
+            watch.tftp_request(peer, &log.file, log.size);
+        }
         let wake = Arc::new(SocketWake {
             id,
             queued: AtomicBool::new(false),
@@ -778,6 +801,10 @@ impl Driver<'_> {
         while let Some(event) = self.server.poll_event(&mut *self.store) {
             if let Some(transfer) = self.end_transfer(event.id()) {
                 log_end(&transfer.log, event.stats(), event.outcome());
+                if let Some(watch) = &self.watch {
+                    let log = &transfer.log;
+                    watch.tftp_end(log.peer, &log.file, TransferEnd::new(&event, log.blksize));
+                }
             }
         }
     }
