@@ -548,19 +548,12 @@ pub fn describe(args: &ServeArgs) -> String {
         ));
     }
     out.push_str(&format!(" root={}", args.tftp_root().display()));
-    let boot: Vec<String> = args
-        .boot
+    let boot: Vec<String> = crate::serve::boot_table(args)
         .iter()
+        .filter(|b| b.mac.is_none())
         .map(|b| format!("{}={}", b.class, b.file))
         .collect();
-    out.push_str(&format!(
-        " boot={}",
-        if boot.is_empty() {
-            "default".to_owned()
-        } else {
-            boot.join(",")
-        }
-    ));
+    out.push_str(&format!(" boot={}", boot.join(",")));
     out.push_str(&format!(
         " reservations={} per-mac-rules={}",
         args.reserve.len(),
@@ -740,6 +733,14 @@ impl<'i> Doc<'i> {
         let span = err.span().unwrap_or(0..0);
         let path = find(&self.root, &span).unwrap_or_default();
         let mut message = err.message().trim_end().to_owned();
+        if matches!(path.as_slice(), [OwnedSeg::Key(k)] if k == "interface")
+            && message.contains("expected a sequence")
+        {
+            message = format!(
+                "{message}: interfaces are an array of tables, written [[interface]] (two \
+                 brackets), one per interface"
+            );
+        }
         if message.starts_with("unknown field") {
             message = format!(
                 "{} (the keys are the serve flags without `--`, see docs/config.md)",

@@ -254,6 +254,10 @@ fn errors_name_file_line_column_and_key() {
             "uplink: the uplink b is an interface being served",
         ),
         ("root = \"/r\"\n", "no [[interface]] to serve"),
+        (
+            "[interface]\nname = \"a\"\n",
+            "pocketpxe.toml:1:1: interface: invalid type: map, expected a sequence: interfaces are an array of tables, written [[interface]]",
+        ),
     ] {
         let e = err(text);
         if !e.contains(want) || e.contains('\n') {
@@ -341,4 +345,38 @@ fn looks_like_toml(line: &str) -> bool {
         || line
             .split_once(" = ")
             .is_some_and(|(k, _)| !k.contains(' '))
+}
+
+#[test]
+fn a_flag_equal_to_its_default_still_overrides() {
+    let text = "root = \"/r\"\n[[interface]]\nname = \"a\"\nmode = \"proxy\"\ntftp-port = 6969\n";
+    assert_eq!(ok(text)[0].mode, ServeMode::Proxy);
+    assert_eq!(ok(text)[0].tftp_port, 6969);
+    let all = resolve_with(text, &["--mode", "dhcp", "--tftp-port", "69"]).unwrap();
+    assert_eq!(all[0].mode, ServeMode::Dhcp);
+    assert_eq!(all[0].tftp_port, 69);
+    // Only what was on the command line counts as given.
+    let args = cli(&["--mode", "dhcp", "--max-blksize=512", "--nat"]);
+    for id in ["mode", "max_blksize", "nat", "config"] {
+        assert!(args.given(id), "{id}: {:?}", args.explicit);
+    }
+    for id in ["tftp_port", "max_windowsize", "lease_time", "interface"] {
+        assert!(!args.given(id), "{id}: {:?}", args.explicit);
+    }
+}
+
+#[test]
+fn check_config_describes_each_interface() {
+    let all = ok(TWO);
+    assert_eq!(
+        describe(&all[0]),
+        "interface br0: mode=dhcp address=192.168.242.1/24 range=192.168.242.2-192.168.242.99 \
+         lease-time=3600s leases=/var/lib/pocketpxe/br0.leases root=/srv/tftp \
+         boot=bios=pxelinux.0,efi-x64=bootnetx64.efi reservations=1 per-mac-rules=2"
+    );
+    assert_eq!(
+        describe(&all[1]),
+        "interface br1: mode=proxy root=/srv/other boot=bios=pxelinux.0 reservations=0 \
+         per-mac-rules=0"
+    );
 }

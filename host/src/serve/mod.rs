@@ -547,7 +547,9 @@ fn reservations(
         .collect())
 }
 
-fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
+/// The boot table of these flags: `--boot` rules (default `bios=pxelinux.0`, with `--debian`
+/// also the UEFI shim), then one rule per class of each `--boot-mac`.
+pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
     let mut table: Vec<BootSpec> = args
         .boot
         .iter()
@@ -1121,6 +1123,28 @@ mod tests {
                 ("one.0".to_owned(), "bios of 52:54:00:12:34:56".to_owned()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn join_all_runs_every_task_to_its_end() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let tasks: Vec<Task<'_>> = vec![
+            Box::pin(async move {
+                // Ends only after the third task ran.
+                rx.await.map_err(|_| ServeError::Usage("dropped".into()))
+            }),
+            Box::pin(async { Err(ServeError::Usage("second".into())) }),
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                tx.send(()).map_err(|()| ServeError::Usage("closed".into()))
+            }),
+        ];
+        let results = join_all(tasks).await;
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(results[1].as_ref().unwrap_err().to_string(), "second");
+        let first_error: Result<(), ServeError> = results.into_iter().collect();
+        assert_eq!(first_error.unwrap_err().to_string(), "second");
     }
 
     #[test]
