@@ -14,6 +14,7 @@ mod serve_support;
 use common::{TempDir, run_bounded};
 use serve_support::*;
 use std::net::Ipv4Addr;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -166,7 +167,37 @@ boot = {{ bios = "two.0" }}
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let mut server = ServeProc::start(&srv, &["--config", config, "--lease-time", "15m"]);
+    // As systemd starts it: READY=1 only once every socket of both interfaces is bound.
+    let notify_path = tmp.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut cmd = srv.command(pocketpxe_bin());
+    cmd.env("NOTIFY_SOCKET", &notify_path);
+    let mut server = ServeProc::spawn(
+        cmd,
+        &["--config", config, "--lease-time", "15m", "--user", "root"],
+    );
+    let mut buf = [0u8; 4096];
+    let len = notify.recv(&mut buf).expect("no READY=1 within 20 s");
+    let ready = String::from_utf8_lossy(&buf[..len]).into_owned();
+    let sockets = run_bounded(
+        srv.command("ss").args(["-H", "-l", "-u", "-n"]),
+        Duration::from_secs(10),
+    );
+    let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
+    for socket in ["%lan1:67 ", "%lan1:69 ", "%lan2:67 ", "%lan2:69 "] {
+        assert!(
+            sockets.contains(socket),
+            "READY=1 before {socket} was bound:\n{sockets}"
+        );
+    }
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(
+        ready.contains("STATUS=serving: interface=lan1 ") && ready.contains("| interface=lan2 "),
+        "{ready:?}"
+    );
     let log = server.log();
     let ready = log
         .lines()
