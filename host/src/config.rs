@@ -112,6 +112,24 @@ pub fn resolve(args: &ServeArgs, default: &Path) -> Result<Resolved, ConfigError
     })
 }
 
+/// What SIGHUP re-reads: `file` (the config file read at start, if any) with the same
+/// command-line flags over it, checked as at start; the boot rules and reservations of every
+/// interface, or the one-line error that keeps the running ones.
+pub fn reloader(args: &ServeArgs, file: Option<PathBuf>) -> crate::serve::reload::Reloader {
+    let mut args = args.clone();
+    Box::new(move || {
+        let interfaces = match &file {
+            Some(path) => {
+                args.config = Some(path.clone());
+                resolve(&args, path).map_err(|e| e.to_string())?.interfaces
+            }
+            // Started from flags alone: a config file that appeared since is not read.
+            None => vec![args.clone()],
+        };
+        Ok(crate::serve::flag_rules(&interfaces))
+    })
+}
+
 /// [`resolve`] for the text of the file at `path`.
 ///
 /// # Errors

@@ -80,7 +80,7 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let service = TftpService::bind(cfg)?.max_transfers_per_client(per_client);
     let signals = Signals::install().context("cannot install signal handlers")?;
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
-    let signals = tokio::spawn(signals.trigger_on_signal(trigger));
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger, None));
     let result = service.run(shutdown).await.context("TFTP server failed");
     signals.abort();
     result
@@ -97,8 +97,12 @@ async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     let serve = pocketpxe::serve::Serve::prepare_all(&resolved.interfaces)?;
     let signals = Signals::install().context("cannot install signal handlers")?;
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
-    let signals = tokio::spawn(signals.trigger_on_signal(trigger));
-    let result = serve.run(shutdown).await;
+    let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger, Some(reload_tx)));
+    // A reload reads the same config file again with the same flags over it (flags alone:
+    // nothing changes, but it is checked).
+    let reloader = pocketpxe::config::reloader(&args, resolved.file.clone());
+    let result = serve.run(shutdown, reloads, reloader).await;
     signals.abort();
     Ok(result?)
 }

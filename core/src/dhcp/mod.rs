@@ -85,13 +85,26 @@ impl<'a> DhcpServer<'a> {
     /// A server with `cfg` and a lease table over `leases` (whose length bounds the number of
     /// clients with an offer or a lease at once). Slots are cleared.
     pub fn new(cfg: DhcpConfig<'a>, leases: impl Into<ManagedSlice<'a, LeaseSlot>>) -> Self {
-        let pool = match cfg.mode {
-            Mode::Authoritative { pool, .. } => Some(pool),
-            Mode::Proxy => None,
-        };
         Self {
+            slots: LeaseTable::new(leases.into(), pool_of(&cfg)),
             cfg,
-            slots: LeaseTable::new(leases.into(), pool),
+            events: EventQueue::new(),
+        }
+    }
+
+    /// A server with `cfg` over `leases` as a previous server left them: every lease, offer and
+    /// declined address they hold stays, under the new configuration (a configuration reload
+    /// without a restart: drop the old server, then resume over the same slots). Events the old
+    /// server had queued are not carried over: drain [`DhcpServer::poll_event`] first.
+    ///
+    /// Entries are not checked against `cfg`, exactly as [`DhcpServer::restore`] does not check
+    /// them: a client keeps a lease on an address `cfg` now reserves for another client, and
+    /// renews it, until it releases it or lets it expire; the other client is offered a pool
+    /// address meanwhile, and its reserved one once that is free and it asks anew.
+    pub fn resume(cfg: DhcpConfig<'a>, leases: impl Into<ManagedSlice<'a, LeaseSlot>>) -> Self {
+        Self {
+            slots: LeaseTable::resume(leases.into(), pool_of(&cfg)),
+            cfg,
             events: EventQueue::new(),
         }
     }
@@ -221,6 +234,14 @@ impl fmt::Display for RestoreError {
 }
 
 impl core::error::Error for RestoreError {}
+
+/// The pool the lease table's free-address search is built for.
+fn pool_of(cfg: &DhcpConfig<'_>) -> Option<Pool> {
+    match cfg.mode {
+        Mode::Authoritative { pool, .. } => Some(pool),
+        Mode::Proxy => None,
+    }
+}
 
 /// One request being handled.
 pub(super) struct Ctx<'r, 'p> {
@@ -532,6 +553,76 @@ mod tests {
         );
         // A restored lease is the client's: DISCOVER offers it again.
         let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(offer.your_ip, ip(90));
+    }
+
+    #[test]
+    fn resume_keeps_leases_and_offers_under_new_rules() {
+        let mac = |n| [0x52, 0x54, 0, 0xa5, 0, n];
+        let mut slots = [LeaseSlot::EMPTY; 16];
+        let before: Vec<Lease> = {
+            let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+            send(&mut s, 0, &msg(MessageType::Discover, mac(1), Some(0)));
+            send(&mut s, 10, &request(mac(1), ip(88), Some(0))).reply();
+            let (_, offer) = send(&mut s, 20, &msg(MessageType::Discover, mac(2), None)).reply();
+            assert_eq!(offer.your_ip, ip(89));
+            send(&mut s, 30, &msg(MessageType::Discover, mac(3), None));
+            send(&mut s, 40, &request(mac(3), ip(90), None)).reply();
+            while s.poll_event().is_some() {}
+            let before: Vec<Lease> = s.leases().copied().collect();
+            assert_eq!(before.len(), 2);
+            before
+        };
+
+        // The new rules: another BIOS file; mac 4 reserved .95; mac 5 reserved .90, which mac 3
+        // holds.
+        let boot = [BootRule::new(ClientClass::Bios, "new.0")];
+        let reservations = [
+            Reservation {
+                mac: mac(4),
+                ip: ip(95),
+            },
+            Reservation {
+                mac: mac(5),
+                ip: ip(90),
+            },
+        ];
+        let mut cfg = auth(88, 99);
+        cfg.boot = &boot;
+        cfg.reservations = &reservations;
+        let mut s = DhcpServer::resume(cfg, &mut slots[..]);
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), before);
+        assert_eq!(s.poll_timeout(), Some(Instant::from_millis(20 + 60_000)));
+        // The offer to mac 2 is still held: a new client gets the next free address.
+        let (_, offer) = send(&mut s, 50, &msg(MessageType::Discover, mac(6), None)).reply();
+        assert_eq!(offer.your_ip, ip(91));
+        let (_, ack) = send(&mut s, 60, &request(mac(2), ip(89), None)).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        // The leased client keeps its address and gets the new boot file.
+        let (_, offer) = send(&mut s, 70, &msg(MessageType::Discover, mac(1), Some(0))).reply();
+        assert_eq!(offer.your_ip, ip(88));
+        assert_eq!(offer.boot_file, b"new.0");
+        // The new reservation is honoured.
+        let (_, offer) = send(&mut s, 80, &msg(MessageType::Discover, mac(4), None)).reply();
+        assert_eq!(offer.your_ip, ip(95));
+        // A lease on an address now reserved for another client is honoured until it ends: its
+        // holder renews it; the reserved client is offered a pool address meanwhile.
+        let (_, ack) = send(&mut s, 90, &request(mac(3), ip(90), None)).reply();
+        assert_eq!(
+            (ack.message_type, ack.your_ip),
+            (Some(MessageType::Ack), ip(90))
+        );
+        let (_, offer) = send(&mut s, 100, &msg(MessageType::Discover, mac(5), None)).reply();
+        assert_eq!(offer.your_ip, ip(92));
+        // Once it is released (and the pool offer has lapsed), the reserved client gets it.
+        let mut release = msg(MessageType::Release, mac(3), None);
+        release.client_ip = ip(90);
+        release.server_identifier = Some(SERVER);
+        send(&mut s, 110, &release);
+        let (_, offer) = send(&mut s, 120, &msg(MessageType::Discover, mac(5), None)).reply();
+        assert_eq!(offer.your_ip, ip(92), "its pending offer stands");
+        let later = 120 + 60_000 + 1;
+        let (_, offer) = send(&mut s, later, &msg(MessageType::Discover, mac(5), None)).reply();
         assert_eq!(offer.your_ip, ip(90));
     }
 }

@@ -37,6 +37,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 
 /// Which client (MAC) holds which IP, as DHCP learned it; read by the TFTP task for its logs.
 /// Cheap to clone.
@@ -151,6 +152,8 @@ pub struct DhcpService {
     pxe: Option<UdpSocket>,
     book: ClientBook,
     stored: Vec<LeaseRecord>,
+    updates: mpsc::Receiver<RuleUpdate>,
+    updates_tx: mpsc::Sender<RuleUpdate>,
 }
 
 impl DhcpService {
@@ -186,12 +189,15 @@ impl DhcpService {
         } else {
             None
         };
+        let (updates_tx, updates) = mpsc::channel(1);
         Ok(Self {
             cfg,
             main,
             pxe,
             book: ClientBook::new(),
             stored,
+            updates,
+            updates_tx,
         })
     }
 
@@ -214,7 +220,17 @@ impl DhcpService {
         self.book.clone()
     }
 
-    /// Serves until `shutdown` fires.
+    /// A handle that gives this server new boot rules and reservations while it runs.
+    pub fn rule_sender(&self) -> RuleSender {
+        RuleSender {
+            tx: self.updates_tx.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` fires. New rules from a [`RuleSender`] are applied between two
+    /// batches: the core server is rebuilt over the same lease slots
+    /// ([`DhcpServer::resume`]), so leases, offers and declined addresses stay, and the lease
+    /// file is not touched.
     ///
     /// # Errors
     /// [`DhcpTaskError::Socket`] if a socket fails for good.
@@ -225,49 +241,244 @@ impl DhcpService {
             pxe,
             book,
             stored,
+            updates,
+            updates_tx,
         } = self;
-        let rules: Vec<BootRule<'_>> = cfg
-            .boot
-            .iter()
-            .map(|b| BootRule {
-                mac: b.mac,
-                ..BootRule::new(b.class, &b.file)
-            })
-            .collect();
-        let (mode, slot_count) = match &cfg.mode {
-            DhcpModeConfig::Authoritative {
-                pool,
-                lease_time,
-                router,
-                dns,
-            } => {
+        drop(updates_tx);
+        let mut updates = updates;
+        let slot_count = match &cfg.mode {
+            DhcpModeConfig::Authoritative { pool, .. } => {
                 let pool_len = u32::from(pool.end).saturating_sub(u32::from(pool.start)) as usize;
-                let slots = (pool_len + 1 + cfg.reservations.len() + stored.len() + 16)
-                    .min(MAX_LEASE_SLOTS);
-                let mode = Mode::Authoritative {
-                    pool: *pool,
-                    lease_time: *lease_time,
-                    router: *router,
-                    dns,
-                    broadcast: Some(cfg.server.broadcast()),
-                    relay_subnets: &[],
-                };
-                (mode, slots)
+                (pool_len + 1 + cfg.reservations.len() + stored.len() + 16).min(MAX_LEASE_SLOTS)
             }
-            DhcpModeConfig::Proxy => (Mode::Proxy, 0),
+            DhcpModeConfig::Proxy => 0,
         };
-        let mut core_cfg = DhcpConfig::new(cfg.server.addr, cfg.server.mask(), mode);
-        core_cfg.boot = &rules;
-        core_cfg.reservations = &cfg.reservations;
         let mut slots = vec![LeaseSlot::EMPTY; slot_count];
+        let mut boot = cfg.boot.clone();
+        let mut reservations = cfg.reservations.clone();
+        let mut stored = Some(stored);
+        let mut carry = Carry::new(book);
+        let mut rx_main = vec![0u8; RX_BUF_LEN];
+        let mut rx_pxe = vec![0u8; RX_BUF_LEN];
+        loop {
+            let rules: Vec<BootRule<'_>> = boot
+                .iter()
+                .map(|b| BootRule {
+                    mac: b.mac,
+                    ..BootRule::new(b.class, &b.file)
+                })
+                .collect();
+            let core_cfg = core_config(&cfg, &rules, &reservations);
+            let server = if stored.is_some() {
+                DhcpServer::new(core_cfg, &mut slots[..])
+            } else {
+                DhcpServer::resume(core_cfg, &mut slots[..])
+            };
+            let mut driver = carry.into_driver(server, cfg.leases.as_ref(), &cfg.interface);
+            if let Some(stored) = stored.take() {
+                driver.restore(stored, cfg.server);
+                tracing::info!(
+                    interface = %cfg.interface,
+                    server = %cfg.server,
+                    mode = if pxe.is_some() { "proxy" } else { "dhcp" },
+                    pool = ?match &cfg.mode {
+                        DhcpModeConfig::Authoritative { pool, .. } => Some(format!("{}-{}", pool.start, pool.end)),
+                        DhcpModeConfig::Proxy => None,
+                    },
+                    leases = driver.server.leases().count(),
+                    "DHCP server ready"
+                );
+            }
+            let exit = driver
+                .serve(
+                    (&main, cfg.port),
+                    pxe.as_ref(),
+                    &mut shutdown,
+                    &mut updates,
+                    (&mut rx_main, &mut rx_pxe),
+                )
+                .await;
+            carry = driver.into_carry();
+            drop(rules);
+            match exit? {
+                Exit::Stop => {
+                    tracing::info!(interface = %cfg.interface, "DHCP server stopped");
+                    return Ok(());
+                }
+                Exit::Rules(update) => {
+                    let change = RuleChange::between(
+                        (&boot, &reservations),
+                        (&update.boot, &update.reservations),
+                    );
+                    boot = update.boot;
+                    reservations = update.reservations;
+                    // Applied before the next datagram: the loop builds the server first.
+                    let _ = update.done.send(change);
+                }
+            }
+        }
+    }
+}
+
+/// Gives a running DHCP task new rules (see [`DhcpService::rule_sender`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RuleSender {
+    tx: mpsc::Sender<RuleUpdate>,
+}
+
+impl RuleSender {
+    /// Hands the task a new boot table and reservations and waits until they are in force;
+    /// returns what changed. `None` if the task has stopped.
+    pub async fn apply(
+        &self,
+        boot: Vec<BootSpec>,
+        reservations: Vec<Reservation>,
+    ) -> Option<RuleChange> {
+        let (done, applied) = oneshot::channel();
+        self.tx
+            .send(RuleUpdate {
+                boot,
+                reservations,
+                done,
+            })
+            .await
+            .ok()?;
+        applied.await.ok()
+    }
+}
+
+/// What a rule update changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleChange {
+    /// Boot rules before.
+    pub boot_before: usize,
+    /// Boot rules now.
+    pub boot_after: usize,
+    /// Whether the boot table differs (in any rule or in their order).
+    pub boot_changed: bool,
+    /// Reservations now in force that were not before (a moved one counts as removed and
+    /// added).
+    pub reservations_added: usize,
+    /// Reservations no longer in force.
+    pub reservations_removed: usize,
+}
+
+impl RuleChange {
+    /// The change from `old` to `new` (boot table, reservations).
+    pub fn between(old: (&[BootSpec], &[Reservation]), new: (&[BootSpec], &[Reservation])) -> Self {
+        let missing = |from: &[Reservation], of: &[Reservation]| {
+            from.iter().filter(|r| !of.contains(r)).count()
+        };
+        Self {
+            boot_before: old.0.len(),
+            boot_after: new.0.len(),
+            boot_changed: old.0 != new.0,
+            reservations_added: missing(new.1, old.1),
+            reservations_removed: missing(old.1, new.1),
+        }
+    }
+
+    /// Whether anything changed.
+    pub fn is_empty(&self) -> bool {
+        !self.boot_changed && self.reservations_added == 0 && self.reservations_removed == 0
+    }
+}
+
+/// Stands in for a DHCP task in tests: receives what a [`RuleSender`] sends.
+#[cfg(test)]
+pub(crate) struct TestRules {
+    rx: mpsc::Receiver<RuleUpdate>,
+}
+
+#[cfg(test)]
+impl TestRules {
+    /// A sender and the test end that receives its updates.
+    pub(crate) fn channel() -> (RuleSender, Self) {
+        let (tx, rx) = mpsc::channel(1);
+        (RuleSender { tx }, Self { rx })
+    }
+
+    /// An update sent and not yet taken, if any (it is dropped unanswered).
+    pub(crate) fn try_take(&mut self) -> Option<(Vec<BootSpec>, Vec<Reservation>)> {
+        let update = self.rx.try_recv().ok()?;
+        Some((update.boot, update.reservations))
+    }
+
+    /// Waits for the next update and answers it as applied over `old`.
+    pub(crate) async fn answer(
+        &mut self,
+        old: (&[BootSpec], &[Reservation]),
+    ) -> Option<(Vec<BootSpec>, Vec<Reservation>)> {
+        let update = self.rx.recv().await?;
+        let change = RuleChange::between(old, (&update.boot, &update.reservations));
+        let _ = update.done.send(change);
+        Some((update.boot, update.reservations))
+    }
+}
+
+/// New rules on their way to the task, and where to say they are in force.
+#[derive(Debug)]
+struct RuleUpdate {
+    boot: Vec<BootSpec>,
+    reservations: Vec<Reservation>,
+    done: oneshot::Sender<RuleChange>,
+}
+
+/// Why [`Driver::serve`] returned.
+enum Exit {
+    Stop,
+    Rules(RuleUpdate),
+}
+
+/// The core configuration for `cfg` with `rules` and `reservations`.
+fn core_config<'a>(
+    cfg: &'a DhcpTaskConfig,
+    rules: &'a [BootRule<'a>],
+    reservations: &'a [Reservation],
+) -> DhcpConfig<'a> {
+    let mode = match &cfg.mode {
+        DhcpModeConfig::Authoritative {
+            pool,
+            lease_time,
+            router,
+            dns,
+        } => Mode::Authoritative {
+            pool: *pool,
+            lease_time: *lease_time,
+            router: *router,
+            dns,
+            broadcast: Some(cfg.server.broadcast()),
+            relay_subnets: &[],
+        },
+        DhcpModeConfig::Proxy => Mode::Proxy,
+    };
+    let mut core_cfg = DhcpConfig::new(cfg.server.addr, cfg.server.mask(), mode);
+    core_cfg.boot = rules;
+    core_cfg.reservations = reservations;
+    core_cfg
+}
+
+/// The driver's state that outlives a rebuild of the core server.
+struct Carry {
+    clock: Clock,
+    unix_ms_at_zero: u64,
+    book: ClientBook,
+    tx: Vec<u8>,
+    tx_used: usize,
+    pending: Vec<Pending>,
+    batch_changed: bool,
+    journal: Option<LeaseJournal>,
+    saved: SavedLeases,
+    changes: Vec<LeaseRecord>,
+}
+
+impl Carry {
+    fn new(book: ClientBook) -> Self {
         let clock = Clock::new();
-        let mut driver = Driver {
-            server: DhcpServer::new(core_cfg, &mut slots[..]),
+        Self {
             unix_ms_at_zero: unix_ms().saturating_sub(clock.now().total_millis()),
             clock,
-            file: cfg.leases.as_ref(),
             book,
-            iface: &cfg.interface,
             tx: vec![0; TX_BUF_LEN],
             tx_used: 0,
             pending: Vec::new(),
@@ -275,50 +486,41 @@ impl DhcpService {
             journal: None,
             saved: SavedLeases::default(),
             changes: Vec::new(),
-        };
-        driver.restore(stored, cfg.server);
-        tracing::info!(
-            interface = %cfg.interface,
-            server = %cfg.server,
-            mode = if pxe.is_some() { "proxy" } else { "dhcp" },
-            pool = ?match &cfg.mode {
-                DhcpModeConfig::Authoritative { pool, .. } => Some(format!("{}-{}", pool.start, pool.end)),
-                DhcpModeConfig::Proxy => None,
-            },
-            leases = driver.server.leases().count(),
-            "DHCP server ready"
-        );
-        let mut rx_main = vec![0u8; RX_BUF_LEN];
-        let mut rx_pxe = vec![0u8; RX_BUF_LEN];
-        let pxe_port = PXE_PORT;
-        loop {
-            let timer = driver
-                .server
-                .poll_timeout()
-                .map(|at| driver.clock.deadline(at));
-            tokio::select! {
-                () = shutdown.requested() => {
-                    tracing::info!(interface = %cfg.interface, "DHCP server stopped");
-                    return Ok(());
-                }
-                received = main.recv_from(&mut rx_main) => {
-                    let (len, src) = driver.check(received, cfg.port)?;
-                    if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
-                        driver.on_datagram(cfg.port, src, payload);
-                    }
-                    driver.drain_ready(&main, cfg.port, &mut rx_main)?;
-                    driver.finish_batch(&main, cfg.port).await;
-                }
-                received = recv_opt(pxe.as_ref(), &mut rx_pxe) => {
-                    let (len, src) = driver.check(received, pxe_port)?;
-                    if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe.as_ref()) {
-                        driver.on_datagram(pxe_port, src, payload);
-                        driver.drain_ready(sock, pxe_port, &mut rx_pxe)?;
-                        driver.finish_batch(sock, pxe_port).await;
-                    }
-                }
-                () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
-            }
+        }
+    }
+
+    fn into_driver<'a>(
+        self,
+        server: DhcpServer<'a>,
+        file: Option<&'a LeaseFile>,
+        iface: &'a str,
+    ) -> Driver<'a> {
+        let Self {
+            clock,
+            unix_ms_at_zero,
+            book,
+            tx,
+            tx_used,
+            pending,
+            batch_changed,
+            journal,
+            saved,
+            changes,
+        } = self;
+        Driver {
+            server,
+            clock,
+            unix_ms_at_zero,
+            file,
+            book,
+            iface,
+            tx,
+            tx_used,
+            pending,
+            batch_changed,
+            journal,
+            saved,
+            changes,
         }
     }
 }
@@ -359,6 +561,77 @@ struct Pending {
 }
 
 impl Driver<'_> {
+    /// Serves until `shutdown` fires or new rules arrive (between two batches, with every
+    /// lease change the core reported drained).
+    ///
+    /// # Errors
+    /// [`DhcpTaskError::Socket`] if a socket fails for good.
+    async fn serve(
+        &mut self,
+        (main, port): (&UdpSocket, u16),
+        pxe: Option<&UdpSocket>,
+        shutdown: &mut Shutdown,
+        updates: &mut mpsc::Receiver<RuleUpdate>,
+        (rx_main, rx_pxe): (&mut [u8], &mut [u8]),
+    ) -> Result<Exit, DhcpTaskError> {
+        let pxe_port = PXE_PORT;
+        loop {
+            let timer = self.server.poll_timeout().map(|at| self.clock.deadline(at));
+            tokio::select! {
+                () = shutdown.requested() => return Ok(Exit::Stop),
+                Some(update) = updates.recv() => return Ok(Exit::Rules(update)),
+                received = main.recv_from(rx_main) => {
+                    let (len, src) = self.check(received, port)?;
+                    if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
+                        self.on_datagram(port, src, payload);
+                    }
+                    self.drain_ready(main, port, rx_main)?;
+                    self.finish_batch(main, port).await;
+                }
+                received = recv_opt(pxe, rx_pxe) => {
+                    let (len, src) = self.check(received, pxe_port)?;
+                    if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe) {
+                        self.on_datagram(pxe_port, src, payload);
+                        self.drain_ready(sock, pxe_port, rx_pxe)?;
+                        self.finish_batch(sock, pxe_port).await;
+                    }
+                }
+                () = sleep_until(timer), if timer.is_some() => self.on_timeout(),
+            }
+        }
+    }
+
+    /// Everything but the core server (dropped) and what it borrows.
+    fn into_carry(self) -> Carry {
+        let Self {
+            server: _,
+            clock,
+            unix_ms_at_zero,
+            file: _,
+            book,
+            iface: _,
+            tx,
+            tx_used,
+            pending,
+            batch_changed,
+            journal,
+            saved,
+            changes,
+        } = self;
+        Carry {
+            clock,
+            unix_ms_at_zero,
+            book,
+            tx,
+            tx_used,
+            pending,
+            batch_changed,
+            journal,
+            saved,
+            changes,
+        }
+    }
+
     /// Puts the stored leases back; drops the ones that ran out while we were stopped.
     fn restore(&mut self, stored: Vec<LeaseRecord>, subnet: Ipv4Cidr) {
         let Some(file) = self.file else { return };
@@ -811,6 +1084,38 @@ mod tests {
         saved.apply(record(2, 2, 400), &mut lines);
         assert_eq!(lines, vec![record(2, 2, 400)]);
         assert_eq!(saved.by_ip.get(&ip(3)), Some(&([1; 6], 300)));
+    }
+
+    #[test]
+    fn rule_change_counts_what_changed() {
+        let spec = |file: &str| BootSpec {
+            class: ClientClass::Bios,
+            mac: None,
+            file: file.into(),
+        };
+        let res = |last, ip_last| Reservation {
+            mac: [2, 0, 0, 0, 0, last],
+            ip: Ipv4Addr::new(10, 0, 0, ip_last),
+        };
+        let old_boot = [spec("a.0")];
+        let old_res = [res(1, 10), res(2, 20)];
+        let same = RuleChange::between((&old_boot, &old_res), (&old_boot, &old_res));
+        assert!(same.is_empty());
+        // Client 2 moves to .21 (removed and added), client 3 is new, the boot file changes.
+        let new_boot = [spec("b.0"), spec("c.0")];
+        let new_res = [res(1, 10), res(2, 21), res(3, 30)];
+        let change = RuleChange::between((&old_boot, &old_res), (&new_boot, &new_res));
+        assert_eq!(
+            change,
+            RuleChange {
+                boot_before: 1,
+                boot_after: 2,
+                boot_changed: true,
+                reservations_added: 2,
+                reservations_removed: 1,
+            }
+        );
+        assert!(!change.is_empty());
     }
 
     #[test]

@@ -6,16 +6,19 @@
 //! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
 //! read and the lease file written (warning about `--boot` files it cannot serve). Only then
 //! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
-//! and removes an address it added, also when a task fails.
+//! and removes an address it added, also when a task fails; on each reload request it reloads
+//! the boot rules and reservations (see [`reload`]).
 
 pub mod dhcp;
 pub mod lease_file;
+pub mod reload;
 pub mod tftp;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
+use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::sys::netif::{AddedAddress, AddressLedger, Interface, Ipv4Cidr, NetIfError};
 use crate::sys::shutdown::Shutdown;
@@ -100,6 +103,8 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct Serve {
     units: Vec<Unit>,
+    // What a reload hands new rules to, one per interface.
+    reload: Vec<ReloadTarget>,
     // Dropped after the tasks, before the addresses.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the addresses stay until every task is done.
@@ -117,6 +122,7 @@ struct Unit {
 /// One interface prepared, before NAT and the drop of root.
 struct Prepared {
     unit: Unit,
+    reload: ReloadTarget,
     server: Ipv4Cidr,
     added: Option<AddedAddress>,
 }
@@ -164,22 +170,40 @@ impl Serve {
         drop_root(&run_as, cleanup)?;
         log_run_as(&run_as, cleanup);
         let mut units = Vec::with_capacity(done.len());
+        let mut reload = Vec::with_capacity(done.len());
         let mut added = Vec::new();
         for p in done {
             units.push(p.unit);
+            reload.push(p.reload);
             added.extend(p.added);
         }
-        Ok(Self { units, nat, added })
+        Ok(Self {
+            units,
+            reload,
+            nat,
+            added,
+        })
     }
 
     /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
     /// period) or a task of any interface fails, which stops them all; then removes the
-    /// addresses it added.
+    /// addresses it added. Each message on `reloads` reloads the boot rules and reservations
+    /// of every interface through `reloader` ([`reload::reload`]) while serving goes on.
     ///
     /// # Errors
     /// The first task failure.
-    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServeError> {
-        let Self { units, nat, added } = self;
+    pub async fn run(
+        self,
+        mut shutdown: Shutdown,
+        mut reloads: tokio::sync::mpsc::Receiver<()>,
+        mut reloader: Reloader,
+    ) -> Result<(), ServeError> {
+        let Self {
+            units,
+            reload,
+            nat,
+            added,
+        } = self;
         let summary = units
             .iter()
             .map(|u| u.summary.as_str())
@@ -209,9 +233,19 @@ impl Serve {
             }));
         }
         let outer = async {
-            tokio::select! {
-                () = shutdown.requested() => trigger.trigger(),
-                () = wait_fired(inner.clone()) => {}
+            let status = format!("serving: {summary}");
+            loop {
+                tokio::select! {
+                    () = shutdown.requested() => {
+                        trigger.trigger();
+                        break;
+                    }
+                    () = wait_fired(inner.clone()) => break,
+                    Some(()) = reloads.recv() => {
+                        // A stop request waits for the reload (it only waits for the tasks).
+                        let _ = reload::reload(&mut reloader, &reload, &status).await;
+                    }
+                }
             }
             crate::sys::notify::stopping();
         };
@@ -357,7 +391,14 @@ fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError>
         ),
         DhcpModeConfig::Proxy => "mode=proxy".to_owned(),
     };
+    let reload = ReloadTarget {
+        interface: iface_name.to_owned(),
+        server,
+        proxy: args.mode == ServeMode::Proxy,
+        rules: dhcp.rule_sender(),
+    };
     Ok(Prepared {
+        reload,
         unit: Unit {
             summary: format!(
                 "interface={iface_name} server={server} {summary} root={}",
@@ -545,6 +586,27 @@ fn reservations(
             ip: r.ip,
         })
         .collect())
+}
+
+/// The rules a reload can change, per interface, from resolved settings (flags, or a config
+/// file with flags over it; see [`crate::config::resolve`]). Reservations are checked against
+/// the subnet by the reload.
+pub fn flag_rules(ifaces: &[ServeArgs]) -> Vec<InterfaceRules> {
+    ifaces
+        .iter()
+        .map(|args| InterfaceRules {
+            interface: args.iface().to_owned(),
+            boot: boot_table(args),
+            reservations: args
+                .reserve
+                .iter()
+                .map(|r| Reservation {
+                    mac: r.mac,
+                    ip: r.ip,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The boot table of these flags: `--boot` rules (default `bios=pxelinux.0`, with `--debian`

@@ -1,6 +1,7 @@
 //! Start-up and shutdown notices to the service manager, as `Type=notify` units expect
-//! (sd_notify(3)): `READY=1` once every socket is bound and privileges are dropped, `STOPPING=1`
-//! when shutdown begins. Each notice is one datagram to the `AF_UNIX` socket named by
+//! (sd_notify(3)): `READY=1` once every socket is bound and privileges are dropped,
+//! `RELOADING=1` (with `MONOTONIC_USEC=`) when a reload begins and `READY=1` again when it is
+//! done, `STOPPING=1` when shutdown begins. Each notice is one datagram to the `AF_UNIX` socket named by
 //! `NOTIFY_SOCKET`; without that variable (not started by systemd) nothing is sent.
 //!
 //! A notice that cannot be sent costs a warning, never the service.
@@ -10,6 +11,17 @@ use sd_notify::NotifyState;
 /// `READY=1` with a one-line `STATUS=` (shown by `systemctl status`).
 pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// `RELOADING=1` with the `MONOTONIC_USEC=` systemd's reload protocol asks for: a reload has
+/// begun; [`ready`] ends it.
+pub fn reloading() {
+    let mut states = vec![NotifyState::Reloading, NotifyState::Status("reloading")];
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => states.push(now),
+        Err(e) => tracing::warn!("cannot read the monotonic clock for MONOTONIC_USEC: {e}"),
+    }
+    send(&states);
 }
 
 /// `STOPPING=1`: shutdown has begun (running transfers get their grace period).

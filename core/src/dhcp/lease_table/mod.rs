@@ -86,15 +86,26 @@ impl<'a> LeaseTable<'a> {
     /// pools, such as relay agents', are searched address by address).
     pub(crate) fn new(slots: ManagedSlice<'a, LeaseSlot>, pool: Option<Pool>) -> Self {
         let mut slots = slots;
-        let len = slots.len().min(MAX_SLOTS);
-        for (index, slot) in slots.iter_mut().enumerate() {
+        for slot in slots.iter_mut() {
             *slot = LeaseSlot::EMPTY;
-            if index < len {
-                slot.links.next_free = if index + 1 < len {
-                    to_u16(index + 1)
-                } else {
-                    NONE
-                };
+        }
+        Self::resume(slots, pool)
+    }
+
+    /// A table over `slots` that keeps the entries they hold (as another table left them) and
+    /// builds the index anew for them, for `pool`. Entries past [`MAX_SLOTS`] are dropped.
+    pub(crate) fn resume(slots: ManagedSlice<'a, LeaseSlot>, pool: Option<Pool>) -> Self {
+        let mut slots = slots;
+        let len = slots.len().min(MAX_SLOTS);
+        // The free stack holds the empty slots, lowest on top.
+        let mut free = NONE;
+        for (index, slot) in slots.iter_mut().enumerate().rev() {
+            slot.links = Links::NONE;
+            if index >= len {
+                slot.entry = None;
+            } else if slot.entry.is_none() {
+                slot.links.next_free = free;
+                free = to_u16(index);
             }
         }
         let pool_len = pool.map_or(0, |p| {
@@ -113,7 +124,7 @@ impl<'a> LeaseTable<'a> {
         let mut table = Self {
             slots,
             len,
-            free: if len > 0 { 0 } else { NONE },
+            free,
             heap_len: 0,
             pool,
             covered,
@@ -131,6 +142,11 @@ impl<'a> LeaseTable<'a> {
         }
         for word in 0..leaf_words {
             table.update_summary(word);
+        }
+        for index in 0..len {
+            if let Some(entry) = table.entry(index) {
+                table.link_entry(index, &entry);
+            }
         }
         table
     }
