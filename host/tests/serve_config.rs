@@ -319,3 +319,109 @@ fn a_failing_interface_undoes_the_others() {
     );
     assert!(!srv.addrs("lan1").contains("192.168.242.1"), "{err}");
 }
+
+/// SIGHUP re-reads the config file: after the boot file is changed and a reservation added in
+/// the file, a new client gets its reserved address and the new boot file, and a client that
+/// had a lease keeps its address (with the new boot file). A file broken afterwards is
+/// refused with its line, and the rules read before stay in force.
+#[test]
+fn sighup_rereads_the_config_file() {
+    const T: &str = "sighup_rereads_the_config_file";
+    if !netns_available(T) || !have_tool(T, "busybox", "busybox-static") {
+        return;
+    }
+    let srv = Netns::new("srv");
+    let cli = Netns::new("cli");
+    veth(&srv, "lan1", &cli, "eth0");
+    let tmp = TempDir::new("serve-config-reload");
+    let root = tmp.join("root");
+    std::fs::create_dir(&root).unwrap();
+    for file in ["one.0", "two.0"] {
+        std::fs::write(root.join(file), file).unwrap();
+    }
+    let config = tmp.join("pocketpxe.toml");
+    let write = |boot: &str, hosts: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "root = \"{root}\"\n\n[[interface]]\nname = \"lan1\"\n\
+                 address = \"192.168.242.1/24\"\nrange = \"192.168.242.10-192.168.242.19\"\n\
+                 leases = \"{leases}\"\nboot = {{ bios = \"{boot}\" }}\n{hosts}",
+                root = root.display(),
+                leases = tmp.join("lan1.leases").display(),
+            ),
+        )
+        .unwrap();
+    };
+    write("one.0", "");
+    let server = ServeProc::start(&srv, &["--config", config.to_str().unwrap()]);
+    let pxe = ["-V", "PXEClient:Arch:00000:UNDI:002001"];
+    let lease = |mac: &str| {
+        set_mac(&cli, "eth0", mac);
+        let (env, out) = udhcpc_with(&cli, "eth0", &tmp.path, &pxe);
+        let env = env.unwrap_or_else(|| panic!("no lease for {mac}: {out:?}\n{}", server.log()));
+        (env["ip"].clone(), env.get("boot_file").cloned())
+    };
+    let (first_ip, boot) = lease("52:54:00:aa:00:01");
+    assert_eq!(boot.as_deref(), Some("one.0"));
+    assert!(first_ip.starts_with("192.168.242.1"), "{first_ip}");
+
+    // The boot file changed and a reservation added, in the file.
+    write(
+        "two.0",
+        "\n[[interface.host]]\nmac = \"52:54:00:aa:00:02\"\nip = \"192.168.242.77\"\n",
+    );
+    send_hup(server.pid());
+    server.wait_log("reloaded:", Duration::from_secs(10));
+    assert!(
+        server
+            .log()
+            .contains("reloaded: boot rules: 1 (changed), reservations: +1 -0"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        lease("52:54:00:aa:00:02"),
+        ("192.168.242.77".to_owned(), Some("two.0".to_owned())),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        lease("52:54:00:aa:00:01"),
+        (first_ip.clone(), Some("two.0".to_owned())),
+        "the first client keeps its address"
+    );
+
+    // A broken file is refused with its line; the rules read before stay.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap() + "bogus = 1\n",
+    )
+    .unwrap();
+    send_hup(server.pid());
+    server.wait_log("reload refused", Duration::from_secs(10));
+    let log = server.log();
+    let refused = log.lines().find(|l| l.contains("reload refused")).unwrap();
+    assert!(
+        refused.contains(&format!(
+            "{}:13:1: interface \"lan1\": host[0].bogus: unknown key `bogus`",
+            config.display()
+        )),
+        "{refused}"
+    );
+    assert_eq!(
+        lease("52:54:00:aa:00:02"),
+        ("192.168.242.77".to_owned(), Some("two.0".to_owned())),
+        "{}",
+        server.log()
+    );
+}
+
+/// SIGHUP to `pid`.
+fn send_hup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
