@@ -114,20 +114,53 @@ pub fn resolve(args: &ServeArgs, default: &Path) -> Result<Resolved, ConfigError
 
 /// What SIGHUP re-reads: `file` (the config file read at start, if any) with the same
 /// command-line flags over it, checked as at start; the boot rules and reservations of every
-/// interface, or the one-line error that keeps the running ones.
-pub fn reloader(args: &ServeArgs, file: Option<PathBuf>) -> crate::serve::reload::Reloader {
+/// interface, or the one-line error that keeps the running ones. Other settings that differ
+/// from `serving` (the interfaces as started) are logged as waiting for a restart.
+pub fn reloader(
+    args: &ServeArgs,
+    file: Option<PathBuf>,
+    serving: Vec<ServeArgs>,
+) -> crate::serve::reload::Reloader {
     let mut args = args.clone();
     Box::new(move || {
         let interfaces = match &file {
             Some(path) => {
                 args.config = Some(path.clone());
-                resolve(&args, path).map_err(|e| e.to_string())?.interfaces
+                let now = resolve(&args, path).map_err(|e| e.to_string())?.interfaces;
+                warn_unreloaded(&serving, &now, path);
+                now
             }
             // Started from flags alone: a config file that appeared since is not read.
             None => vec![args.clone()],
         };
         Ok(crate::serve::flag_rules(&interfaces))
     })
+}
+
+/// Warns, once per interface, when settings other than the ones a reload applies (boot rules,
+/// hosts) differ between `before` and `after`: they take effect on a restart.
+fn warn_unreloaded(before: &[ServeArgs], after: &[ServeArgs], file: &Path) {
+    let fixed = |a: &ServeArgs| {
+        let mut a = a.clone();
+        a.boot.clear();
+        a.boot_mac.clear();
+        a.reserve.clear();
+        format!("{a:?}")
+    };
+    for new in after {
+        let Some(old) = before.iter().find(|b| b.iface() == new.iface()) else {
+            continue;
+        };
+        if fixed(old) != fixed(new) {
+            tracing::warn!(
+                interface = new.iface(),
+                "{}: settings of {} other than boot rules and hosts changed; they take effect on \
+                 a restart",
+                file.display(),
+                new.iface()
+            );
+        }
+    }
 }
 
 /// [`resolve`] for the text of the file at `path`.
@@ -419,8 +452,14 @@ fn validate(
                     return Place::File(span, path);
                 }
             }
-            let path = here("name");
-            Place::File(doc.span(&path).unwrap_or(0..0), path)
+            match index {
+                Some(_) => {
+                    let path = here("name");
+                    Place::File(doc.span(&path).unwrap_or(0..0), path)
+                }
+                // Defined by --interface, not in the file.
+                None => Place::Flag(format!("--interface {iface}")),
+            }
         };
         let fail = |place: Place, message: String| match place {
             Place::Flag(flag) => ConfigError::Usage(format!("{flag}: {message}")),

@@ -101,7 +101,7 @@ async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
     let signals = tokio::spawn(signals.trigger_on_signal(trigger, Some(reload_tx)));
     // A reload reads the same config file again with the same flags over it (flags alone:
     // nothing changes, but it is checked).
-    let reloader = pocketpxe::config::reloader(&args, resolved.file.clone());
+    let reloader = pocketpxe::config::reloader(&args, resolved.file, resolved.interfaces);
     let result = serve.run(shutdown, reloads, reloader).await;
     signals.abort();
     Ok(result?)

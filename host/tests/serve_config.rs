@@ -392,6 +392,25 @@ fn sighup_rereads_the_config_file() {
         "the first client keeps its address"
     );
 
+    assert!(
+        !server.log().contains("take effect on a restart"),
+        "{}",
+        server.log()
+    );
+
+    // A setting a reload does not apply is named in a warning.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "range = \"192.168.242.10-192.168.242.19\"",
+            "range = \"192.168.242.10-192.168.242.29\"",
+        ),
+    )
+    .unwrap();
+    send_hup(server.pid());
+    server.wait_log("take effect on a restart", Duration::from_secs(10));
+
     // A broken file is refused with its line; the rules read before stay.
     std::fs::write(
         &config,

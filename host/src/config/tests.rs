@@ -141,6 +141,13 @@ fn flags_override_every_interface_and_interface_selects() {
         ("eth9", Path::new("/srv/tftp"))
     );
     assert_eq!(new[0].lease_time, Some(Duration::from_secs(1800)));
+    // An interface defined by --interface without a root names the flag.
+    let e = resolve_with(
+        "[[interface]]\nname = \"a\"\nroot = \"/r\"\n",
+        &["--interface", "b"],
+    )
+    .unwrap_err();
+    assert!(e.starts_with("--interface b: no TFTP root for b"), "{e}");
     // --mode proxy on the command line makes the dhcp-only keys of an interface an error.
     let e = resolve_with(TWO, &["--mode", "proxy"]).unwrap_err();
     assert!(e.contains(":8:9: interface \"br0\": range:"), "{e}");
