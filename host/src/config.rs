@@ -83,7 +83,9 @@ pub fn config_path(args: &ServeArgs, default: &Path) -> Option<PathBuf> {
 
 /// Resolves what `serve` with these flags serves: the config file (if any, see
 /// [`config_path`]) with the command-line flags on top, checked as far as possible without
-/// touching the system (see [`validate`]).
+/// touching the system: keys at the wrong level or in the wrong mode, values out of range,
+/// the range and reservations against `address`, duplicate interfaces, reservations and lease
+/// files.
 ///
 /// # Errors
 /// The first problem, naming the file, line, column and key.
