@@ -1,13 +1,16 @@
-//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
+//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one or more interfaces.
 //!
-//! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
-//! gives the most useful error first: flags, the service user, the interface (exists, up), its
-//! address, the range against the subnet, the TFTP root, the lease file, the sockets (naming
-//! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
-//! read and the lease file written (warning about `--boot` files it cannot serve). Only then
-//! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
-//! and removes an address it added, also when a task fails; on each reload request it reloads
-//! the boot rules and reservations (see [`reload`]).
+//! [`Serve::prepare_all`] takes one set of settings per interface (see
+//! [`crate::config::resolve`]) and, interface by interface, checks everything that can be
+//! checked before serving, in an order that gives the most useful error first: flags, the
+//! service user, the interface (exists, up), its address, the range against the subnet, the
+//! TFTP root, the lease file, the sockets (naming who holds a taken port), and then, as the
+//! user that will serve, that the TFTP root can be read and the lease file written (warning
+//! about `--boot` files it cannot serve); only then does it add that interface's `--address`.
+//! A failure undoes what was done for the interfaces before. Then it sets up NAT and drops
+//! root, once. [`Serve::run`] serves every interface until shutdown or until any task fails,
+//! and removes the addresses it added; on each reload request it reloads the boot rules and
+//! reservations of every interface (see [`reload`]).
 
 pub mod dhcp;
 pub mod lease_file;
