@@ -1,15 +1,14 @@
 //! `pocketpxe`: the command-line entry point. Parses flags, sets up logging, runs a task.
 
 use anyhow::Context as _;
-use clap::Parser as _;
-use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::cli::{BenchCommand, Command, LogArgs, LogFormat, TftpArgs};
 use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
 use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match pocketpxe::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
@@ -37,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::CheckConfig(args) => check_config(&args),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
         Command::Fetch(args) => fetch(args),
         Command::Status(args) => status(&args),
@@ -88,15 +88,21 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: pocketpxe::cli::ServeArgs) -> anyhow::Result<()> {
+    use pocketpxe::config::{DEFAULT_PATH, resolve};
+    let resolved = resolve(&args, std::path::Path::new(DEFAULT_PATH))?;
+    if let Some(file) = &resolved.file {
+        tracing::info!(config = %file.display(), interfaces = resolved.interfaces.len(),
+            "config file read");
+    }
     // Everything is checked and bound before the signal handlers go in and "ready" is logged.
-    let serve = pocketpxe::serve::Serve::prepare(&args)?;
+    let serve = pocketpxe::serve::Serve::prepare_all(&resolved.interfaces)?;
     let signals = Signals::install().context("cannot install signal handlers")?;
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let (reload_tx, reloads) = tokio::sync::mpsc::channel(1);
     let signals = tokio::spawn(signals.trigger_on_signal(trigger, Some(reload_tx)));
-    // Flags only: a reload reads the same flags again (nothing changes, but it is checked).
-    let reloader: pocketpxe::serve::reload::Reloader =
-        Box::new(move || Ok(pocketpxe::serve::flag_rules(&args)));
+    // A reload reads the same config file again with the same flags over it (flags alone:
+    // nothing changes, but it is checked).
+    let reloader = pocketpxe::config::reloader(&args, resolved.file, resolved.interfaces);
     let result = serve.run(shutdown, reloads, reloader).await;
     signals.abort();
     Ok(result?)
@@ -118,6 +124,52 @@ fn status(args: &pocketpxe::cli::StatusArgs) -> anyhow::Result<()> {
         };
         let _ = writeln!(out, "{}", text.trim_end());
     }
+    Ok(())
+}
+
+/// `check-config`: the file resolved as `serve` would, without a flag; one line per interface.
+fn check_config(args: &pocketpxe::cli::CheckConfigArgs) -> anyhow::Result<()> {
+    use pocketpxe::cli::Command;
+    use pocketpxe::config::{DEFAULT_PATH, describe, resolve};
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PATH));
+    let path_arg = path.as_os_str().to_owned();
+    let cli = pocketpxe::cli::parse_from([
+        "pocketpxe".into(),
+        "serve".into(),
+        "--config".into(),
+        path_arg,
+    ])
+    .context("cannot build the default serve flags")?;
+    let Command::Serve(serve) = cli.command else {
+        anyhow::bail!("cannot build the default serve flags");
+    };
+    let resolved = resolve(&serve, std::path::Path::new(DEFAULT_PATH))?;
+    let mut out = std::io::stdout().lock();
+    for iface in &resolved.interfaces {
+        let root = iface.tftp_root();
+        if !root.is_dir() {
+            tracing::warn!(
+                "interface {}: the TFTP root {} is not a directory here (serve will refuse to start without it)",
+                iface.iface(),
+                root.display()
+            );
+        }
+        let _ = writeln!(out, "{}", describe(iface));
+    }
+    let _ = writeln!(
+        out,
+        "{}: ok ({} interface{})",
+        path.display(),
+        resolved.interfaces.len(),
+        if resolved.interfaces.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
     Ok(())
 }
 

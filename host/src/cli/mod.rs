@@ -7,13 +7,41 @@ mod status;
 mod tftp;
 
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
+pub(crate) use serve::boot_file;
 pub use serve::{
     AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
 };
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Parses the command line like `Cli::try_parse_from`, and notes which `serve` flags were
+/// given on it ([`ServeArgs::explicit`]): those override the config file.
+///
+/// # Errors
+/// clap's error for a bad command line.
+pub fn parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut matches = Cli::command().try_get_matches_from(argv)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Serve(args), Some((_, sub))) = (&mut cli.command, matches.remove_subcommand())
+    {
+        args.explicit = sub
+            .ids()
+            .filter(|id| {
+                sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|id| id.as_str().to_owned())
+            .collect();
+    }
+    Ok(cli)
+}
 
 /// pocketpxe: a small PXE boot server.
 #[derive(Debug, Parser)]
@@ -34,8 +62,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve a directory read-only over TFTP (RFC 1350, options RFC 2347-2349, 7440).
     Tftp(TftpArgs),
-    /// Boot machines on one interface: DHCP (or proxyDHCP) plus TFTP.
+    /// Boot machines on one or more interfaces: DHCP (or proxyDHCP) plus TFTP.
     Serve(ServeArgs),
+    /// Check a config file without binding or touching anything; print what it would serve.
+    CheckConfig(CheckConfigArgs),
     /// Load-test a server: many concurrent clients from one process.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -47,6 +77,14 @@ pub enum Command {
     Man(generate::ManArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
+}
+
+/// Flags of `pocketpxe check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The config file [default: /etc/pocketpxe/pocketpxe.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// What `pocketpxe bench` can load.

@@ -12,17 +12,23 @@ use std::time::Duration;
 /// Flags of `pocketpxe serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The interface to serve; nothing is answered on any other.
+    /// The config file (TOML, see docs/config.md). Default: /etc/pocketpxe/pocketpxe.toml when
+    /// it exists. Flags given here override its keys for every interface it names.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The interface to serve; nothing is answered on any other. Required without a config
+    /// file; with one, serve only this interface of it (or define it there).
     #[arg(long, value_name = "IFACE")]
-    pub interface: String,
+    pub interface: Option<String>,
     /// Wait up to TIMEOUT (default 60s; seconds, or 90s, 5m, …) for the interface to appear
     /// and come up, and without --address to get an IPv4 address, instead of failing at once.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
         default_missing_value = "60s", value_parser = parse_duration)]
     pub wait_interface: Option<Duration>,
-    /// Directory served read-only over TFTP; boot files are relative to it.
+    /// Directory served read-only over TFTP; boot files are relative to it. Required without a
+    /// config file.
     #[arg(long, visible_alias = "tftp-root", value_name = "DIR")]
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
     /// `dhcp`: hand out addresses. `proxy`: another DHCP server does; only add boot information.
     #[arg(long, value_enum, default_value_t = ServeMode::Dhcp)]
     pub mode: ServeMode,
@@ -115,6 +121,46 @@ pub struct ServeArgs {
     /// from the client: seconds, or 90s, 5m, ….
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
     pub boot_quiet: Duration,
+    /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
+    /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
+    #[arg(skip)]
+    pub explicit: Vec<String>,
+}
+
+impl ServeArgs {
+    /// Whether the flag with this id (the field name, e.g. `lease_time`) was given on the
+    /// command line.
+    pub fn given(&self, id: &str) -> bool {
+        self.explicit.iter().any(|e| e == id)
+    }
+
+    /// The interface (empty before [`crate::config::resolve`] filled it in).
+    pub fn iface(&self) -> &str {
+        self.interface.as_deref().unwrap_or_default()
+    }
+
+    /// The TFTP root (empty before [`crate::config::resolve`] filled it in).
+    pub fn tftp_root(&self) -> &std::path::Path {
+        self.root.as_deref().unwrap_or(std::path::Path::new(""))
+    }
+}
+
+impl FromStr for ServeMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| format!("'{s}' is not a mode: dhcp or proxy"))
+    }
+}
+
+impl std::fmt::Display for ServeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Dhcp => "dhcp",
+            Self::Proxy => "proxy",
+        })
+    }
 }
 
 /// `--mode`.
@@ -287,7 +333,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-fn boot_file(file: &str) -> Result<String, String> {
+pub(crate) fn boot_file(file: &str) -> Result<String, String> {
     if file.is_empty() {
         return Err("empty boot file".to_owned());
     }

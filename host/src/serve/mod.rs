@@ -1,13 +1,16 @@
-//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
+//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one or more interfaces.
 //!
-//! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
-//! gives the most useful error first: flags, the service user, the interface (exists, up), its
-//! address, the range against the subnet, the TFTP root, the lease file, the sockets (naming
-//! who holds a taken port), and then, as the user that will serve, that the TFTP root can be
-//! read and the lease file written (warning about `--boot` files it cannot serve). Only then
-//! does it add `--address`, set up NAT and drop root. [`Serve::run`] then serves until shutdown
-//! and removes an address it added, also when a task fails; on each reload request it reloads
-//! the boot rules and reservations (see [`reload`]).
+//! [`Serve::prepare_all`] takes one set of settings per interface (see
+//! [`crate::config::resolve`]) and, interface by interface, checks everything that can be
+//! checked before serving, in an order that gives the most useful error first: flags, the
+//! service user, the interface (exists, up), its address, the range against the subnet, the
+//! TFTP root, the lease file, the sockets (naming who holds a taken port), and then, as the
+//! user that will serve, that the TFTP root can be read and the lease file written (warning
+//! about `--boot` files it cannot serve); only then does it add that interface's `--address`.
+//! A failure undoes what was done for the interfaces before. Then it sets up NAT and drops
+//! root, once. [`Serve::run`] serves every interface until shutdown or until any task fails,
+//! and removes the addresses it added; on each reload request it reloads the boot rules and
+//! reservations of every interface (see [`reload`]).
 
 pub mod dhcp;
 pub mod lease_file;
@@ -106,18 +109,35 @@ pub enum ServeError {
     },
 }
 
-/// Everything set up, ready to serve.
+/// Everything set up, ready to serve: one or more interfaces.
 #[derive(Debug)]
 pub struct Serve {
+    units: Vec<Unit>,
+    // What a reload hands new rules to, one per interface.
+    reload: Vec<ReloadTarget>,
+    // Dropped after the tasks, before the addresses.
+    nat: Option<crate::sys::nat::NatGuard>,
+    // Dropped last: the addresses stay until every task is done.
+    added: Vec<AddedAddress>,
+}
+
+/// One interface's DHCP and TFTP services.
+#[derive(Debug)]
+struct Unit {
     summary: String,
     dhcp: DhcpService,
     tftp: TftpService,
-    reload: Vec<ReloadTarget>,
+    // The interface's boot timeline, fed by both services.
     watch: BootWatch,
+    // Where `pocketpxe status` asks about this interface.
     status: Option<StatusSocket>,
-    // Dropped after the tasks, before the address.
-    nat: Option<crate::sys::nat::NatGuard>,
-    // Dropped last: the address stays until both tasks are done.
+}
+
+/// One interface prepared, before NAT and the drop of root.
+struct Prepared {
+    unit: Unit,
+    reload: ReloadTarget,
+    server: Ipv4Cidr,
     added: Option<AddedAddress>,
 }
 
@@ -128,151 +148,75 @@ impl Serve {
     /// # Errors
     /// One [`ServeError`] naming what is wrong; an address added so far is removed again.
     pub fn prepare(args: &ServeArgs) -> Result<Self, ServeError> {
-        check_mode_flags(args)?;
+        Self::prepare_all(std::slice::from_ref(args))
+    }
+
+    /// [`Serve::prepare`] for several interfaces, each with its own settings (see
+    /// [`crate::config::resolve`]); the process-wide ones (`user`, `uplink`) are the first's.
+    /// Every interface is checked and bound in turn; then NAT is set up and root dropped,
+    /// once. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// The first [`ServeError`], naming the interface; what was set up for the interfaces
+    /// before it (addresses, sockets) is undone.
+    pub fn prepare_all(ifaces: &[ServeArgs]) -> Result<Self, ServeError> {
+        let first = ifaces
+            .first()
+            .ok_or_else(|| ServeError::Usage("no interface to serve".to_owned()))?;
+        for args in ifaces {
+            check_mode_flags(args)?;
+        }
+        for (i, a) in ifaces.iter().enumerate() {
+            let shared = ifaces[..i]
+                .iter()
+                .find(|b| a.status_socket.is_some() && b.status_socket == a.status_socket);
+            if let (Some(b), Some(path)) = (shared, &a.status_socket) {
+                return Err(ServeError::Usage(format!(
+                    "interfaces {} and {} share the status socket {}: give each its own \
+                     status-socket (or none, for the default per interface)",
+                    b.iface(),
+                    a.iface(),
+                    path.display()
+                )));
+            }
+        }
         // Before anything changes: a missing service user stops nothing half-done.
-        let run_as = RunAs::resolve(args)?;
-        let iface_name = args.interface.as_str();
-        let mut iface = match args.wait_interface {
-            Some(limit) => Interface::wait_up(iface_name, limit, args.address.is_none()),
-            None => Interface::lookup_up(iface_name),
+        let run_as = RunAs::resolve(first)?;
+        let mut done: Vec<Prepared> = Vec::with_capacity(ifaces.len());
+        for args in ifaces {
+            // On an error, `done` drops: sockets close, added addresses are removed.
+            done.push(prepare_one(args, &run_as)?);
         }
-        .map_err(ServeError::Interface)?;
-        // Before the server address is chosen: a killed run's leftover must not become it.
-        let ledger = AddressLedger::for_this_namespace();
-        let had_records = ledger.path().exists();
-        let take_over = recover_addresses(&ledger, iface_name, args.address);
-        if had_records {
-            iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
-        }
-        let server = match args.address {
-            Some(cidr) => cidr,
-            None => iface.addrs.first().copied().ok_or_else(|| {
-                ServeError::Interface(NetIfError::NoAddress(iface_name.to_owned()))
-            })?,
-        };
-        let mode = dhcp_mode(args, iface_name, server)?;
-        let reservations = reservations(args, iface_name, server)?;
-        if let Some(dist) = &args.debian {
-            fetch_debian(args, dist, server)?;
-        }
-        let store = FsStore::open_root(&args.root)?;
-        let leases = (args.mode == ServeMode::Dhcp).then(|| {
-            LeaseFile::new(args.leases.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("/var/lib/pocketpxe/{iface_name}.leases"))
-            }))
-        });
-        let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
-        let dhcp = DhcpService::bind(DhcpTaskConfig {
-            interface: iface_name.to_owned(),
-            server,
-            mode: mode.clone(),
-            boot: boot_table(args),
-            reservations,
-            leases,
-            port: args.dhcp_port,
-        })?;
-        let watch = BootWatch::new(
-            args.root.clone(),
-            Some(dhcp.client_book()),
-            args.mode == ServeMode::Dhcp,
-            args.boot_quiet,
-        );
-        watch.add_interface(interface_status(iface_name, server, &mode));
-        let dhcp = dhcp.with_boot_watch(watch.clone());
-        let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
-        let listener = crate::sys::udp::bind(
-            tftp_listen,
-            BindOptions {
-                device: Some(iface_name),
-                ..BindOptions::default()
-            },
-        )
-        .map_err(|step| ListenError::new("TFTP", args.tftp_port, iface_name, step))?;
-        let tftp_cfg = args.tftp.task_config(args.root.clone(), tftp_listen);
-        let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
-            .bind_transfers(server.addr, Some(iface_name.to_owned()))
-            .with_client_book(dhcp.client_book())
-            .with_boot_watch(watch.clone())
-            .max_transfers_per_client(
-                (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
-            );
-        // As the user that will serve, and before the interface changes: a refusal leaves it
-        // as it was.
-        prepare_lease_dir(&run_as, lease_path.as_deref())?;
-        check_as_server(args, &run_as, &dhcp, &tftp)?;
-        // Last, so that every error above leaves the interface as it was. The sockets listen on
-        // 0.0.0.0 and do not need the address yet.
-        let added = match args.address {
-            Some(cidr) => iface
-                .ensure_address_recorded(cidr, &ledger, take_over.is_some())
-                .map_err(|e| add_error(cidr, iface_name, e))?,
-            None => None,
-        };
-        match (&added, &take_over) {
-            (Some(added), Some(pid)) => {
-                tracing::info!(interface = iface_name, address = %added.cidr(), killed_pid = pid,
-                    "address left by a killed pocketpxe taken over (removed again on exit)");
-            }
-            (Some(added), None) => {
-                tracing::info!(interface = iface_name, address = %added.cidr(),
-                    "address added (removed again on exit)");
-            }
-            (None, _) => {}
-        }
-        let nat = setup_nat(args, iface_name, server)?;
-        let status = bind_status(args, &run_as)?;
-        let cleanup = added.is_some() || nat.is_some();
+        let nat_for = ifaces
+            .iter()
+            .zip(&done)
+            .find(|(args, _)| args.nat)
+            .map(|(args, p)| (args, p.server));
+        let served: Vec<&str> = ifaces.iter().map(ServeArgs::iface).collect();
+        let nat = setup_nat(nat_for, first.uplink.as_deref(), &served)?;
+        let cleanup = done.iter().any(|p| p.added.is_some()) || nat.is_some();
         drop_root(&run_as, cleanup)?;
         log_run_as(&run_as, cleanup);
-        let summary = match &mode {
-            DhcpModeConfig::Authoritative {
-                pool,
-                lease_time,
-                router,
-                dns,
-            } => format!(
-                "mode=dhcp range={}-{} lease_time={}s router={} dns={} leases={}",
-                pool.start,
-                pool.end,
-                lease_time.as_secs(),
-                router.map_or("none".to_owned(), |r| r.to_string()),
-                if dns.is_empty() {
-                    "none".to_owned()
-                } else {
-                    dns.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
-                lease_path.unwrap_or_default(),
-            ),
-            DhcpModeConfig::Proxy => "mode=proxy".to_owned(),
-        };
-        let reload = vec![ReloadTarget {
-            interface: iface_name.to_owned(),
-            server,
-            proxy: args.mode == ServeMode::Proxy,
-            rules: dhcp.rule_sender(),
-        }];
+        let mut units = Vec::with_capacity(done.len());
+        let mut reload = Vec::with_capacity(done.len());
+        let mut added = Vec::new();
+        for p in done {
+            units.push(p.unit);
+            reload.push(p.reload);
+            added.extend(p.added);
+        }
         Ok(Self {
-            summary: format!(
-                "interface={iface_name} server={server} {summary} root={}",
-                args.root.display()
-            ),
-            dhcp,
-            tftp,
+            units,
             reload,
-            watch,
-            status,
             nat,
             added,
         })
     }
 
     /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
-    /// period) or a task fails; then removes an address it added. Each message on `reloads`
-    /// reloads the boot rules and reservations through `reloader` ([`reload::reload`]) while
-    /// serving goes on.
+    /// period) or a task of any interface fails, which stops them all; then removes the
+    /// addresses it added. Each message on `reloads` reloads the boot rules and reservations
+    /// of every interface through `reloader` ([`reload::reload`]) while serving goes on.
     ///
     /// # Errors
     /// The first task failure.
@@ -283,32 +227,58 @@ impl Serve {
         mut reloader: Reloader,
     ) -> Result<(), ServeError> {
         let Self {
-            summary,
-            dhcp,
-            tftp,
+            units,
             reload,
-            watch,
-            status,
             nat,
             added,
         } = self;
+        let summary = units
+            .iter()
+            .map(|u| u.summary.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
         tracing::info!("pocketpxe serve ready: {summary}");
         crate::sys::notify::ready(&format!("serving: {summary}"));
         let (trigger, inner) = crate::sys::shutdown::channel();
-        let dhcp = async {
-            let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
-            if result.is_err() {
-                trigger.trigger();
+        let mut tasks: Vec<Task<'_>> = Vec::with_capacity(units.len() * 4);
+        for Unit {
+            dhcp,
+            tftp,
+            watch,
+            status,
+            ..
+        } in units
+        {
+            let (timeline, status_shutdown) = (watch.clone(), inner.clone());
+            let timeline_shutdown = inner.clone();
+            tasks.push(Box::pin(async move {
+                timeline.run(timeline_shutdown).await;
+                Ok(())
+            }));
+            if let Some(status) = status {
+                tasks.push(Box::pin(async move {
+                    status.run(watch, status_shutdown).await;
+                    Ok(())
+                }));
             }
-            result
-        };
-        let tftp = async {
-            let result = tftp.run(inner.clone()).await.map_err(ServeError::from);
-            if result.is_err() {
-                trigger.trigger();
-            }
-            result
-        };
+            let (dhcp_trigger, tftp_trigger) = (&trigger, &trigger);
+            let dhcp_shutdown = inner.clone();
+            tasks.push(Box::pin(async move {
+                let result = dhcp.run(dhcp_shutdown).await.map_err(ServeError::from);
+                if result.is_err() {
+                    dhcp_trigger.trigger();
+                }
+                result
+            }));
+            let tftp_shutdown = inner.clone();
+            tasks.push(Box::pin(async move {
+                let result = tftp.run(tftp_shutdown).await.map_err(ServeError::from);
+                if result.is_err() {
+                    tftp_trigger.trigger();
+                }
+                result
+            }));
+        }
         let outer = async {
             let status = format!("serving: {summary}");
             loop {
@@ -326,17 +296,179 @@ impl Serve {
             }
             crate::sys::notify::stopping();
         };
-        let timeline = watch.clone().run(inner.clone());
-        let status = async {
-            if let Some(status) = status {
-                status.run(watch, inner.clone()).await;
-            }
-        };
-        let (dhcp, tftp, (), (), ()) = tokio::join!(dhcp, tftp, outer, timeline, status);
+        let (results, ()) = tokio::join!(join_all(tasks), outer);
         drop(nat);
         drop(added);
-        dhcp.and(tftp)
+        results.into_iter().collect()
     }
+}
+
+type Task<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), ServeError>> + 'a>>;
+
+/// Runs every task to its end; their results in order.
+async fn join_all(mut tasks: Vec<Task<'_>>) -> Vec<Result<(), ServeError>> {
+    let mut results: Vec<Option<Result<(), ServeError>>> = tasks.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (task, result) in tasks.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                match task.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => *result = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+/// One interface: checks, binds, and (last) adds its address; NAT and the drop of root come
+/// after every interface is prepared.
+fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError> {
+    let iface_name = args.iface();
+    let root = args.tftp_root();
+    let mut iface = match args.wait_interface {
+        Some(limit) => Interface::wait_up(iface_name, limit, args.address.is_none()),
+        None => Interface::lookup_up(iface_name),
+    }
+    .map_err(ServeError::Interface)?;
+    // Before the server address is chosen: a killed run's leftover must not become it.
+    let ledger = AddressLedger::for_this_namespace();
+    let had_records = ledger.path().exists();
+    let take_over = recover_addresses(&ledger, iface_name, args.address);
+    if had_records {
+        iface = Interface::lookup_up(iface_name).map_err(ServeError::Interface)?;
+    }
+    let server =
+        match args.address {
+            Some(cidr) => cidr,
+            None => iface.addrs.first().copied().ok_or_else(|| {
+                ServeError::Interface(NetIfError::NoAddress(iface_name.to_owned()))
+            })?,
+        };
+    let mode = dhcp_mode(args, iface_name, server)?;
+    let reservations = reservations(args, iface_name, server)?;
+    if let Some(dist) = &args.debian {
+        fetch_debian(args, dist, server)?;
+    }
+    let store = FsStore::open_root(root)?;
+    let leases = (args.mode == ServeMode::Dhcp).then(|| {
+        LeaseFile::new(
+            args.leases
+                .clone()
+                .unwrap_or_else(|| crate::config::default_lease_file(iface_name)),
+        )
+    });
+    let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
+    let dhcp = DhcpService::bind(DhcpTaskConfig {
+        interface: iface_name.to_owned(),
+        server,
+        mode: mode.clone(),
+        boot: boot_table(args),
+        reservations,
+        leases,
+        port: args.dhcp_port,
+    })?;
+    let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
+    let listener = crate::sys::udp::bind(
+        tftp_listen,
+        BindOptions {
+            device: Some(iface_name),
+            ..BindOptions::default()
+        },
+    )
+    .map_err(|step| ListenError::new("TFTP", args.tftp_port, iface_name, step))?;
+    let tftp_cfg = args.tftp.task_config(root.to_owned(), tftp_listen);
+    let watch = BootWatch::new(
+        root.to_owned(),
+        Some(dhcp.client_book()),
+        args.mode == ServeMode::Dhcp,
+        args.boot_quiet,
+    );
+    watch.add_interface(interface_status(iface_name, server, &mode));
+    let dhcp = dhcp.with_boot_watch(watch.clone());
+    let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
+        .bind_transfers(server.addr, Some(iface_name.to_owned()))
+        .with_client_book(dhcp.client_book())
+        .with_boot_watch(watch.clone())
+        .max_transfers_per_client(
+            (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
+        );
+    // As the user that will serve, and before the interface changes: a refusal leaves it
+    // as it was.
+    prepare_lease_dir(run_as, lease_path.as_deref())?;
+    check_as_server(args, run_as, &dhcp, &tftp)?;
+    // Last, so that every error above leaves the interface as it was. The sockets listen on
+    // 0.0.0.0 and do not need the address yet.
+    let added = match args.address {
+        Some(cidr) => iface
+            .ensure_address_recorded(cidr, &ledger, take_over.is_some())
+            .map_err(|e| add_error(cidr, iface_name, e))?,
+        None => None,
+    };
+    let status = bind_status(args, run_as)?;
+    match (&added, &take_over) {
+        (Some(added), Some(pid)) => {
+            tracing::info!(interface = iface_name, address = %added.cidr(), killed_pid = pid,
+                "address left by a killed pocketpxe taken over (removed again on exit)");
+        }
+        (Some(added), None) => {
+            tracing::info!(interface = iface_name, address = %added.cidr(),
+                "address added (removed again on exit)");
+        }
+        (None, _) => {}
+    }
+    let summary = match &mode {
+        DhcpModeConfig::Authoritative {
+            pool,
+            lease_time,
+            router,
+            dns,
+        } => format!(
+            "mode=dhcp range={}-{} lease_time={}s router={} dns={} leases={}",
+            pool.start,
+            pool.end,
+            lease_time.as_secs(),
+            router.map_or("none".to_owned(), |r| r.to_string()),
+            if dns.is_empty() {
+                "none".to_owned()
+            } else {
+                dns.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            lease_path.unwrap_or_default(),
+        ),
+        DhcpModeConfig::Proxy => "mode=proxy".to_owned(),
+    };
+    let reload = ReloadTarget {
+        interface: iface_name.to_owned(),
+        server,
+        proxy: args.mode == ServeMode::Proxy,
+        rules: dhcp.rule_sender(),
+    };
+    Ok(Prepared {
+        reload,
+        unit: Unit {
+            summary: format!(
+                "interface={iface_name} server={server} {summary} root={}",
+                root.display()
+            ),
+            dhcp,
+            tftp,
+            watch,
+            status,
+        },
+        server,
+        added,
+    })
 }
 
 /// The status socket for `pocketpxe status`, bound as root and handed to the service user.
@@ -349,7 +481,7 @@ fn bind_status(args: &ServeArgs, run_as: &RunAs) -> Result<Option<StatusSocket>,
     match &args.status_socket {
         Some(path) => Ok(Some(StatusSocket::bind(path, owner)?)),
         None => {
-            let path = status::default_socket(&args.interface);
+            let path = status::default_socket(args.iface());
             match StatusSocket::bind(&path, owner) {
                 Ok(socket) => Ok(Some(socket)),
                 Err(err) => {
@@ -441,18 +573,7 @@ fn dhcp_mode(
             ))
         })?,
     };
-    for ip in [range.start, range.end] {
-        if !server.contains(ip) {
-            return Err(ServeError::Range(format!(
-                "range {range} is outside {iface}'s subnet {subnet} (server address {server})"
-            )));
-        }
-    }
-    if server.prefix < 31 && (range.start == server.network() || range.end == server.broadcast()) {
-        return Err(ServeError::Range(format!(
-            "range {range} includes the network or broadcast address of {subnet}"
-        )));
-    }
+    check_range(range, server, iface).map_err(ServeError::Range)?;
     let with_default = |given: Option<Optional<Ipv4Addr>>| match given {
         None => Some(server.addr),
         Some(Optional::Some(ip)) => Some(ip),
@@ -493,8 +614,53 @@ fn dhcp_mode(
     })
 }
 
+/// The range must lie in the server's subnet, without its network or broadcast address.
+///
+/// # Errors
+/// A message naming the range, the interface and the subnet.
+pub(crate) fn check_range(range: AddrRange, server: Ipv4Cidr, iface: &str) -> Result<(), String> {
+    let subnet = Ipv4Cidr {
+        addr: server.network(),
+        prefix: server.prefix,
+    };
+    for ip in [range.start, range.end] {
+        if !server.contains(ip) {
+            return Err(format!(
+                "range {range} is outside {iface}'s subnet {subnet} (server address {server})"
+            ));
+        }
+    }
+    if server.prefix < 31 && (range.start == server.network() || range.end == server.broadcast()) {
+        return Err(format!(
+            "range {range} includes the network or broadcast address of {subnet}"
+        ));
+    }
+    Ok(())
+}
+
+/// Each reserved address must be a client address in the server's subnet.
+///
+/// # Errors
+/// A message naming the reservation, the interface and the subnet.
+pub(crate) fn check_reservations(
+    reserve: &[crate::cli::ReserveArg],
+    server: Ipv4Cidr,
+    iface: &str,
+) -> Result<(), String> {
+    for r in reserve {
+        if !server.contains(r.ip) || r.ip == server.addr {
+            return Err(format!(
+                "reservation {}={} is not a client address in {iface}'s subnet {server}",
+                crate::sys::netif::format_mac(&r.mac),
+                r.ip
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `.2` to `.99` of the server's subnet, clipped to its last host address.
-fn default_range(server: Ipv4Cidr) -> Option<AddrRange> {
+pub(crate) fn default_range(server: Ipv4Cidr) -> Option<AddrRange> {
     if server.prefix > 30 {
         return None;
     }
@@ -515,42 +681,41 @@ fn reservations(
     iface: &str,
     server: Ipv4Cidr,
 ) -> Result<Vec<Reservation>, ServeError> {
-    args.reserve
+    check_reservations(&args.reserve, server, iface).map_err(ServeError::Range)?;
+    Ok(args
+        .reserve
         .iter()
-        .map(|r| {
-            if !server.contains(r.ip) || r.ip == server.addr {
-                return Err(ServeError::Range(format!(
-                    "reservation {}={} is not a client address in {iface}'s subnet {server}",
-                    crate::sys::netif::format_mac(&r.mac),
-                    r.ip
-                )));
-            }
-            Ok(Reservation {
-                mac: r.mac,
-                ip: r.ip,
-            })
+        .map(|r| Reservation {
+            mac: r.mac,
+            ip: r.ip,
+        })
+        .collect())
+}
+
+/// The rules a reload can change, per interface, from resolved settings (flags, or a config
+/// file with flags over it; see [`crate::config::resolve`]). Reservations are checked against
+/// the subnet by the reload.
+pub fn flag_rules(ifaces: &[ServeArgs]) -> Vec<InterfaceRules> {
+    ifaces
+        .iter()
+        .map(|args| InterfaceRules {
+            interface: args.iface().to_owned(),
+            boot: boot_table(args),
+            reservations: args
+                .reserve
+                .iter()
+                .map(|r| Reservation {
+                    mac: r.mac,
+                    ip: r.ip,
+                })
+                .collect(),
         })
         .collect()
 }
 
-/// The rules the flags give, for a [`Reloader`] that reads them anew (with flags alone, a
-/// reload changes nothing). Reservations are checked against the subnet by the reload.
-pub fn flag_rules(args: &ServeArgs) -> Vec<InterfaceRules> {
-    vec![InterfaceRules {
-        interface: args.interface.clone(),
-        boot: boot_table(args),
-        reservations: args
-            .reserve
-            .iter()
-            .map(|r| Reservation {
-                mac: r.mac,
-                ip: r.ip,
-            })
-            .collect(),
-    }]
-}
-
-fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
+/// The boot table of these flags: `--boot` rules (default `bios=pxelinux.0`, with `--debian`
+/// also the UEFI shim), then one rule per class of each `--boot-mac`.
+pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
     let mut table: Vec<BootSpec> = args
         .boot
         .iter()
@@ -601,7 +766,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         dist: dist.to_owned(),
         arch: crate::fetch::menus::Arch::Amd64,
         mirror: args.mirror.clone(),
-        root: args.root.clone(),
+        root: args.tftp_root().to_owned(),
         console: args.console.clone(),
         // docs/protocol.md §2: behind another DHCP server, GRUB must be told where the files are.
         tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
@@ -613,7 +778,7 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
     };
     let report = crate::fetch::fetch_debian(&req)?;
     if let FetchAction::Downloaded { bytes } = report.action {
-        tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.root.display(),
+        tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.tftp_root().display(),
             "Debian installer fetched and verified");
     }
     for (file, outcome) in report.menus {
@@ -749,9 +914,9 @@ fn check_access(
         let RootError::Unreadable { error, .. } = err else {
             return Err(ServeError::Root(err));
         };
-        let root = args.root.display();
+        let root = args.tftp_root().display();
         return Err(ServeError::RootNotReadable {
-            path: args.root.clone(),
+            path: args.tftp_root().to_owned(),
             user: user.clone(),
             error,
             fix: format!(
@@ -791,12 +956,12 @@ fn check_access(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::warn!(
                 file, clients = %whom,
                 "boot file {file} is missing under the TFTP root {}: {whom} clients will not boot",
-                args.root.display()
+                args.tftp_root().display()
             ),
             Err(e) => tracing::warn!(
                 file, clients = %whom, user = %user,
                 "boot file {file} under the TFTP root {} cannot be served to {whom} clients: {e} (as user {user})",
-                args.root.display()
+                args.tftp_root().display()
             ),
         }
     }
@@ -868,14 +1033,15 @@ fn recover_addresses(ledger: &AddressLedger, iface: &str, wanted: Option<Ipv4Cid
     done.taken_over.map(|r| r.pid)
 }
 
-/// `--nat`: forwarding plus masquerading; without it, only a killed run's leftovers are undone.
+/// NAT for the interface with `--nat` (at most one; `uplink` may not be a served interface);
+/// without it, only a killed run's leftovers are undone.
 fn setup_nat(
-    args: &ServeArgs,
-    iface: &str,
-    server: Ipv4Cidr,
+    nat_for: Option<(&ServeArgs, Ipv4Cidr)>,
+    uplink: Option<&str>,
+    served: &[&str],
 ) -> Result<Option<crate::sys::nat::NatGuard>, ServeError> {
     use crate::sys::nat::{Nat, default_state_dir};
-    if !args.nat {
+    let Some((args, server)) = nat_for else {
         if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
                 Ok(done) => tracing::info!(?done, "undid NAT left behind by a killed pocketpxe"),
@@ -883,14 +1049,19 @@ fn setup_nat(
             }
         }
         return Ok(None);
-    }
-    let uplink = match &args.uplink {
-        Some(uplink) => uplink.clone(),
+    };
+    let uplink = match uplink {
+        Some(uplink) => uplink.to_owned(),
         None => crate::sys::nat::default_uplink()?,
     };
-    if uplink == iface {
+    if served.contains(&uplink.as_str()) {
+        let what = if uplink == args.iface() {
+            "the interface being served"
+        } else {
+            "an interface being served"
+        };
         return Err(ServeError::Usage(format!(
-            "--nat: the uplink {uplink} is the interface being served; name another with --uplink"
+            "--nat: the uplink {uplink} is {what}; name another with --uplink"
         )));
     }
     Ok(Some(Nat::enable(server, &uplink)?))
@@ -1118,6 +1289,28 @@ mod tests {
                 ("one.0".to_owned(), "bios of 52:54:00:12:34:56".to_owned()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn join_all_runs_every_task_to_its_end() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let tasks: Vec<Task<'_>> = vec![
+            Box::pin(async move {
+                // Ends only after the third task ran.
+                rx.await.map_err(|_| ServeError::Usage("dropped".into()))
+            }),
+            Box::pin(async { Err(ServeError::Usage("second".into())) }),
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                tx.send(()).map_err(|()| ServeError::Usage("closed".into()))
+            }),
+        ];
+        let results = join_all(tasks).await;
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(results[1].as_ref().unwrap_err().to_string(), "second");
+        let first_error: Result<(), ServeError> = results.into_iter().collect();
+        assert_eq!(first_error.unwrap_err().to_string(), "second");
     }
 
     #[test]

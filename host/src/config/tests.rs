@@ -1,0 +1,415 @@
+use super::*;
+use crate::cli::{Command, parse_from};
+
+const FILE: &str = "/etc/pocketpxe/pocketpxe.toml";
+
+fn cli(extra: &[&str]) -> ServeArgs {
+    let mut argv = vec!["pocketpxe", "serve", "--config", FILE];
+    argv.extend_from_slice(extra);
+    match parse_from(argv).unwrap().command {
+        Command::Serve(args) => args,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn resolve_with(text: &str, extra: &[&str]) -> Result<Vec<ServeArgs>, String> {
+    resolve_text(&cli(extra), Path::new(FILE), text).map_err(|e| e.to_string())
+}
+
+fn ok(text: &str) -> Vec<ServeArgs> {
+    resolve_with(text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    match resolve_with(text, &[]) {
+        Ok(all) => panic!("accepted: {all:?}"),
+        Err(e) => e,
+    }
+}
+
+const TWO: &str = r#"
+root = "/srv/tftp"
+lease-time = "30m"
+
+[[interface]]
+name = "br0"
+address = "192.168.242.1/24"
+range = "192.168.242.2-192.168.242.99"
+lease-time = 3600
+boot = { bios = "pxelinux.0", efi-x64 = "bootnetx64.efi" }
+
+[[interface.host]]
+mac = "52:54:00:12:34:56"
+ip = "192.168.242.50"
+boot = "test.0"
+
+[[interface.host]]
+mac = "52:54:00:12:34:57"
+boot = "other.efi"
+class = "efi-x64"
+
+[[interface]]
+name = "br1"
+mode = "proxy"
+root = "/srv/other"
+"#;
+
+#[test]
+fn two_interfaces_inherit_and_override() {
+    let all = ok(TWO);
+    assert_eq!(all.len(), 2);
+    let (br0, br1) = (&all[0], &all[1]);
+    assert_eq!(br0.iface(), "br0");
+    assert_eq!(br0.tftp_root(), Path::new("/srv/tftp"));
+    assert_eq!(br0.lease_time, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        br0.range.unwrap().to_string(),
+        "192.168.242.2-192.168.242.99"
+    );
+    assert_eq!(
+        br0.boot,
+        [
+            BootArg {
+                class: ClientClass::Bios,
+                file: "pxelinux.0".into()
+            },
+            BootArg {
+                class: ClientClass::EfiX64,
+                file: "bootnetx64.efi".into()
+            }
+        ]
+    );
+    assert_eq!(
+        br0.reserve,
+        [ReserveArg {
+            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            ip: Ipv4Addr::new(192, 168, 242, 50)
+        }]
+    );
+    assert_eq!(br0.boot_mac.len(), 2);
+    assert_eq!(br0.boot_mac[0].class, None);
+    assert_eq!(br0.boot_mac[1].class, Some(ClientClass::EfiX64));
+    assert_eq!(br1.iface(), "br1");
+    assert_eq!(br1.mode, ServeMode::Proxy);
+    assert_eq!(br1.tftp_root(), Path::new("/srv/other"));
+    // A proxy interface does not inherit the top level's dhcp-only defaults.
+    assert_eq!(br1.lease_time, None);
+    assert!(br1.reserve.is_empty() && br1.boot.is_empty());
+}
+
+#[test]
+fn flags_override_every_interface_and_interface_selects() {
+    let all = resolve_with(
+        TWO,
+        &[
+            "--root",
+            "/cli",
+            "--max-blksize",
+            "512",
+            "--boot",
+            "bios=cli.0",
+            "--reserve",
+            "52:54:00:00:00:01=192.168.242.60",
+        ],
+    )
+    .unwrap();
+    for a in &all {
+        assert_eq!(a.tftp_root(), Path::new("/cli"));
+        assert_eq!(a.tftp.max_blksize, 512);
+        assert_eq!(a.boot.len(), 1);
+        assert_eq!(a.boot[0].file, "cli.0");
+    }
+    // --reserve adds to the file's hosts.
+    assert_eq!(all[0].reserve.len(), 2);
+    // A flag that was not given keeps the file's value, not the flag's default.
+    let all = resolve_with(
+        "max-blksize = 1024\n[[interface]]\nname = \"a\"\nroot = \"/r\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(all[0].tftp.max_blksize, 1024);
+    assert_eq!(all[0].tftp.max_windowsize, 64, "the flag's default");
+    // --interface picks one interface of the file...
+    let picked = resolve_with(TWO, &["--interface", "br1"]).unwrap();
+    assert_eq!(picked.len(), 1);
+    assert_eq!(picked[0].mode, ServeMode::Proxy);
+    // ...or defines one from the top-level defaults.
+    let new = resolve_with(TWO, &["--interface", "eth9"]).unwrap();
+    assert_eq!(new.len(), 1);
+    assert_eq!(
+        (new[0].iface(), new[0].tftp_root()),
+        ("eth9", Path::new("/srv/tftp"))
+    );
+    assert_eq!(new[0].lease_time, Some(Duration::from_secs(1800)));
+    // An interface defined by --interface without a root names the flag.
+    let e = resolve_with(
+        "[[interface]]\nname = \"a\"\nroot = \"/r\"\n",
+        &["--interface", "b"],
+    )
+    .unwrap_err();
+    assert!(e.starts_with("--interface b: no TFTP root for b"), "{e}");
+    // --mode proxy on the command line makes the dhcp-only keys of an interface an error.
+    let e = resolve_with(TWO, &["--mode", "proxy"]).unwrap_err();
+    assert!(e.contains(":8:9: interface \"br0\": range:"), "{e}");
+}
+
+#[test]
+fn without_a_file_the_flags_are_all() {
+    let mut args = cli(&["--interface", "eth1", "--root", "/srv"]);
+    args.config = None;
+    let missing = Path::new("/nonexistent/pocketpxe.toml");
+    let r = resolve(&args, missing).unwrap();
+    assert!(r.file.is_none());
+    assert_eq!(r.interfaces.len(), 1);
+    assert_eq!(r.interfaces[0].iface(), "eth1");
+    args.root = None;
+    let e = resolve(&args, missing).unwrap_err().to_string();
+    assert!(e.contains("--interface and --root"), "{e}");
+}
+
+#[test]
+fn errors_name_file_line_column_and_key() {
+    let mut wrong = Vec::new();
+    for (text, want) in [
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nboot = { bios = \"a\", efi-x65 = \"b\" }\n",
+            "pocketpxe.toml:4:32: interface \"br0\": boot.efi-x65: 'efi-x65': unknown client class",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nlease-time = \"1y\"\n",
+            "pocketpxe.toml:4:14: interface \"br0\": lease-time: '1y': unknown unit",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nrange = \"10.0.0.9-10.0.0.1\"\n",
+            "pocketpxe.toml:4:9: interface \"br0\": range: range 10.0.0.9-10.0.0.1 ends before it starts",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nfrobnicate = 1\n",
+            "pocketpxe.toml:4:1: interface \"br0\": frobnicate: unknown key `frobnicate`",
+        ),
+        (
+            "user = \"pocketpxe\"\nbogus = true\n",
+            "pocketpxe.toml:2:1: bogus: unknown key `bogus`",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\n[[interface.host]]\nmac = \"zz\"\nip = \"10.0.0.5\"\n",
+            "pocketpxe.toml:5:7: interface \"br0\": host[0].mac: 'zz' is not a MAC address",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\ntimeout = 0\n",
+            "pocketpxe.toml:4:11: interface \"br0\": timeout: 0 is out of range: give 1 to 255",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nuser = \"x\"\n",
+            "pocketpxe.toml:4:8: interface \"br0\": user: `user` is a process-wide setting",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nmode = \"proxy\"\ndns = \"1.1.1.1\"\n",
+            "pocketpxe.toml:5:7: interface \"br0\": dns: `dns` only applies to mode = \"dhcp\"",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nmode = \"proxy\"\n[[interface.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.0.0.5\"\n",
+            "pocketpxe.toml:7:6: interface \"br0\": host[0].ip: a fixed address only applies",
+        ),
+        (
+            "[[interface]]\nname = \"br0\"\n",
+            "pocketpxe.toml:2:8: interface \"br0\": name: no TFTP root for br0",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nmode = \"dhcp\"\n",
+            "pocketpxe.toml:2:1: interface #1: an [[interface]] needs name",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\n[[interface]]\nname = \"a\"\n",
+            "pocketpxe.toml:5:8: interface \"a\": name: interface a is named twice",
+        ),
+        (
+            "root = \"/r\"\nleases = \"/tmp/x.leases\"\n[[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n",
+            "pocketpxe.toml:2:10: leases: interfaces a and b would share the lease file /tmp/x.leases",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\nrange = \"10.0.1.2-10.0.1.9\"\n",
+            "pocketpxe.toml:5:9: interface \"a\": range: range 10.0.1.2-10.0.1.9 is outside a's subnet 10.0.0.0/24",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\naddress = \"10.0.0.1/24\"\n[[interface.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.0.9.5\"\n",
+            "pocketpxe.toml:7:6: interface \"a\": host[0].ip: reservation 52:54:00:00:00:01=10.0.9.5 is not a client address in a's subnet",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\n[[interface.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.0.0.5\"\n[[interface.host]]\nmac = \"52:54:00:00:00:02\"\nip = \"10.0.0.5\"\n",
+            "pocketpxe.toml:9:6: interface \"a\": host[1].ip: reservations 52:54:00:00:00:01=10.0.0.5 and 52:54:00:00:00:02=10.0.0.5 share the address",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\n[[interface.host]]\nmac = \"52:54:00:00:00:01\"\nclass = \"bios\"\n",
+            "interface \"a\": host[0].class: class only narrows",
+        ),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\nboot = { bios = \"\" }\n",
+            "pocketpxe.toml:4:17: interface \"a\": boot.bios: empty boot file",
+        ),
+        ("root = \"/r\"\nlease-time = \n", "pocketpxe.toml:2:"),
+        (
+            "root = \"/r\"\n[[interface]]\nname = \"a\"\nmirror = \"http://x\"\n",
+            "interface \"a\": mirror: `mirror` goes with debian",
+        ),
+        (
+            "root = \"/r\"\nnat = true\n[[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n",
+            "nat: nat is on for a already",
+        ),
+        (
+            "root = \"/r\"\nuplink = \"b\"\nnat = true\n[[interface]]\nname = \"b\"\n",
+            "uplink: the uplink b is an interface being served",
+        ),
+        ("root = \"/r\"\n", "no [[interface]] to serve"),
+        (
+            "[interface]\nname = \"a\"\n",
+            "pocketpxe.toml:1:1: interface: invalid type: map, expected a sequence: interfaces are an array of tables, written [[interface]]",
+        ),
+    ] {
+        let e = err(text);
+        if !e.contains(want) || e.contains('\n') {
+            wrong.push(format!("want {want:?}\n got {e:?}\nfor\n{text}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+#[test]
+fn values_take_the_flags_forms() {
+    let all = ok(r#"
+root = "/r"
+[[interface]]
+name = "a"
+lease-time = "2d"
+router = "none"
+dns = ["1.1.1.1", "9.9.9.9"]
+wait-interface = true
+console = "ttyS0"
+debian = "bookworm"
+[[interface]]
+name = "b"
+dns = "none"
+wait-interface = "5m"
+leases = "/tmp/b.leases"
+"#);
+    assert_eq!(all[0].lease_time, Some(Duration::from_secs(172_800)));
+    assert_eq!(all[0].router, Some(Optional::None));
+    assert_eq!(all[0].dns.len(), 2);
+    assert_eq!(all[0].wait_interface, Some(Duration::from_secs(60)));
+    assert_eq!(all[0].console.as_ref().map(|c| c.baud), Some(115_200));
+    assert_eq!(all[1].dns, [Optional::None]);
+    assert_eq!(all[1].wait_interface, Some(Duration::from_secs(300)));
+    assert_eq!(all[1].debian, None);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../../dist/pocketpxe.example.toml");
+    let all = ok(text);
+    assert_eq!(all.len(), 1);
+    let eth = &all[0];
+    assert_eq!(
+        eth.address.map(|a| a.to_string()).as_deref(),
+        Some("192.168.242.1/24")
+    );
+    assert_eq!(
+        eth.range.map(|r| r.to_string()).as_deref(),
+        Some("192.168.242.2-192.168.242.99")
+    );
+    assert_eq!(eth.lease_time, Some(Duration::from_secs(3600)));
+    let boot: Vec<(ClientClass, &str)> = eth
+        .boot
+        .iter()
+        .map(|b| (b.class, b.file.as_str()))
+        .collect();
+    assert_eq!(
+        boot,
+        [
+            (ClientClass::Bios, "pxelinux.0"),
+            (ClientClass::EfiX64, "bootnetx64.efi")
+        ]
+    );
+    // Uncommenting the examples gives a valid file too.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| looks_like_toml(r))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let all = ok(&uncommented);
+    assert_eq!(all.len(), 2, "{uncommented}");
+    assert_eq!(all[0].reserve.len(), 1);
+    assert_eq!(all[0].boot_mac.len(), 1);
+}
+
+/// A commented-out line of TOML in the example (`# key = value` or `# [[table]]`), as opposed
+/// to prose.
+fn looks_like_toml(line: &str) -> bool {
+    line.starts_with("[[")
+        || line
+            .split_once(" = ")
+            .is_some_and(|(k, _)| !k.contains(' '))
+}
+
+#[test]
+fn a_flag_equal_to_its_default_still_overrides() {
+    let text = "root = \"/r\"\n[[interface]]\nname = \"a\"\nmode = \"proxy\"\ntftp-port = 6969\n";
+    assert_eq!(ok(text)[0].mode, ServeMode::Proxy);
+    assert_eq!(ok(text)[0].tftp_port, 6969);
+    let all = resolve_with(text, &["--mode", "dhcp", "--tftp-port", "69"]).unwrap();
+    assert_eq!(all[0].mode, ServeMode::Dhcp);
+    assert_eq!(all[0].tftp_port, 69);
+    // Only what was on the command line counts as given.
+    let args = cli(&["--mode", "dhcp", "--max-blksize=512", "--nat"]);
+    for id in ["mode", "max_blksize", "nat", "config"] {
+        assert!(args.given(id), "{id}: {:?}", args.explicit);
+    }
+    for id in ["tftp_port", "max_windowsize", "lease_time", "interface"] {
+        assert!(!args.given(id), "{id}: {:?}", args.explicit);
+    }
+}
+
+#[test]
+fn check_config_describes_each_interface() {
+    let all = ok(TWO);
+    assert_eq!(
+        describe(&all[0]),
+        "interface br0: mode=dhcp address=192.168.242.1/24 range=192.168.242.2-192.168.242.99 \
+         lease-time=3600s leases=/var/lib/pocketpxe/br0.leases root=/srv/tftp \
+         boot=bios=pxelinux.0,efi-x64=bootnetx64.efi reservations=1 per-mac-rules=2"
+    );
+    assert_eq!(
+        describe(&all[1]),
+        "interface br1: mode=proxy root=/srv/other boot=bios=pxelinux.0 reservations=0 \
+         per-mac-rules=0"
+    );
+}
+
+#[test]
+fn every_serve_flag_has_a_key() {
+    use clap::CommandFactory;
+    // Command-line only: the file itself, the interface (a section of its own), and the
+    // per-client flags, which are `[[interface.host]]` tables.
+    let cli_only = ["config", "interface", "reserve", "boot-mac", "help"];
+    let cmd = crate::cli::Cli::command();
+    let serve = cmd.find_subcommand("serve").expect("serve");
+    let mut checked = 0;
+    for arg in serve.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if cli_only.contains(&long) || arg.is_global_set() {
+            continue;
+        }
+        let text = format!("{long} = \"x\"\n[[interface]]\nname = \"br0\"\n");
+        if let Err(e) = resolve_with(&text, &[]) {
+            assert!(
+                !e.contains("unknown key"),
+                "--{long} has no config key: {e}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 25, "only {checked} flags checked");
+}
