@@ -60,7 +60,7 @@ mod test_util;
 pub use boot::{
     BootChoice, BootRule, ClientClass, ClientInfo, ProxyStrategy, UnknownClass, choose,
 };
-pub use config::{DhcpConfig, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
+pub use config::{DhcpConfig, INFINITE_LEASE, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
 pub use event::DhcpEvent;
 pub use lease::{Lease, LeaseSlot};
 pub use outcome::{DhcpOutcome, IgnoreReason};

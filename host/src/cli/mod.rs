@@ -1,14 +1,14 @@
 //! Command-line interface: `pocketpxe <subcommand> [flags]`.
 
+mod duration;
 mod fetch;
 pub mod generate;
 mod serve;
 mod tftp;
 
+pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
-pub use serve::{
-    AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
-};
+pub use serve::{AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode};
 pub use tftp::{TftpArgs, TftpTuning};
 
 use clap::{Args, Parser, Subcommand};

@@ -1,6 +1,7 @@
 //! Flags of `pocketpxe serve`, and the values they take.
 
 use super::TftpTuning;
+use super::duration::{parse_duration, parse_lease_time};
 use crate::sys::netif::{Ipv4Cidr, parse_mac};
 use clap::Args;
 use pocketpxe_core::dhcp::ClientClass;
@@ -15,7 +16,7 @@ pub struct ServeArgs {
     /// The interface to serve; nothing is answered on any other.
     #[arg(long, value_name = "IFACE")]
     pub interface: String,
-    /// Wait up to TIMEOUT (default 60s; seconds, or 90s, 5m, …) for the interface to appear
+    /// Wait up to TIMEOUT (default 60s; a time like 90s, 5m or 1h30m) for the interface to appear
     /// and come up, and without --address to get an IPv4 address, instead of failing at once.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
         default_missing_value = "60s", value_parser = parse_duration)]
@@ -30,8 +31,9 @@ pub struct ServeArgs {
     /// the server's subnet.
     #[arg(long, value_name = "START-END")]
     pub range: Option<AddrRange>,
-    /// Lease time (dhcp mode): seconds, or with a unit: 90s, 30m, 1h, 2d. Default 1h.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    /// Lease time (dhcp mode): seconds, or a time like 90s, 30m, 1h30m, 2d, or `infinite`.
+    /// Default 1h.
+    #[arg(long, value_name = "TIME", value_parser = parse_lease_time)]
     pub lease_time: Option<Duration>,
     /// The server's address; added to the interface if missing and removed again on exit.
     /// Default: the interface's (first) IPv4 address.
@@ -256,29 +258,6 @@ impl<T: FromStr> FromStr for Optional<T> {
     }
 }
 
-/// Parses `90`, `90s`, `30m`, `1h`, `2d`.
-///
-/// # Errors
-/// A message naming the bad value.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a time like 3600, 90s, 30m, 1h or 2d"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
-    };
-    let secs = n
-        .checked_mul(scale)
-        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
-        .ok_or_else(|| format!("'{s}' is out of range (1 s to 136 years)"))?;
-    Ok(Duration::from_secs(secs))
-}
-
 fn boot_file(file: &str) -> Result<String, String> {
     if file.is_empty() {
         return Err("empty boot file".to_owned());
@@ -289,19 +268,4 @@ fn boot_file(file: &str) -> Result<String, String> {
         ));
     }
     Ok(file.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("99999999999d").is_err());
-    }
 }
