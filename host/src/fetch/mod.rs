@@ -200,12 +200,12 @@ pub enum FetchError {
         actual: String,
     },
     /// The tarball has an entry that must not be unpacked.
-    #[error("{archive}: {source}; nothing was changed")]
+    #[error("{archive}: {error}; nothing was changed")]
     Unpack {
         /// The tarball URL.
         archive: String,
-        /// The entry and why.
-        source: UnpackError,
+        /// The entry and why (part of the message, so not a `source()`).
+        error: UnpackError,
     },
     /// Another fetch holds the root.
     #[error(
@@ -213,12 +213,12 @@ pub enum FetchError {
     )]
     Busy(PathBuf),
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -322,7 +322,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     .map_err(|err| match err {
         UnpackFailure::Refused(source) => FetchError::Unpack {
             archive: tar_url.clone(),
-            source,
+            error: source,
         },
         UnpackFailure::Io(source) => io_err(&staging, source),
     })?;
@@ -330,7 +330,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     if !manifest.contains(&required) {
         return Err(FetchError::Unpack {
             archive: tar_url,
-            source: UnpackError {
+            error: UnpackError {
                 entry: required,
                 reason: "missing: this is not a Debian netboot tarball".into(),
             },
@@ -489,7 +489,7 @@ fn check_dist(dist: &str) -> Result<(), FetchError> {
 fn io_err(path: &Path, source: io::Error) -> FetchError {
     FetchError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     }
 }
 

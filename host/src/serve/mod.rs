@@ -688,7 +688,10 @@ fn check_access(
     }
     if let Err(err) = dhcp.check_lease_file() {
         return Err(match err {
-            LeaseFileError::Io { path, source } => {
+            LeaseFileError::Io {
+                path,
+                error: source,
+            } => {
                 let dir = match path.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
                     _ => ".".to_owned(),
@@ -824,12 +827,12 @@ fn setup_nat(
 
 fn add_error(cidr: Ipv4Cidr, iface: &str, err: NetIfError) -> ServeError {
     let detail = match err {
-        NetIfError::Netlink { source, .. }
+        NetIfError::Netlink { error: source, .. }
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             format!("{source} (needs root or CAP_NET_ADMIN)")
         }
-        NetIfError::Netlink { source, .. } => source.to_string(),
+        NetIfError::Netlink { error: source, .. } => source.to_string(),
         other => other.to_string(),
     };
     ServeError::AddAddress {
