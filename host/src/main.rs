@@ -143,6 +143,12 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
             ),
         }
     }
+    // The result goes to stdout (the log is on stderr): how to boot what was fetched.
+    let _ = writeln!(
+        std::io::stdout(),
+        "To boot it (IFACE: the interface facing the machines):\n  {}",
+        pocketpxe::fetch::serve_command(&req.root, req.arch, req.tftp_server)
+    );
     Ok(())
 }
 
