@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Help headings of `pocketpxe serve`'s flags.
+const DHCP: &str = "DHCP (dhcp mode)";
+const BOOT: &str = "Boot files";
+const NAT: &str = "Internet access (NAT)";
+const DEBIAN: &str = "Debian installer";
+
 /// Flags of `pocketpxe serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -29,10 +35,12 @@ pub struct ServeArgs {
     pub mode: ServeMode,
     /// Addresses to lease (dhcp mode), e.g. 192.168.242.2-192.168.242.99. Default: .2 to .99 of
     /// the server's subnet.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "START-END")]
     pub range: Option<AddrRange>,
     /// Lease time (dhcp mode): seconds, or a time like 90s, 30m, 1h30m, 2d, or `infinite`.
     /// Default 1h.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "TIME", value_parser = parse_lease_time)]
     pub lease_time: Option<Duration>,
     /// The server's address; added to the interface if missing and removed again on exit.
@@ -41,25 +49,32 @@ pub struct ServeArgs {
     pub address: Option<Ipv4Cidr>,
     /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
     /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
+    #[arg(help_heading = BOOT)]
     #[arg(long = "boot", value_name = "CLASS=PATH")]
     pub boot: Vec<BootArg>,
     /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
+    #[arg(help_heading = BOOT)]
     #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
     pub boot_mac: Vec<BootMacArg>,
     /// A fixed address for one client (repeatable, dhcp mode).
+    #[arg(help_heading = DHCP)]
     #[arg(long = "reserve", value_name = "MAC=IP")]
     pub reserve: Vec<ReserveArg>,
     /// Router (option 3) handed out in dhcp mode, or `none`. Default: the server.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "IP|none")]
     pub router: Option<Optional<Ipv4Addr>>,
     /// DNS server (option 6) handed out in dhcp mode (repeatable), or `none`. Default: the
     /// server.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "IP|none")]
     pub dns: Vec<Optional<Ipv4Addr>>,
     /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "FILE")]
     pub leases: Option<PathBuf>,
     /// DHCP server port.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "PORT", default_value_t = 67)]
     pub dhcp_port: u16,
     /// TFTP port.
@@ -75,23 +90,29 @@ pub struct ServeArgs {
     /// Let booted machines reach the internet through this server: IPv4 forwarding plus
     /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
     /// exit and, after a crash, on the next start.
+    #[arg(help_heading = NAT)]
     #[arg(long)]
     pub nat: bool,
     /// The uplink for --nat (default: the interface holding the default route).
+    #[arg(help_heading = NAT)]
     #[arg(long, value_name = "IFACE", requires = "nat")]
     pub uplink: Option<String>,
     /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
     /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "DIST")]
     pub debian: Option<String>,
     /// With --debian: the Debian mirror to fetch from (http:// or https://).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
     pub mirror: String,
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
     pub console: Option<crate::fetch::menus::SerialConsole>,
     /// With --debian: an OpenPGP keyring to verify the mirror's InRelease with, for a private
     /// mirror signed with its own key [default: Debian's archive keyring].
+    #[arg(help_heading = DEBIAN)]
     #[arg(
         long,
         value_name = "FILE",
@@ -101,6 +122,7 @@ pub struct ServeArgs {
     pub keyring: Option<PathBuf>,
     /// With --debian: do not verify the mirror's InRelease signature; trust SHA256SUMS as the
     /// mirror sends it (a warning is logged).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, requires = "debian")]
     pub no_verify_signature: bool,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
