@@ -1013,7 +1013,7 @@ mod tests {
         for bad in [
             ["--range", "10.0.0.20-10.0.0.10"],
             ["--boot", "pdp11=x"],
-            ["--lease-time", "1y"],
+            ["--lease-time", "1fortnight"],
             ["--reserve", "zz=10.0.0.1"],
             ["--router", "gateway"],
         ] {
