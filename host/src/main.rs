@@ -168,7 +168,13 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }
 
-/// One line on stderr; a closed stderr loses it, nothing more (`eprintln!` would panic).
+/// One error line on stderr (under journald with the error priority, `<3>`); a closed stderr
+/// loses it, nothing more (`eprintln!` would panic).
 fn report(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let prefix = if pocketpxe::logging::under_journald() {
+        "<3>"
+    } else {
+        ""
+    };
+    let _ = writeln!(std::io::stderr(), "{prefix}{line}");
 }

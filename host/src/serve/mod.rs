@@ -807,7 +807,12 @@ fn setup_nat(
     if !args.nat {
         if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
-                Ok(done) => tracing::info!(?done, "undid NAT left behind by a killed pocketpxe"),
+                Ok(done) => tracing::info!(
+                    table_removed = done.table_removed,
+                    ip_forward = done.forwarding_restored.as_deref(),
+                    state_file = done.state_found,
+                    "undid NAT left behind by a killed pocketpxe"
+                ),
                 Err(e) => tracing::warn!("could not undo NAT left by a killed pocketpxe: {e}"),
             }
         }
