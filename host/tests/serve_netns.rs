@@ -257,6 +257,48 @@ fn restart_keeps_leases() {
     assert!(leases.contains(&format!("{m2} {other} ")), "{leases}");
 }
 
+/// `--lease-time infinite`: option 51 is 0xffffffff, the lease file keeps the lease with an
+/// expiry more than a century ahead, and a restarted server restores it for its client.
+#[test]
+fn an_infinite_lease_is_all_ones_and_survives_a_restart() {
+    const T: &str = "an_infinite_lease_is_all_ones_and_survives_a_restart";
+    if !netns_available(T) || !have_tool(T, "busybox", "busybox-static") {
+        return;
+    }
+    let lab = Lab::new("serve-infinite");
+    let (m1, m2) = ("02:00:00:00:bb:01", "02:00:00:00:bb:02");
+    set_mac(&lab.cli, "eth0", m1);
+    let flags = ["--address", "192.168.242.1/24", "--lease-time", "infinite"];
+    let mut server = lab.serve(&flags);
+    let (env, out) = udhcpc(&lab.cli, "eth0", &lab.tmp.path);
+    let env = env.unwrap_or_else(|| panic!("no lease: {out:?}"));
+    assert_eq!(env["lease"], "4294967295", "{env:?}");
+    let first = env["ip"].clone();
+    assert!(server.stop().success());
+    let leases = std::fs::read_to_string(lab.leases()).unwrap();
+    let line = leases
+        .lines()
+        .find(|l| l.starts_with(&format!("{m1} {first} ")))
+        .unwrap_or_else(|| panic!("{leases}"));
+    let expires: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expires > now + 100 * 365 * 86_400, "{line}");
+
+    let server = lab.serve(&flags);
+    server.wait_log("restored=1", Duration::from_secs(5));
+    // Restored, so another client does not get the address.
+    set_mac(&lab.cli, "eth0", m2);
+    let (env, out) = udhcpc(&lab.cli, "eth0", &lab.tmp.path);
+    let other = env.unwrap_or_else(|| panic!("no lease: {out:?}"))["ip"].clone();
+    assert_ne!(
+        other, first,
+        "a restored infinite lease was handed out again"
+    );
+}
+
 /// Only the served interface is answered: a client on another interface of the same
 /// namespace, whose subnet the server also has an address in, gets nothing.
 #[test]
