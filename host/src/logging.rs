@@ -1,4 +1,4 @@
-//! The log: `tracing` lines on stderr, as text (logfmt-quoted fields), compact text or JSON.
+//! The log: `tracing` lines on stderr, as text (logfmt-quoted fields) or JSON.
 //!
 //! Under journald (stderr is the stream named by `JOURNAL_STREAM`, see systemd.exec(5)) text
 //! lines carry no timestamp of their own and start with a syslog priority prefix (`<3>` error,
@@ -35,7 +35,7 @@ pub fn init(args: &LogArgs) {
 /// How lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
-    /// Text, compact text or JSON.
+    /// Text or JSON.
     pub format: LogFormat,
     /// Lines go to journald: priority prefix, no timestamp (text formats).
     pub journald: bool,
@@ -65,27 +65,11 @@ where
                 .fmt_fields(LogfmtFields)
                 .finish(),
         ),
-        (LogFormat::Compact, false) => Box::new(
-            builder
-                .with_ansi(style.ansi)
-                .compact()
-                .fmt_fields(LogfmtFields)
-                .finish(),
-        ),
         (LogFormat::Text, true) => Box::new(
             builder
                 .with_ansi(false)
                 .fmt_fields(LogfmtFields)
                 .event_format(Priority(tracing_subscriber::fmt::format().without_time()))
-                .finish(),
-        ),
-        (LogFormat::Compact, true) => Box::new(
-            builder
-                .with_ansi(false)
-                .fmt_fields(LogfmtFields)
-                .event_format(Priority(
-                    tracing_subscriber::fmt::format().compact().without_time(),
-                ))
                 .finish(),
         ),
     }

@@ -103,10 +103,8 @@ pub struct LogArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// Timestamp, level, target, fields (under journald: priority prefix, no timestamp).
-    #[value(alias = "full")]
+    #[value(alias = "full", alias = "compact")]
     Text,
-    /// Shorter text lines.
-    Compact,
     /// One JSON object per line: timestamp, level, target, fields.
     Json,
 }
@@ -171,6 +169,22 @@ mod tests {
         // Without `=`, the next word is not taken as the timeout.
         assert!(wait(&["--wait-interface", "5m"]).is_err());
         assert!(wait(&["--wait-interface=soon"]).is_err());
+    }
+
+    #[test]
+    fn log_formats_and_their_old_names() {
+        let format = |name: &str| {
+            Cli::try_parse_from(["pocketpxe", "tftp", "--root", "/", "--log-format", name])
+                .map(|cli| cli.log.log_format)
+                .map_err(|e| e.kind())
+        };
+        assert_eq!(format("text"), Ok(LogFormat::Text));
+        assert_eq!(format("full"), Ok(LogFormat::Text));
+        assert_eq!(format("compact"), Ok(LogFormat::Text));
+        assert_eq!(format("json"), Ok(LogFormat::Json));
+        assert!(format("xml").is_err());
+        let cli = Cli::try_parse_from(["pocketpxe", "tftp", "--root", "/"]).unwrap();
+        assert_eq!(cli.log.log_format, LogFormat::Text);
     }
 
     /// Every example in the help parses (continued lines joined).
