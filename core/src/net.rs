@@ -75,6 +75,17 @@ pub enum Destination {
     },
 }
 
+/// `10.0.0.5:68`, `255.255.255.255:68` (broadcast), `10.0.0.5:68 at 52:54:00:12:34:56`.
+impl core::fmt::Display for Destination {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::Unicast(addr) => write!(f, "{addr}"),
+            Self::Broadcast { port } => write!(f, "{}:{port}", Ipv4Addr::BROADCAST),
+            Self::UnicastToMac { ip, mac, port } => write!(f, "{ip}:{port} at {}", Mac(mac)),
+        }
+    }
+}
+
 /// The caller's transmit buffer is too small; nothing was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -127,11 +138,32 @@ impl defmt::Format for Mac {
 
 #[cfg(test)]
 mod tests {
-    use super::Mac;
+    use super::{Destination, Mac};
 
     #[test]
     fn mac_displays_as_lower_case_colon_separated_hex() {
         let mac = Mac([0x52, 0x54, 0x00, 0x0a, 0xbc, 0xff]);
         assert_eq!(std::format!("{mac}"), "52:54:00:0a:bc:ff");
+    }
+
+    #[test]
+    fn destinations_display_as_address_and_port() {
+        use core::net::{Ipv4Addr, SocketAddrV4};
+        let ip = Ipv4Addr::new(10, 0, 0, 5);
+        let show = |d: Destination| std::format!("{d}");
+        assert_eq!(
+            show(Destination::Unicast(SocketAddrV4::new(ip, 68))),
+            "10.0.0.5:68"
+        );
+        assert_eq!(
+            show(Destination::Broadcast { port: 68 }),
+            "255.255.255.255:68"
+        );
+        let to_mac = Destination::UnicastToMac {
+            ip,
+            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            port: 68,
+        };
+        assert_eq!(show(to_mac), "10.0.0.5:68 at 52:54:00:12:34:56");
     }
 }

@@ -220,7 +220,7 @@ struct Section {
     mode: Option<ServeMode>,
     #[serde(default, deserialize_with = "parsed")]
     range: Option<AddrRange>,
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "lease_time")]
     lease_time: Option<Duration>,
     #[serde(default, deserialize_with = "parsed")]
     address: Option<Ipv4Cidr>,
@@ -238,7 +238,8 @@ struct Section {
     timeout: Option<u8>,
     retries: Option<u8>,
     no_options: Option<bool>,
-    grace: Option<u64>,
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    grace: Option<Duration>,
     nat: Option<bool>,
     wait_interface: Option<Wait>,
     debian: Option<String>,
@@ -698,7 +699,7 @@ fn check_section(
         ("max-blksize", s.max_blksize.map(u64::from), 8, 65_464),
         ("max-windowsize", s.max_windowsize.map(u64::from), 1, 65_535),
         ("timeout", s.timeout.map(u64::from), 1, 255),
-        ("grace", s.grace, 0, 86_400),
+        ("grace", s.grace.map(|g| g.as_secs()), 0, 86_400),
     ];
     for (key, value, lo, hi) in ranges {
         if let Some(v) = value
@@ -1001,12 +1002,35 @@ fn boot_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    d.deserialize_any(DurationVisitor { allow_bool: false })
+    d.deserialize_any(DurationVisitor::new(parse_duration))
         .map(|w| w.0)
 }
 
+/// A lease time: a time or `"infinite"`.
+fn lease_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor::new(crate::cli::parse_lease_time))
+        .map(|w| w.0)
+}
+
+/// A time that may be zero (`grace = 0`).
+fn duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor::new(crate::cli::parse_duration_or_zero))
+        .map(|w| w.0)
+}
+
+/// Reads a time as its flag does: the same parser for numbers (seconds) and strings.
 struct DurationVisitor {
     allow_bool: bool,
+    parse: fn(&str) -> Result<Duration, String>,
+}
+
+impl DurationVisitor {
+    fn new(parse: fn(&str) -> Result<Duration, String>) -> Self {
+        Self {
+            allow_bool: false,
+            parse,
+        }
+    }
 }
 
 impl Visitor<'_> for DurationVisitor {
@@ -1028,25 +1052,28 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Wait, E> {
-        parse_duration(&v.to_string())
+        (self.parse)(&v.to_string())
             .map(|d| Wait(Some(d)))
             .map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Wait, E> {
-        parse_duration(&v.to_string())
+        (self.parse)(&v.to_string())
             .map(|d| Wait(Some(d)))
             .map_err(E::custom)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Wait, E> {
-        parse_duration(v).map(|d| Wait(Some(d))).map_err(E::custom)
+        (self.parse)(v).map(|d| Wait(Some(d))).map_err(E::custom)
     }
 }
 
 impl<'de> Deserialize<'de> for Wait {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurationVisitor { allow_bool: true })
+        d.deserialize_any(DurationVisitor {
+            allow_bool: true,
+            parse: parse_duration,
+        })
     }
 }
 

@@ -211,7 +211,11 @@ impl FsStore {
             .metadata()
             .map_err(|err| self.io_error(rel, "fstat", err))?;
         if !meta.is_file() {
-            tracing::debug!(file = rel, kind = ?meta.file_type(), "refused: not a regular file");
+            tracing::debug!(
+                file = rel,
+                kind = file_kind(meta.file_type()),
+                "refused: not a regular file"
+            );
             return Err(OpenError::Denied);
         }
         let key = FileKey {
@@ -494,6 +498,26 @@ fn pread_full(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// What a non-regular file is, in words (for logs).
+fn file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_dir() {
+        "directory"
+    } else if kind.is_symlink() {
+        "symlink"
+    } else if kind.is_fifo() {
+        "fifo"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_char_device() {
+        "character device"
+    } else {
+        "regular file"
+    }
 }
 
 fn log_read_error(root: &Path, file: &str, offset: u64, err: io::Error) -> io::Error {

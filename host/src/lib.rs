@@ -24,6 +24,7 @@
 //!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;
 //!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;
 //!   * [`sys::clock`]: host time to core time.
+//! * [`logging`]: the log's formats (text, compact, JSON) and journald priorities.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
 //! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod fs_store;
+pub mod logging;
 pub mod serve;
 pub mod sys;
 

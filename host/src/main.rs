@@ -1,7 +1,7 @@
 //! `pocketpxe`: the command-line entry point. Parses flags, sets up logging, runs a task.
 
 use anyhow::Context as _;
-use pocketpxe::cli::{BenchCommand, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::cli::{BenchCommand, Command, TftpArgs};
 use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
 use std::io::Write as _;
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
-    init_logging(&cli.log);
+    pocketpxe::logging::init(&cli.log);
     // One thread for the daemons (their loops are single-threaded by design); the load tool
     // may ask for more.
     let threads = match &cli.command {
@@ -215,6 +215,12 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
             ),
         }
     }
+    // The result goes to stdout (the log is on stderr): how to boot what was fetched.
+    let _ = writeln!(
+        std::io::stdout(),
+        "To boot it (IFACE: the interface facing the machines):\n  {}",
+        pocketpxe::fetch::serve_command(&req.root, req.arch, req.tftp_server)
+    );
     Ok(())
 }
 
@@ -227,75 +233,20 @@ fn man(args: &pocketpxe::cli::generate::ManArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Prints a command-line error as one line (help and version go to stdout as usual).
+/// Prints a command-line error as clap renders it (with its suggestions and the usage line;
+/// colours only on a terminal), or help and version on stdout, and gives clap's exit code.
 fn usage_error(err: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = err.print();
-        return if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    // clap's first paragraph, on one line (it lists missing arguments on lines of their own).
-    let rendered = err.render().to_string();
-    let line = rendered
-        .lines()
-        .skip_while(|line| line.trim().is_empty())
-        .take_while(|line| !line.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let line = if line.is_empty() {
-        "error: invalid command line"
-    } else {
-        &line
-    };
-    report(format_args!("{line} (see pocketpxe --help)"));
-    ExitCode::from(2)
+    let _ = err.print();
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }
 
-/// One line on stderr; a closed stderr loses it, nothing more (`eprintln!` would panic).
+/// One error line on stderr (under journald with the error priority, `<3>`); a closed stderr
+/// loses it, nothing more (`eprintln!` would panic).
 fn report(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn init_logging(args: &LogArgs) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(args.default_filter()));
-    use std::io::IsTerminal as _;
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(|| LogWriter)
-        // Its report of a failed write would go to the same stderr, through `eprintln!`.
-        .log_internal_errors(false);
-    match args.log_format {
-        LogFormat::Full => builder.init(),
-        LogFormat::Compact => builder.compact().init(),
-    }
-}
-
-/// The log's stderr, where a failed write is dropped: once stderr is a pipe whose reader is
-/// gone (`pocketpxe serve ... 2>&1 | head -1`), writes fail with `EPIPE` (SIGPIPE is ignored),
-/// and the daemon must go on serving, and clean up when it stops, without its log.
-struct LogWriter;
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    let prefix = if pocketpxe::logging::under_journald() {
+        "<3>"
+    } else {
+        ""
+    };
+    let _ = writeln!(std::io::stderr(), "{prefix}{line}");
 }

@@ -1,5 +1,6 @@
-//! The command line: one clear error line and a non-zero exit for bad flags and unusable
-//! roots or ports; a clean exit 0 on SIGTERM, also with a transfer running.
+//! The command line: clap's errors (with suggestions and usage) for bad flags, one clear
+//! error line and a non-zero exit for unusable roots or ports; a clean exit 0 on SIGTERM,
+//! also with a transfer running.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -34,20 +35,129 @@ fn assert_one_line(stderr: &str, needles: &[&str]) {
     }
 }
 
+/// clap's error as clap renders it: `error: …` naming every `needle`, then the usage line
+/// (for errors that have one) and the pointer to `--help`; no colours off a terminal.
+fn assert_usage_error(stderr: &str, needles: &[&str], usage: bool) {
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    // The error itself: up to the first empty line.
+    let first = stderr.split("\n\n").next().unwrap_or_default();
+    for needle in needles {
+        assert!(first.contains(needle), "{needle:?} missing in {first:?}");
+    }
+    assert_eq!(
+        stderr.lines().any(|l| l.starts_with("Usage: pocketpxe ")),
+        usage,
+        "usage line: {stderr}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("For more information, try '--help'."),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colours off a terminal: {stderr:?}"
+    );
+}
+
 #[test]
-fn bad_flags_give_one_line() {
+fn bad_flags_give_clap_errors_with_usage() {
     let (code, err) = pocketpxe(&["tftp", "--root", "/tmp", "--bogus"]);
     assert_eq!(code, 2);
-    assert_one_line(&err, &["--bogus"]);
+    assert_usage_error(&err, &["--bogus"], true);
     let (code, err) = pocketpxe(&["tftp", "--root", "/tmp", "--max-blksize", "7"]);
     assert_eq!(code, 2);
-    assert_one_line(&err, &["--max-blksize", "7"]);
+    assert_usage_error(&err, &["--max-blksize", "7"], false);
     let (code, err) = pocketpxe(&["tftp", "--root", "/tmp", "--listen", "localhost"]);
     assert_eq!(code, 2);
-    assert_one_line(&err, &["--listen"]);
+    assert_usage_error(&err, &["--listen"], false);
     let (code, err) = pocketpxe(&["tftp"]);
     assert_eq!(code, 2);
-    assert_one_line(&err, &["--root"]);
+    assert_usage_error(&err, &["--root"], true);
+}
+
+#[test]
+fn a_mistyped_flag_gets_the_suggestion_and_the_usage_line() {
+    let (code, err) = pocketpxe(&["serve", "--interfac", "eth0", "--root", "/srv/tftp"]);
+    assert_eq!(code, 2, "{err}");
+    assert_usage_error(&err, &["unexpected argument '--interfac'"], true);
+    assert!(
+        err.contains("tip: a similar argument exists: '--interface'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Usage: pocketpxe serve --interface <IFACE> --root <DIR>"),
+        "{err}"
+    );
+}
+
+/// Times are accepted (`1h30m`, `infinite` for the lease) or refused by every flag alike: an
+/// accepted one gets as far as the missing interface (exit 1), a refused one is a usage error.
+#[test]
+fn times_take_units_and_infinite_only_for_the_lease() {
+    let serve = |extra: &[&str]| {
+        let mut argv = vec!["serve", "--interface", "pxenosuch0", "--root", "/tmp"];
+        argv.extend_from_slice(extra);
+        pocketpxe(&argv)
+    };
+    for ok in [
+        &["--lease-time", "1h30m"][..],
+        &["--lease-time", "infinite"],
+        &["--lease-time", "90"],
+        &["--grace", "1m30s"],
+        &["--timeout", "2s"],
+    ] {
+        let (code, err) = serve(ok);
+        assert_eq!(code, 1, "{ok:?}: {err}");
+        assert_one_line(&err, &["interface pxenosuch0 does not exist"]);
+    }
+    let (code, err) = serve(&["--wait-interface=infinite"]);
+    assert_eq!(code, 2, "{err}");
+    assert_usage_error(
+        &err,
+        &[
+            "--wait-interface",
+            "'infinite' is only accepted as a lease time (--lease-time)",
+        ],
+        false,
+    );
+    let (code, err) = serve(&["--grace", "infinite"]);
+    assert_eq!(code, 2, "{err}");
+    assert_usage_error(&err, &["--grace", "only accepted as a lease time"], false);
+    let (code, err) = serve(&["--lease-time", "1h30x"]);
+    assert_eq!(code, 2, "{err}");
+    assert_usage_error(&err, &["--lease-time", "'1h30x' is not a time like"], false);
+}
+
+/// An error whose message already names its cause does not repeat it.
+#[test]
+fn causes_are_printed_once() {
+    let tmp = TempDir::new("cli-cause");
+    let leases = tmp.path.to_str().unwrap();
+    let (code, err) = pocketpxe(&[
+        "serve",
+        "--interface",
+        "lo",
+        "--root",
+        leases,
+        "--leases",
+        leases,
+        "--dhcp-port",
+        "0",
+        "--tftp-port",
+        "0",
+        "--user",
+        "root",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_one_line(
+        &err,
+        &[&format!(
+            "lease file {leases}: Is a directory (os error 21)"
+        )],
+    );
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
 }
 
 /// The TFTP tuning flags, in `tftp` and `serve` alike.
@@ -101,7 +211,7 @@ fn serve_and_tftp_share_the_tftp_tuning_flags() {
 }
 
 #[test]
-fn bad_tuning_values_give_one_line_naming_the_flag() {
+fn bad_tuning_values_give_a_usage_error_naming_the_flag() {
     for (flag, bad) in [
         ("--max-windowsize", "0"),
         ("--timeout", "0"),
@@ -112,7 +222,7 @@ fn bad_tuning_values_give_one_line_naming_the_flag() {
     ] {
         let (code, err) = pocketpxe(&["serve", "--interface", "lo", "--root", "/tmp", flag, bad]);
         assert_eq!(code, 2, "{flag} {bad}: {err}");
-        assert_one_line(&err, &[flag, bad]);
+        assert_usage_error(&err, &[flag, bad], false);
     }
 }
 

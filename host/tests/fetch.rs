@@ -326,6 +326,15 @@ fn fetch_debian_from_local_mirror() {
         "{}",
         stderr(&out)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "pocketpxe serve --interface IFACE --root {} --boot bios=pxelinux.0 \
+             --boot efi-x64=debian-installer/amd64/bootnetx64.efi\n",
+            root.display()
+        )),
+        "{stdout}"
+    );
     assert_eq!(mirror.tarball_requests(), 1);
     for file in [
         "debian-installer/amd64/linux",
@@ -542,6 +551,15 @@ fn arm64_trixie_gets_only_a_grub_menu() {
     let root = tmp.join("root");
     let out = fetch(&root, &mirror, &["--dist", "trixie", "--arch", "arm64"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // On stdout: the serve command that boots it (UEFI only on arm64).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "To boot it (IFACE: the interface facing the machines):\n  pocketpxe serve \
+             --interface IFACE --root {} --boot efi-arm64=debian-installer/arm64/bootnetaa64.efi\n",
+            root.display()
+        )
+    );
     let grub = std::fs::read_to_string(root.join("debian-installer/arm64/grub/grub.cfg")).unwrap();
     assert_eq!(
         grub,

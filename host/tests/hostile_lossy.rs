@@ -57,7 +57,7 @@ fn ended_lines(log: &str) -> Vec<Ended> {
             ok: l.contains("outcome=ok"),
             // The client ACKs once per window, so with a window the server may still miss up
             // to a whole window's ACK when the client (which has no dally) is already done.
-            final_ack_lost: l.contains("outcome=timed out")
+            final_ack_lost: l.contains("outcome=\"timed out\"")
                 && field(l, "bytes").unwrap()
                     + field(l, "windowsize").unwrap_or(1) * field(l, "blksize").unwrap_or(512)
                     >= field(l, "size").unwrap_or(u64::MAX),
@@ -452,8 +452,8 @@ fn dhcp_leases_through_a_hostile_link() {
         "FIGURE lossy dhcp: {CLIENTS} udhcpc clients x {ROUNDS} runs, all leased in {:.1} s; server saw \
          DISCOVER {} REQUEST {}; relay up {}; down {}",
         elapsed.as_secs_f64(),
-        count("request=\"DISCOVER\""),
-        count("request=\"REQUEST\""),
+        count("request=DISCOVER"),
+        count("request=REQUEST"),
         bridge.stats().up.summary(),
         bridge.stats().down.summary()
     );

@@ -247,8 +247,12 @@ impl<'a> DhcpServer<'a> {
         if lease {
             let secs = u32::try_from(self.cfg.lease_time().as_secs()).unwrap_or(u32::MAX);
             reply.lease_time = Some(secs);
-            reply.renewal_time = Some(secs / 2);
-            reply.rebinding_time = Some((u64::from(secs) * 7 / 8) as u32);
+            // An infinite lease is never renewed: no T1, T2 (RFC 2131 §4.4.5 defines them as
+            // fractions of a finite duration).
+            if secs != u32::MAX {
+                reply.renewal_time = Some(secs / 2);
+                reply.rebinding_time = Some((u64::from(secs) * 7 / 8) as u32);
+            }
         }
     }
 }
@@ -446,6 +450,34 @@ mod tests {
         s.handle_timeout(Instant::from_millis(10 + 600_000));
         assert_eq!(s.poll_timeout(), None);
         assert_eq!(s.poll_event(), None, "quarantine end is not a lease event");
+    }
+
+    #[test]
+    fn infinite_lease_is_all_ones_without_t1_t2_and_does_not_expire() {
+        let mut cfg = auth(88, 99);
+        if let Mode::Authoritative { lease_time, .. } = &mut cfg.mode {
+            *lease_time = INFINITE_LEASE;
+        }
+        let mut slots = [LeaseSlot::EMPTY; 4];
+        let mut s = DhcpServer::new(cfg, &mut slots[..]);
+        let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC, Some(7))).reply();
+        assert_eq!(offer.lease_time, Some(0xffff_ffff));
+        assert_eq!((offer.renewal_time, offer.rebinding_time), (None, None));
+        let mut request = msg(MessageType::Request, MAC, Some(8));
+        request.requested_ip = Some(offer.your_ip);
+        request.server_identifier = Some(SERVER);
+        let (_, ack) = send(&mut s, 10, &request).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert_eq!(ack.lease_time, Some(0xffff_ffff));
+        assert_eq!((ack.renewal_time, ack.rebinding_time), (None, None));
+        let Some(DhcpEvent::LeaseGranted(lease)) = s.poll_event() else {
+            panic!("no lease granted")
+        };
+        // A hundred years on, the address is still the client's.
+        s.handle_timeout(Instant::from_millis(100 * 365 * 86_400_000));
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.leases().count(), 1);
+        assert_eq!(lease.ip, offer.your_ip);
     }
 
     #[test]

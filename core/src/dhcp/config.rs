@@ -53,6 +53,10 @@ impl<'a> DhcpConfig<'a> {
     }
 }
 
+/// An infinite lease: option 51 is `0xffffffff` seconds, which RFC 2131 §3.3 reads as
+/// infinite. The server keeps the binding for that long (136 years).
+pub const INFINITE_LEASE: Duration = Duration::from_secs(0xffff_ffff);
+
 /// Whether this server gives out addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -62,6 +66,8 @@ pub enum Mode<'a> {
         /// Addresses to lease on our own subnet.
         pool: Pool,
         /// Lease time (option 51); T1 and T2 (58, 59) are 1/2 and 7/8 of it (RFC 2131 §4.4.5).
+        /// [`INFINITE_LEASE`] or longer: an infinite lease (`0xffffffff`, RFC 2131 §3.3),
+        /// sent without T1 and T2.
         lease_time: Duration,
         /// Option 3.
         router: Option<Ipv4Addr>,

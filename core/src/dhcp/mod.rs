@@ -60,7 +60,7 @@ mod test_util;
 pub use boot::{
     BootChoice, BootRule, ClientClass, ClientInfo, ProxyStrategy, UnknownClass, choose,
 };
-pub use config::{DhcpConfig, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
+pub use config::{DhcpConfig, INFINITE_LEASE, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
 pub use event::DhcpEvent;
 pub use lease::{Lease, LeaseSlot};
 pub use outcome::{DhcpOutcome, IgnoreReason};
@@ -153,7 +153,7 @@ impl<'a> DhcpServer<'a> {
         if let MessageType::Unknown(code) = msg {
             return ctx.ignored(IgnoreReason::UnknownMessageType { code });
         }
-        trace!("dhcp: {:?} from {:?}", msg, mac);
+        trace!("dhcp: {} from {}", msg, crate::net::Mac(mac));
         let mut scratch = Scratch::new();
         let plan = if rx.dst.port() == PXE_PORT {
             self.boot_server(&ctx, &mut scratch)
@@ -349,7 +349,9 @@ impl<'a> DhcpServer<'a> {
             ctx.mac,
             self.cfg.link,
         );
-        debug!("dhcp: {:?} to {:?}", reply.message_type, dst);
+        if let Some(kind) = reply.message_type {
+            debug!("dhcp: {} to {}", kind, dst);
+        }
         Ok(DhcpOutcome::Reply {
             transmit: Transmit { dst, len },
             summary: Summary::new(ctx.req, ctx.mac, ctx.msg, &ctx.info, Some(&reply)),

@@ -1,16 +1,16 @@
 //! Command-line interface: `pocketpxe <subcommand> [flags]`.
 
+mod duration;
 mod fetch;
 pub mod generate;
 mod serve;
 mod status;
 mod tftp;
 
+pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub(crate) use serve::boot_file;
-pub use serve::{
-    AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
-};
+pub use serve::{AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode};
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};
 
@@ -61,8 +61,10 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve a directory read-only over TFTP (RFC 1350, options RFC 2347-2349, 7440).
+    #[command(after_help = TFTP_EXAMPLES)]
     Tftp(TftpArgs),
     /// Boot machines on one or more interfaces: DHCP (or proxyDHCP) plus TFTP.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Check a config file without binding or touching anything; print what it would serve.
     CheckConfig(CheckConfigArgs),
@@ -70,6 +72,7 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Download, verify and unpack a network installer, and write its boot menus.
+    #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
     /// Show what a running `serve` is doing: interfaces, pools, transfers and recent boots.
     Status(StatusArgs),
@@ -78,6 +81,33 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
 }
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  Boot machines on a lab switch at eth1, handing out addresses (BIOS and UEFI):
+    pocketpxe serve --interface eth1 --address 192.168.242.1/24 --root /srv/tftp \\
+      --boot bios=pxelinux.0 --boot efi-x64=bootnetx64.efi
+  Next to an existing DHCP server (proxyDHCP), with Debian's installer fetched on first start:
+    pocketpxe serve --interface eth0 --mode proxy --root /srv/tftp --debian bookworm
+  Everything from a config file (several interfaces, reservations; see docs/config.md):
+    pocketpxe serve --config /etc/pocketpxe/pocketpxe.toml
+  One machine gets its own boot file and a fixed address, leases for a day:
+    pocketpxe serve --interface eth1 --root /srv/tftp --lease-time 1d \\
+      --boot-mac 52:54:00:12:34:56=test.0 --reserve 52:54:00:12:34:56=192.168.242.50";
+
+const TFTP_EXAMPLES: &str = "\
+Examples:
+  Serve /srv/tftp on port 69 of every interface:
+    pocketpxe tftp --root /srv/tftp
+  An unprivileged port on loopback, JSON logs:
+    pocketpxe tftp --root ./boot --listen 127.0.0.1:6969 --log-format json";
+
+const FETCH_EXAMPLES: &str = "\
+Examples:
+  Debian bookworm for amd64 into /srv/tftp, then print the serve command that boots it:
+    pocketpxe fetch debian
+  trixie for arm64 with a serial console, into another root:
+    pocketpxe fetch debian --dist trixie --arch arm64 --console ttyS0,115200 --root /srv/arm";
 
 /// Flags of `pocketpxe check-config`.
 #[derive(Debug, Args)]
@@ -95,27 +125,32 @@ pub enum BenchCommand {
     Tftp(crate::bench::BenchTftpArgs),
 }
 
+/// The help heading of the logging flags, which every subcommand lists last.
+const LOGGING: &str = "Logging";
+
 /// Logging flags, shared by all subcommands.
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// More logging (-v debug, -vv trace). `RUST_LOG` overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = LOGGING, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Less logging (warnings and errors only).
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, help_heading = LOGGING, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Log line format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Full)]
+    /// Log line format (docs/logging.md).
+    #[arg(long, global = true, help_heading = LOGGING, value_name = "FORMAT", value_enum,
+          default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// Timestamp, level, target, fields.
-    Full,
-    /// Shorter lines.
-    Compact,
+    /// Timestamp, level, target, fields (under journald: priority prefix, no timestamp).
+    #[value(alias = "full", alias = "compact")]
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields.
+    Json,
 }
 
 impl LogArgs {
@@ -178,6 +213,56 @@ mod tests {
         // Without `=`, the next word is not taken as the timeout.
         assert!(wait(&["--wait-interface", "5m"]).is_err());
         assert!(wait(&["--wait-interface=soon"]).is_err());
+    }
+
+    #[test]
+    fn log_formats_and_their_old_names() {
+        let format = |name: &str| {
+            Cli::try_parse_from(["pocketpxe", "tftp", "--root", "/", "--log-format", name])
+                .map(|cli| cli.log.log_format)
+                .map_err(|e| e.kind())
+        };
+        assert_eq!(format("text"), Ok(LogFormat::Text));
+        assert_eq!(format("full"), Ok(LogFormat::Text));
+        assert_eq!(format("compact"), Ok(LogFormat::Text));
+        assert_eq!(format("json"), Ok(LogFormat::Json));
+        assert!(format("xml").is_err());
+        let cli = Cli::try_parse_from(["pocketpxe", "tftp", "--root", "/"]).unwrap();
+        assert_eq!(cli.log.log_format, LogFormat::Text);
+    }
+
+    /// Every example in the help parses (continued lines joined).
+    #[test]
+    fn help_examples_parse() {
+        let mut count = 0;
+        for examples in [SERVE_EXAMPLES, TFTP_EXAMPLES, FETCH_EXAMPLES] {
+            let joined = examples.replace("\\\n", " ");
+            for line in joined.lines().map(str::trim) {
+                if let Some(rest) = line.strip_prefix("pocketpxe ") {
+                    let argv = std::iter::once("pocketpxe").chain(rest.split_whitespace());
+                    if let Err(e) = Cli::try_parse_from(argv) {
+                        panic!("{line}: {e}");
+                    }
+                    count += 1;
+                }
+            }
+        }
+        assert_eq!(count, 7);
+        let mut cli = Cli::command();
+        // Global flags reach the subcommands when the command is built.
+        cli.build();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let logging = help.find("\nLogging:\n").expect("a Logging heading");
+        let flags = help.split("\nExamples:\n").next().unwrap_or_default();
+        let last_heading = flags
+            .lines()
+            .rfind(|l| l.ends_with(':') && !l.starts_with(' '));
+        assert_eq!(last_heading, Some("Logging:"), "{help}");
+        assert!(help[..logging].contains("\nDHCP (dhcp mode):\n"), "{help}");
     }
 
     #[test]

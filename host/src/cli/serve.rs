@@ -1,6 +1,7 @@
 //! Flags of `pocketpxe serve`, and the values they take.
 
 use super::TftpTuning;
+use super::duration::{parse_duration, parse_lease_time};
 use crate::sys::netif::{Ipv4Cidr, parse_mac};
 use clap::Args;
 use pocketpxe_core::dhcp::ClientClass;
@@ -8,6 +9,12 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// Help headings of `pocketpxe serve`'s flags.
+const DHCP: &str = "DHCP (dhcp mode)";
+const BOOT: &str = "Boot files";
+const NAT: &str = "Internet access (NAT)";
+const DEBIAN: &str = "Debian installer";
 
 /// Flags of `pocketpxe serve`.
 #[derive(Debug, Clone, Args)]
@@ -20,7 +27,7 @@ pub struct ServeArgs {
     /// file; with one, serve only this interface of it (or define it there).
     #[arg(long, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// Wait up to TIMEOUT (default 60s; seconds, or 90s, 5m, …) for the interface to appear
+    /// Wait up to TIMEOUT (default 60s; a time like 90s, 5m or 1h30m) for the interface to appear
     /// and come up, and without --address to get an IPv4 address, instead of failing at once.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
         default_missing_value = "60s", value_parser = parse_duration)]
@@ -34,10 +41,13 @@ pub struct ServeArgs {
     pub mode: ServeMode,
     /// Addresses to lease (dhcp mode), e.g. 192.168.242.2-192.168.242.99. Default: .2 to .99 of
     /// the server's subnet.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "START-END")]
     pub range: Option<AddrRange>,
-    /// Lease time (dhcp mode): seconds, or with a unit: 90s, 30m, 1h, 2d. Default 1h.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    /// Lease time (dhcp mode): seconds, or a time like 90s, 30m, 1h30m, 2d, or `infinite`.
+    /// Default 1h.
+    #[arg(help_heading = DHCP)]
+    #[arg(long, value_name = "TIME", value_parser = parse_lease_time)]
     pub lease_time: Option<Duration>,
     /// The server's address; added to the interface if missing and removed again on exit.
     /// Default: the interface's (first) IPv4 address.
@@ -45,25 +55,32 @@ pub struct ServeArgs {
     pub address: Option<Ipv4Cidr>,
     /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
     /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
+    #[arg(help_heading = BOOT)]
     #[arg(long = "boot", value_name = "CLASS=PATH")]
     pub boot: Vec<BootArg>,
     /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
+    #[arg(help_heading = BOOT)]
     #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
     pub boot_mac: Vec<BootMacArg>,
     /// A fixed address for one client (repeatable, dhcp mode).
+    #[arg(help_heading = DHCP)]
     #[arg(long = "reserve", value_name = "MAC=IP")]
     pub reserve: Vec<ReserveArg>,
     /// Router (option 3) handed out in dhcp mode, or `none`. Default: the server.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "IP|none")]
     pub router: Option<Optional<Ipv4Addr>>,
     /// DNS server (option 6) handed out in dhcp mode (repeatable), or `none`. Default: the
     /// server.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "IP|none")]
     pub dns: Vec<Optional<Ipv4Addr>>,
     /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "FILE")]
     pub leases: Option<PathBuf>,
     /// DHCP server port.
+    #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "PORT", default_value_t = 67)]
     pub dhcp_port: u16,
     /// TFTP port.
@@ -79,23 +96,29 @@ pub struct ServeArgs {
     /// Let booted machines reach the internet through this server: IPv4 forwarding plus
     /// masquerading of the subnet out of the uplink (nftables table `ip pocketpxe`), undone on
     /// exit and, after a crash, on the next start.
+    #[arg(help_heading = NAT)]
     #[arg(long)]
     pub nat: bool,
     /// The uplink for --nat (default: the interface holding the default route).
+    #[arg(help_heading = NAT)]
     #[arg(long, value_name = "IFACE", requires = "nat")]
     pub uplink: Option<String>,
     /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
     /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "DIST")]
     pub debian: Option<String>,
     /// With --debian: the Debian mirror to fetch from (http:// or https://).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
     pub mirror: String,
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
     pub console: Option<crate::fetch::menus::SerialConsole>,
     /// With --debian: an OpenPGP keyring to verify the mirror's InRelease with, for a private
     /// mirror signed with its own key [default: Debian's archive keyring].
+    #[arg(help_heading = DEBIAN)]
     #[arg(
         long,
         value_name = "FILE",
@@ -105,6 +128,7 @@ pub struct ServeArgs {
     pub keyring: Option<PathBuf>,
     /// With --debian: do not verify the mirror's InRelease signature; trust SHA256SUMS as the
     /// mirror sends it (a warning is logged).
+    #[arg(help_heading = DEBIAN)]
     #[arg(long, requires = "debian")]
     pub no_verify_signature: bool,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
@@ -310,29 +334,6 @@ impl<T: FromStr> FromStr for Optional<T> {
     }
 }
 
-/// Parses `90`, `90s`, `30m`, `1h`, `2d`.
-///
-/// # Errors
-/// A message naming the bad value.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a time like 3600, 90s, 30m, 1h or 2d"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
-    };
-    let secs = n
-        .checked_mul(scale)
-        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
-        .ok_or_else(|| format!("'{s}' is out of range (1 s to 136 years)"))?;
-    Ok(Duration::from_secs(secs))
-}
-
 pub(crate) fn boot_file(file: &str) -> Result<String, String> {
     if file.is_empty() {
         return Err("empty boot file".to_owned());
@@ -343,19 +344,4 @@ pub(crate) fn boot_file(file: &str) -> Result<String, String> {
         ));
     }
     Ok(file.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("99999999999d").is_err());
-    }
 }

@@ -43,9 +43,10 @@ pub struct TftpTuning {
     #[arg(long, help_heading = TUNING, value_name = "BLOCKS", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_windowsize: u16,
-    /// Retransmission timeout in seconds when the client does not ask for one (RFC 2349, 1-255).
-    #[arg(long, help_heading = TUNING, value_name = "SECS", default_value_t = 1,
-          value_parser = clap::value_parser!(u8).range(1..))]
+    /// Retransmission timeout when the client does not ask for one (RFC 2349: whole seconds,
+    /// 1s to 255s).
+    #[arg(long, help_heading = TUNING, value_name = "TIME", default_value = "1s",
+          value_parser = parse_rfc2349_timeout)]
     pub timeout: u8,
     /// Retransmissions of one packet before a transfer is given up.
     #[arg(long, help_heading = TUNING, value_name = "N", default_value_t = 5)]
@@ -53,9 +54,10 @@ pub struct TftpTuning {
     /// Ignore all RFC 2347 options (plain RFC 1350), for clients that break on them.
     #[arg(long, help_heading = TUNING)]
     pub no_options: bool,
-    /// On shutdown, how long running transfers may take to finish, in seconds.
-    #[arg(long, help_heading = TUNING, value_name = "SECS", default_value_t = 5)]
-    pub grace: u64,
+    /// On shutdown, how long running transfers may take to finish (0: abort them at once).
+    #[arg(long, help_heading = TUNING, value_name = "TIME", default_value = "5s",
+          value_parser = super::parse_duration_or_zero)]
+    pub grace: Duration,
 }
 
 impl TftpTuning {
@@ -83,7 +85,18 @@ impl TftpTuning {
 
     /// The shutdown grace period.
     pub fn grace(&self) -> Duration {
-        Duration::from_secs(self.grace)
+        self.grace
+    }
+}
+
+/// `--timeout`: a time in whole seconds from 1 to 255, as RFC 2349 sends it.
+fn parse_rfc2349_timeout(s: &str) -> Result<u8, String> {
+    let time = super::parse_duration(s)?;
+    match u8::try_from(time.as_secs()) {
+        Ok(secs) if secs >= 1 && time.subsec_nanos() == 0 => Ok(secs),
+        _ => Err(format!(
+            "'{s}': the TFTP timeout is whole seconds from 1s to 255s (RFC 2349)"
+        )),
     }
 }
 
@@ -107,7 +120,7 @@ mod tests {
         "2",
         "--no-options",
         "--grace",
-        "9",
+        "9s",
     ];
 
     fn tuning(argv: &[&str]) -> super::TftpTuning {
@@ -162,6 +175,9 @@ mod tests {
             ("--max-windowsize", "0"),
             ("--timeout", "0"),
             ("--timeout", "256"),
+            ("--timeout", "1500ms"),
+            ("--timeout", "infinite"),
+            ("--grace", "infinite"),
             ("--retries", "256"),
         ] {
             for mut argv in [

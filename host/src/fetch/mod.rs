@@ -200,12 +200,12 @@ pub enum FetchError {
         actual: String,
     },
     /// The tarball has an entry that must not be unpacked.
-    #[error("{archive}: {source}; nothing was changed")]
+    #[error("{archive}: {error}; nothing was changed")]
     Unpack {
         /// The tarball URL.
         archive: String,
-        /// The entry and why.
-        source: UnpackError,
+        /// The entry and why (part of the message, so not a `source()`).
+        error: UnpackError,
     },
     /// Another fetch holds the root.
     #[error(
@@ -213,12 +213,12 @@ pub enum FetchError {
     )]
     Busy(PathBuf),
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -322,7 +322,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     .map_err(|err| match err {
         UnpackFailure::Refused(source) => FetchError::Unpack {
             archive: tar_url.clone(),
-            source,
+            error: source,
         },
         UnpackFailure::Io(source) => io_err(&staging, source),
     })?;
@@ -330,7 +330,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     if !manifest.contains(&required) {
         return Err(FetchError::Unpack {
             archive: tar_url,
-            source: UnpackError {
+            error: UnpackError {
                 entry: required,
                 reason: "missing: this is not a Debian netboot tarball".into(),
             },
@@ -378,6 +378,29 @@ pub fn debian_boot_files(arch: Arch) -> (Option<String>, String) {
     (bios, arch.efi_loader())
 }
 
+/// The `pocketpxe serve` command line that boots what `fetch debian` put into `root` for
+/// `arch` (`IFACE` stands for the interface). With `tftp_server` (GRUB told to ask this server,
+/// for clients behind another DHCP server) it is the proxyDHCP form.
+pub fn serve_command(root: &Path, arch: Arch, tftp_server: Option<Ipv4Addr>) -> String {
+    let (bios, efi) = debian_boot_files(arch);
+    let efi_class = match arch {
+        Arch::Amd64 => "efi-x64",
+        Arch::Arm64 => "efi-arm64",
+    };
+    let mut line = format!(
+        "pocketpxe serve --interface IFACE --root {}",
+        shell_word(&root.to_string_lossy())
+    );
+    if tftp_server.is_some() {
+        line.push_str(" --mode proxy");
+    }
+    if let Some(bios) = bios {
+        line.push_str(&format!(" --boot bios={}", shell_word(&bios)));
+    }
+    line.push_str(&format!(" --boot {efi_class}={}", shell_word(&efi)));
+    line
+}
+
 /// Whether a verified Debian tree for `dist`/`arch` is present in `root` (no network).
 pub fn debian_present(root: &Path, dist: &str, arch: Arch) -> bool {
     Stamp::read(&root.join(format!(".pocketpxe-debian-{arch}.stamp")))
@@ -385,6 +408,19 @@ pub fn debian_present(root: &Path, dist: &str, arch: Arch) -> bool {
 }
 
 // ---- private helpers ----
+
+/// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if safe {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
 
 fn load_keyring(path: Option<&Path>) -> Result<Keyring, FetchError> {
     match path {
@@ -489,7 +525,7 @@ fn check_dist(dist: &str) -> Result<(), FetchError> {
 fn io_err(path: &Path, source: io::Error) -> FetchError {
     FetchError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     }
 }
 
@@ -500,6 +536,64 @@ const MAX_INRELEASE_BYTES: u64 = 16 << 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The printed command parses as `serve` flags naming what was fetched.
+    #[test]
+    fn serve_command_boots_what_was_fetched() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser as _;
+        let parse = |line: &str| {
+            // Single quotes only wrap the root here; split on the quoted part by hand.
+            let words: Vec<String> = match line.split_once('\'') {
+                Some((head, rest)) => {
+                    let (quoted, tail) = rest.split_once('\'').unwrap();
+                    let mut w: Vec<String> = head.split_whitespace().map(String::from).collect();
+                    w.push(quoted.to_owned());
+                    w.extend(tail.split_whitespace().map(String::from));
+                    w
+                }
+                None => line.split_whitespace().map(String::from).collect(),
+            };
+            match Cli::try_parse_from(words).unwrap().command {
+                Command::Serve(args) => args,
+                other => panic!("{other:?}"),
+            }
+        };
+        let amd64 = serve_command(Path::new("/srv/tftp"), Arch::Amd64, None);
+        assert_eq!(
+            amd64,
+            "pocketpxe serve --interface IFACE --root /srv/tftp --boot bios=pxelinux.0 \
+             --boot efi-x64=debian-installer/amd64/bootnetx64.efi"
+        );
+        let args = parse(&amd64);
+        assert_eq!(args.tftp_root(), Path::new("/srv/tftp"));
+        let boot: Vec<String> = args
+            .boot
+            .iter()
+            .map(|b| format!("{}={}", b.class, b.file))
+            .collect();
+        assert_eq!(
+            boot,
+            [
+                "bios=pxelinux.0",
+                "efi-x64=debian-installer/amd64/bootnetx64.efi"
+            ]
+        );
+        let arm64 = serve_command(
+            Path::new("/srv/my boot"),
+            Arch::Arm64,
+            Some("10.0.0.1".parse().unwrap()),
+        );
+        assert_eq!(
+            arm64,
+            "pocketpxe serve --interface IFACE --root '/srv/my boot' --mode proxy \
+             --boot efi-arm64=debian-installer/arm64/bootnetaa64.efi"
+        );
+        let args = parse(&arm64);
+        assert_eq!(args.tftp_root(), Path::new("/srv/my boot"));
+        assert_eq!(args.mode, crate::cli::ServeMode::Proxy);
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 
     #[test]
     fn dists() {

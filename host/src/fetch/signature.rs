@@ -127,8 +127,9 @@ impl Keyring {
             );
             if !strong {
                 return Err(format!(
-                    "the signature by key {fpr} uses the weak hash {:?}",
+                    "the signature by key {fpr} uses the weak hash {}",
                     sig.hash_alg()
+                        .map_or_else(|| "(none)".to_owned(), |h| format!("{h:?}").to_uppercase())
                 ));
             }
             if let Err(e) = verdict {

@@ -297,7 +297,7 @@ impl DhcpService {
                     interface = %cfg.interface,
                     server = %cfg.server,
                     mode = if pxe.is_some() { "proxy" } else { "dhcp" },
-                    pool = ?match &cfg.mode {
+                    pool = match &cfg.mode {
                         DhcpModeConfig::Authoritative { pool, .. } => Some(format!("{}-{}", pool.start, pool.end)),
                         DhcpModeConfig::Proxy => None,
                     },
@@ -819,8 +819,14 @@ impl Driver<'_> {
                 continue;
             }
             let Some((dst, start, len)) = item.reply else {
-                tracing::info!(interface = self.iface, mac, request = summary.request.name(),
-                    ip = ?summary.requested_ip, "DHCP");
+                tracing::info!(
+                    interface = self.iface,
+                    mac,
+                    request = summary.request.name(),
+                    ip = summary.requested_ip.map(tracing::field::display),
+                    hostname = summary.hostname.as_deref(),
+                    "DHCP"
+                );
                 if let Some(watch) = &self.watch {
                     watch.dhcp(summary, port, None);
                 }
@@ -1011,11 +1017,11 @@ fn log_exchange(iface: &str, port: u16, summary: &Summary) {
         interface = iface,
         port,
         mac = summary.mac.to_string(),
-        class = summary.class.map_or("-", ClientClass::name),
+        class = summary.class.map(ClientClass::name),
         vendor = summary.vendor_class.as_deref(),
         hostname = summary.hostname.as_deref(),
         request = summary.request.name(),
-        reply = summary.reply.map_or("-", MessageType::name),
+        reply = summary.reply.map(MessageType::name),
         ip = ip(summary.your_ip),
         client_ip = ip(summary.client_ip),
         boot_file = summary.boot_file.as_deref(),
@@ -1040,10 +1046,10 @@ fn log_ignored(
                 port,
                 source = %src,
                 mac = summary.map(|s| s.mac.to_string()),
-                class = summary.and_then(|s| s.class).map_or("-", ClientClass::name),
+                class = summary.and_then(|s| s.class).map(ClientClass::name),
                 vendor = summary.and_then(|s| s.vendor_class.as_deref()),
                 hostname = summary.and_then(|s| s.hostname.as_deref()),
-                request = summary.map_or("-", |s| s.request.name()),
+                request = summary.map(|s| s.request.name()),
                 reason = %reason,
                 "DHCP message not answered"
             )

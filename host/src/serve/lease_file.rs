@@ -41,12 +41,12 @@ pub struct LeaseRecord {
 #[non_exhaustive]
 pub enum LeaseFileError {
     /// Reading or writing failed.
-    #[error("lease file {path}: {source}")]
+    #[error("lease file {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
     /// A line does not parse.
     #[error("lease file {path}, line {line}: {reason} (fix or remove the line)")]
@@ -212,7 +212,7 @@ impl LeaseFile {
     fn io(&self, source: io::Error) -> LeaseFileError {
         LeaseFileError::Io {
             path: self.path.clone(),
-            source,
+            error: source,
         }
     }
 }
@@ -253,7 +253,7 @@ impl LeaseJournal {
             .and_then(|()| self.file.sync_data());
         written.map_err(|source| LeaseFileError::Io {
             path: self.path.clone(),
-            source,
+            error: source,
         })?;
         self.lines += changes.len();
         Ok(())

@@ -927,7 +927,10 @@ fn check_access(
     }
     if let Err(err) = dhcp.check_lease_file() {
         return Err(match err {
-            LeaseFileError::Io { path, source } => {
+            LeaseFileError::Io {
+                path,
+                error: source,
+            } => {
                 let dir = match path.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
                     _ => ".".to_owned(),
@@ -1044,7 +1047,12 @@ fn setup_nat(
     let Some((args, server)) = nat_for else {
         if default_state_dir().join("nat.state").exists() {
             match Nat::cleanup_leftovers() {
-                Ok(done) => tracing::info!(?done, "undid NAT left behind by a killed pocketpxe"),
+                Ok(done) => tracing::info!(
+                    table_removed = done.table_removed,
+                    ip_forward = done.forwarding_restored.as_deref(),
+                    state_file = done.state_found,
+                    "undid NAT left behind by a killed pocketpxe"
+                ),
                 Err(e) => tracing::warn!("could not undo NAT left by a killed pocketpxe: {e}"),
             }
         }
@@ -1069,12 +1077,12 @@ fn setup_nat(
 
 fn add_error(cidr: Ipv4Cidr, iface: &str, err: NetIfError) -> ServeError {
     let detail = match err {
-        NetIfError::Netlink { source, .. }
+        NetIfError::Netlink { error: source, .. }
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             format!("{source} (needs root or CAP_NET_ADMIN)")
         }
-        NetIfError::Netlink { source, .. } => source.to_string(),
+        NetIfError::Netlink { error: source, .. } => source.to_string(),
         other => other.to_string(),
     };
     ServeError::AddAddress {
@@ -1255,7 +1263,7 @@ mod tests {
         for bad in [
             ["--range", "10.0.0.20-10.0.0.10"],
             ["--boot", "pdp11=x"],
-            ["--lease-time", "1y"],
+            ["--lease-time", "1fortnight"],
             ["--reserve", "zz=10.0.0.1"],
             ["--router", "gateway"],
         ] {

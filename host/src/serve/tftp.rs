@@ -510,20 +510,24 @@ impl Driver<'_> {
                 reason,
                 request,
             }) => {
-                let (file, asked) = request.map_or_else(
-                    || (String::from("?"), String::new()),
-                    |r| (r.filename.to_string(), r.options.to_string()),
-                );
+                // Without a parsed request there is no file name; no options asked: no field.
+                let (file, asked) = request.map_or((None, None), |r| {
+                    let asked = r.options.to_string();
+                    (
+                        Some(r.filename.to_string()),
+                        (!asked.is_empty()).then_some(asked),
+                    )
+                });
                 let mac = self.mac_of(src);
-                tracing::info!(client = %src, mac = mac.as_deref(), file = %file, asked = %asked,
-                    reason = ?reason, "request refused");
-                if let (Some(watch), Some(_)) = (&self.watch, request) {
-                    watch.tftp_refused(src, &file, reason);
+                tracing::info!(client = %src, mac = mac.as_deref(), file = file.as_deref(),
+                    asked = asked.as_deref(), reason = %reason, "request refused");
+                if let (Some(watch), Some(file)) = (&self.watch, file.as_deref()) {
+                    watch.tftp_refused(src, file, reason);
                 }
                 send(&self.listener, &self.tx, transmit).await;
             }
             Ok(RequestOutcome::Ignored(reason)) => {
-                tracing::debug!(client = %src, reason = ?reason, "request ignored");
+                tracing::debug!(client = %src, reason = %reason, "request ignored");
             }
             Err(err) => {
                 tracing::error!(client = %src, error = %err, "bug: transmit buffer too small");
@@ -568,7 +572,8 @@ impl Driver<'_> {
             _ => bind_to,
         };
         tracing::debug!(client = %peer, mac = log.mac.as_deref(), file = %log.file,
-            asked = %log.asked, granted = %log.granted, tid = local.port(), "transfer started");
+            asked = non_empty(&log.asked), granted = non_empty(&log.granted), tid = local.port(),
+            "transfer started");
         if let Some(watch) = &self.watch {
             watch.tftp_request(peer, &log.file, log.size);
         }
@@ -658,7 +663,7 @@ impl Driver<'_> {
                     payload,
                 };
                 if let Handled::Ignored(reason) = self.server.handle(now, id, &rx) {
-                    tracing::trace!(client = %src, reason = ?reason, "datagram ignored");
+                    tracing::trace!(client = %src, reason = %reason, "datagram ignored");
                 }
             }
             self.flush(id).await;
@@ -880,8 +885,8 @@ fn log_end(log: &TransferLog, stats: &TransferStats, outcome: Outcome) {
                 client = %log.peer,
                 mac = log.mac.as_deref(),
                 file = %log.file,
-                asked = %log.asked,
-                granted = %log.granted,
+                asked = non_empty(&log.asked),
+                granted = non_empty(&log.granted),
                 size = log.size,
                 bytes = stats.bytes,
                 duration_ms,
@@ -902,6 +907,11 @@ fn log_end(log: &TransferLog, stats: &TransferStats, outcome: Outcome) {
         Outcome::SizeProbe => end!(debug),
         Outcome::Failed(_) => end!(warn),
     }
+}
+
+/// `text`, or no field at all when it is empty (no options asked or granted).
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
 /// A non-blocking UDP socket for one transfer, registered with tokio's reactor.

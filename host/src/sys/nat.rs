@@ -83,12 +83,12 @@ pub enum NatError {
         detail: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
     /// Another live pocketpxe manages NAT here.
     #[error("another pocketpxe (pid {pid}) has NAT enabled (state file {state}); stop it first")]
@@ -320,7 +320,7 @@ pub fn default_uplink() -> Result<String, NatError> {
     let path = Path::new("/proc/net/route");
     let text = fs::read_to_string(path).map_err(|source| NatError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     })?;
     parse_default_route(&text).ok_or(NatError::NoDefaultRoute)
 }
@@ -469,7 +469,7 @@ impl Runner {
                 .map(|s| s.trim().to_owned())
                 .map_err(|source| NatError::Io {
                     path: PathBuf::from(FORWARDING),
-                    source,
+                    error: source,
                 }),
             Some(_) => Ok(self
                 .output("sysctl", &["-n", "net.ipv4.ip_forward"])?
@@ -482,7 +482,7 @@ impl Runner {
         match &self.netns {
             None => fs::write(FORWARDING, format!("{value}\n")).map_err(|source| NatError::Io {
                 path: PathBuf::from(FORWARDING),
-                source,
+                error: source,
             }),
             Some(_) => self
                 .output(
@@ -521,7 +521,7 @@ impl State {
             Err(source) => {
                 return Err(NatError::Io {
                     path: path.to_owned(),
-                    source,
+                    error: source,
                 });
             }
         };
@@ -559,7 +559,7 @@ impl State {
     fn write(&self, path: &Path) -> Result<(), NatError> {
         let io_err = |source| NatError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err)?;
@@ -619,7 +619,7 @@ fn remove_state(path: &Path) -> Result<(), NatError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(NatError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         }),
     }
 }

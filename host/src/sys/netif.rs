@@ -124,22 +124,22 @@ pub enum NetIfError {
         waited: Duration,
     },
     /// The kernel refused or failed a request about the interface.
-    #[error("interface {iface}: {action}: {source}")]
+    #[error("interface {iface}: {action}: {error}")]
     Netlink {
         /// The interface.
         iface: String,
         /// What was asked, e.g. `adding 10.0.0.1/24`.
         action: String,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
     /// The address state file could not be read or written.
-    #[error("address state file {path}: {source}")]
+    #[error("address state file {path}: {error}")]
     State {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -153,7 +153,7 @@ impl Interface {
         let failed = |action: &str, source| NetIfError::Netlink {
             iface: name.to_owned(),
             action: action.to_owned(),
-            source,
+            error: source,
         };
         let link = rtnl::link_by_name(name)
             .map_err(|e| failed("reading its link", e))?
@@ -295,7 +295,7 @@ impl Interface {
         rtnl::add_ipv4_address(self.index, cidr).map_err(|source| NetIfError::Netlink {
             iface: self.name.clone(),
             action: format!("adding {cidr}"),
-            source,
+            error: source,
         })
     }
 }
@@ -523,7 +523,7 @@ impl AddressLedger {
     fn error(&self, source: io::Error) -> NetIfError {
         NetIfError::State {
             path: self.path.clone(),
-            source,
+            error: source,
         }
     }
 }
@@ -580,7 +580,7 @@ fn remove_address(iface: &str, cidr: Ipv4Cidr) -> Result<(), NetIfError> {
     let failed = |source| NetIfError::Netlink {
         iface: iface.to_owned(),
         action: format!("removing {cidr}"),
-        source,
+        error: source,
     };
     let Some(link) = rtnl::link_by_name(iface).map_err(failed)? else {
         return Ok(());

@@ -69,14 +69,14 @@ pub enum PrivDropError {
     )]
     Threads(usize),
     /// A system call failed.
-    #[error("cannot drop privileges to {user}: {step}: {source}")]
+    #[error("cannot drop privileges to {user}: {step}: {error}")]
     Syscall {
         /// The user.
         user: String,
         /// What was being done.
         step: &'static str,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (part of the message, so not a `source()`).
+        error: io::Error,
     },
 }
 
@@ -147,7 +147,7 @@ pub fn prepare_dir(dir: &Path, user: &ServiceUser, owned: bool) -> Result<(), Pr
     let syscall = |step, source| PrivDropError::Syscall {
         user: user.name.clone(),
         step,
-        source,
+        error: source,
     };
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| syscall("create a state directory", e))?;
@@ -191,7 +191,7 @@ pub fn as_user<T>(user: &ServiceUser, f: impl FnOnce() -> T) -> Result<T, PrivDr
         move |e: rustix::io::Errno| PrivDropError::Syscall {
             user,
             step,
-            source: e.into(),
+            error: e.into(),
         }
     };
     let groups = rustix::process::getgroups().map_err(fail("getgroups"))?;
@@ -228,7 +228,7 @@ pub fn drop_to(user: &ServiceUser, keep_net_admin: bool) -> Result<(), PrivDropE
         move |e: rustix::io::Errno| PrivDropError::Syscall {
             user,
             step,
-            source: e.into(),
+            error: e.into(),
         }
     };
     let uid = rustix::process::Uid::from_raw(user.uid);
@@ -261,7 +261,7 @@ pub fn drop_to(user: &ServiceUser, keep_net_admin: bool) -> Result<(), PrivDropE
         return Err(PrivDropError::Syscall {
             user: user.name.clone(),
             step: "verify",
-            source: io::Error::other("still root after setresuid"),
+            error: io::Error::other("still root after setresuid"),
         });
     }
     Ok(())

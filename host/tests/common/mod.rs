@@ -172,9 +172,17 @@ impl Drop for Server {
     }
 }
 
+/// The port in a text (`listen=ADDR`) or JSON (`"listen":"ADDR"`) ready line.
 fn parse_port(line: &str) -> Option<u16> {
-    let rest = &line[line.find("listen=")? + "listen=".len()..];
-    let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+    let (at, key) = match line.find("listen=") {
+        Some(at) => (at, "listen="),
+        None => (line.find("\"listen\":\"")?, "\"listen\":\""),
+    };
+    let rest = &line[at + key.len()..];
+    let addr: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
     addr.parse::<SocketAddr>().ok().map(|a| a.port())
 }
 
