@@ -247,7 +247,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(count, 7);
+        assert_eq!(count, 8);
         let mut cli = Cli::command();
         // Global flags reach the subcommands when the command is built.
         cli.build();

@@ -176,8 +176,8 @@ fn errors_name_file_line_column_and_key() {
             "pocketpxe.toml:4:32: interface \"br0\": boot.efi-x65: 'efi-x65': unknown client class",
         ),
         (
-            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nlease-time = \"1y\"\n",
-            "pocketpxe.toml:4:14: interface \"br0\": lease-time: '1y': unknown unit",
+            "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nlease-time = \"1q\"\n",
+            "pocketpxe.toml:4:14: interface \"br0\": lease-time: '1q'",
         ),
         (
             "[[interface]]\nname = \"br0\"\nroot = \"/r\"\nrange = \"10.0.0.9-10.0.0.1\"\n",
@@ -412,4 +412,19 @@ fn every_serve_flag_has_a_key() {
         checked += 1;
     }
     assert!(checked > 25, "only {checked} flags checked");
+}
+
+#[test]
+fn times_read_as_their_flags_do() {
+    let all = ok(
+        "root = \"/r\"\n[[interface]]\nname = \"br0\"\nlease-time = \"infinite\"\ngrace = 0\nboot-quiet = \"1m30s\"\n",
+    );
+    assert_eq!(all[0].lease_time, Some(crate::cli::INFINITE_LEASE));
+    assert_eq!(all[0].tftp.grace, std::time::Duration::ZERO);
+    assert_eq!(all[0].boot_quiet, std::time::Duration::from_secs(90));
+    let e = err("root = \"/r\"\n[[interface]]\nname = \"br0\"\nboot-quiet = \"infinite\"\n");
+    assert!(
+        e.contains("boot-quiet") && e.contains("only accepted as a lease time"),
+        "{e}"
+    );
 }
