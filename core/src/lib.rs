@@ -44,6 +44,7 @@ mod fmt;
 
 pub mod dhcp;
 pub mod io_store;
+pub mod logfmt;
 pub mod net;
 mod slot_index;
 pub mod storage;

@@ -107,30 +107,9 @@ pub fn syslog_priority(level: Level) -> u8 {
     }
 }
 
-/// Quotes `value` as logfmt does: as it is when it is not empty and holds no whitespace, `"`,
-/// `=`, `\` or control character; otherwise in double quotes, with `"` and `\` escaped and
-/// control characters as `\n`, `\t` or `\u{…}`.
+/// Quotes `value` by the project's one rule ([`pocketpxe_core::logfmt`]).
 pub fn quote(value: &str, out: &mut impl fmt::Write) -> fmt::Result {
-    let plain = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'));
-    if plain {
-        return out.write_str(value);
-    }
-    out.write_char('"')?;
-    for c in value.chars() {
-        match c {
-            '"' => out.write_str("\\\"")?,
-            '\\' => out.write_str("\\\\")?,
-            '\n' => out.write_str("\\n")?,
-            '\t' => out.write_str("\\t")?,
-            '\r' => out.write_str("\\r")?,
-            c if c.is_control() => write!(out, "\\u{{{:x}}}", u32::from(c))?,
-            c => out.write_char(c)?,
-        }
-    }
-    out.write_char('"')
+    write!(out, "{}", pocketpxe_core::logfmt::Logfmt(value))
 }
 
 /// Text fields: the message as it is, then `name=value` with every value quoted by one rule

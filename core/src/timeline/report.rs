@@ -5,11 +5,12 @@
 //! Quoting, the same in every line: client-chosen or free text (host names, paths, lists) is
 //! always in double quotes; MAC and IP addresses, classes, numbers and fixed words never are.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
 use crate::dhcp::{ClientClass, HOSTNAME_MAX};
+use crate::logfmt::{Escaped, Logfmt};
 use crate::net::Mac;
 use crate::tftp::FailReason;
 use crate::time::Instant;
@@ -300,14 +301,14 @@ impl FailCause {
     }
 }
 
-/// `boot booted mac=52:54:00:12:34:56 class=efi-x64 ip=192.168.1.10 hostname="pc1"
+/// `boot booted mac=52:54:00:12:34:56 class=efi-x64 ip=192.168.1.10 hostname=pc1
 /// time=4.210s files=2 bytes=1024 list="ipxe.efi 1000 bytes 300 ms, boot.ipxe 24 bytes 10 ms"`.
 impl fmt::Display for BootRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "boot {}", self.outcome)?;
         client_fields(f, self.mac, self.class, self.address)?;
         if let Some(host) = &self.hostname {
-            write!(f, " hostname=\"{host}\"")?;
+            write!(f, " hostname={}", Logfmt(host))?;
         }
         let total = millis(self.total());
         write!(
@@ -323,15 +324,16 @@ impl fmt::Display for BootRecord {
         }
         if !self.files.is_empty() {
             f.write_str(" list=\"")?;
+            let mut list = Escaped(&mut *f);
             if self.files_dropped > 0 {
-                write!(f, "{} earlier, ", self.files_dropped)?;
+                write!(list, "{} earlier, ", self.files_dropped)?;
             }
             for (i, file) in self.files.iter().enumerate() {
                 if i > 0 {
-                    f.write_str(", ")?;
+                    list.write_str(", ")?;
                 }
                 write!(
-                    f,
+                    list,
                     "{} {} bytes {} ms",
                     file.path,
                     file.bytes,
@@ -339,8 +341,8 @@ impl fmt::Display for BootRecord {
                 )?;
                 match file.state {
                     FileState::Done => {}
-                    FileState::Running => f.write_str(" unfinished")?,
-                    FileState::Failed(reason) => write!(f, " failed: {reason}")?,
+                    FileState::Running => list.write_str(" unfinished")?,
+                    FileState::Failed(reason) => write!(list, " failed: {reason}")?,
                 }
             }
             f.write_str("\"")?;
@@ -349,7 +351,7 @@ impl fmt::Display for BootRecord {
     }
 }
 
-/// `file not found mac=… ip=… class=… path="x": the path is relative to --root …`.
+/// `file not found mac=… ip=… class=… path=x: the path is relative to --root …`.
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind.headline())?;
@@ -367,7 +369,7 @@ impl fmt::Display for Diagnosis {
                 );
             }
             DiagnosisKind::FileNotFound { path } | DiagnosisKind::UnknownAddress { path } => {
-                write!(f, " path=\"{path}\"")?;
+                write!(f, " path={}", Logfmt(path))?;
             }
             DiagnosisKind::StuckAtBlock {
                 path,
@@ -376,7 +378,8 @@ impl fmt::Display for Diagnosis {
                 failures,
             } => write!(
                 f,
-                " path=\"{path}\" block={block} blksize={blksize} failures={failures}"
+                " path={} block={block} blksize={blksize} failures={failures}",
+                Logfmt(path)
             )?,
         }
         write!(f, ": {}", self.kind.advice())

@@ -420,8 +420,8 @@ fn times_read_as_their_flags_do() {
         "root = \"/r\"\n[[interface]]\nname = \"br0\"\nlease-time = \"infinite\"\ngrace = 0\nboot-quiet = \"1m30s\"\n",
     );
     assert_eq!(all[0].lease_time, Some(crate::cli::INFINITE_LEASE));
-    assert_eq!(all[0].tftp.grace, std::time::Duration::ZERO);
-    assert_eq!(all[0].boot_quiet, std::time::Duration::from_secs(90));
+    assert_eq!(all[0].tftp.grace, Duration::ZERO);
+    assert_eq!(all[0].boot_quiet, Duration::from_secs(90));
     let e = err("root = \"/r\"\n[[interface]]\nname = \"br0\"\nboot-quiet = \"infinite\"\n");
     assert!(
         e.contains("boot-quiet") && e.contains("only accepted as a lease time"),
