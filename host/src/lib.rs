@@ -24,6 +24,8 @@
 //!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;
 //!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;
 //!   * [`sys::clock`]: host time to core time.
+//! * [`metrics`]: `serve --metrics`: Prometheus metrics of the DHCP and TFTP tasks, served over
+//!   HTTP at `/metrics`.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
 //! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at
@@ -38,6 +40,7 @@ pub mod bench;
 pub mod cli;
 pub mod fetch;
 pub mod fs_store;
+pub mod metrics;
 pub mod serve;
 pub mod sys;
 
