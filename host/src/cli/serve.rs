@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// root.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// Serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9469;
+    /// bound before root is dropped, so a port below 1024 works). Off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `--mode`.

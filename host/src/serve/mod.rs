@@ -16,6 +16,7 @@ pub mod tftp;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
+use crate::metrics::{Metrics, MetricsServer};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
@@ -73,6 +74,9 @@ pub enum ServeError {
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
     PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
+    /// `--metrics`: the address cannot be listened on.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The user `serve` runs as cannot save leases.
     #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
     LeasesNotWritable {
@@ -106,6 +110,7 @@ pub struct Serve {
     dhcp: DhcpService,
     tftp: TftpService,
     reload: Vec<ReloadTarget>,
+    metrics: Option<MetricsServer>,
     // Dropped after the tasks, before the address.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
@@ -147,10 +152,15 @@ impl Serve {
             fetch_debian(args, dist, server)?;
         }
         let store = FsStore::open_root(&args.root)?;
+        let metrics = args.metrics.map(|_| Metrics::new());
         let leases = (args.mode == ServeMode::Dhcp).then(|| {
-            LeaseFile::new(args.leases.clone().unwrap_or_else(|| {
+            let file = LeaseFile::new(args.leases.clone().unwrap_or_else(|| {
                 PathBuf::from(format!("/var/lib/pocketpxe/{iface_name}.leases"))
-            }))
+            }));
+            match &metrics {
+                Some(metrics) => file.with_metrics(metrics.lease_file(iface_name)),
+                None => file,
+            }
         });
         let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
         let dhcp = DhcpService::bind(DhcpTaskConfig {
@@ -162,6 +172,15 @@ impl Serve {
             leases,
             port: args.dhcp_port,
         })?;
+        let dhcp = match (&metrics, &mode) {
+            (Some(metrics), DhcpModeConfig::Authoritative { pool, .. }) => {
+                dhcp.with_metrics(metrics.dhcp(iface_name, Some(*pool)))
+            }
+            (Some(metrics), DhcpModeConfig::Proxy) => {
+                dhcp.with_metrics(metrics.dhcp(iface_name, None))
+            }
+            (None, _) => dhcp,
+        };
         let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
         let listener = crate::sys::udp::bind(
             tftp_listen,
@@ -178,6 +197,13 @@ impl Serve {
             .max_transfers_per_client(
                 (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
             );
+        let (tftp, metrics) = match (args.metrics, metrics) {
+            (Some(addr), Some(metrics)) => (
+                tftp.with_metrics(metrics.tftp(iface_name)),
+                Some(MetricsServer::bind(addr, metrics)?),
+            ),
+            _ => (tftp, None),
+        };
         // As the user that will serve, and before the interface changes: a refusal leaves it
         // as it was.
         prepare_lease_dir(&run_as, lease_path.as_deref())?;
@@ -243,9 +269,15 @@ impl Serve {
             dhcp,
             tftp,
             reload,
+            metrics,
             nat,
             added,
         })
+    }
+
+    /// The metrics it records (`--metrics`), to record more in (completed boots).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref().map(MetricsServer::metrics)
     }
 
     /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
@@ -266,12 +298,14 @@ impl Serve {
             dhcp,
             tftp,
             reload,
+            metrics,
             nat,
             added,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
         crate::sys::notify::ready(&format!("serving: {summary}"));
         let (trigger, inner) = crate::sys::shutdown::channel();
+        let metrics = metrics.map(|server| tokio::spawn(server.run(inner.clone())));
         let dhcp = async {
             let result = dhcp.run(inner.clone()).await.map_err(ServeError::from);
             if result.is_err() {
@@ -304,6 +338,9 @@ impl Serve {
             crate::sys::notify::stopping();
         };
         let (dhcp, tftp, ()) = tokio::join!(dhcp, tftp, outer);
+        if let Some(task) = metrics {
+            task.abort();
+        }
         drop(nat);
         drop(added);
         dhcp.and(tftp)
