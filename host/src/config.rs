@@ -209,6 +209,8 @@ struct Section {
     // Top level only.
     user: Option<String>,
     uplink: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    metrics: Option<std::net::SocketAddr>,
     interface: Option<Vec<Self>>,
     // [[interface]] only.
     name: Option<String>,
@@ -371,6 +373,9 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     if !cli.given("uplink") && top.uplink.is_some() {
         a.uplink.clone_from(&top.uplink);
     }
+    if !cli.given("metrics") && top.metrics.is_some() {
+        a.metrics = top.metrics;
+    }
     // Per-client rules: the file's, then the command line's.
     let hosts = iface.host.as_deref().unwrap_or_default();
     a.reserve = hosts
@@ -417,7 +422,7 @@ fn validate(
             path.extend_from_slice(rest);
             path
         };
-        for key in ["user", "uplink", "interface"] {
+        for key in ["user", "uplink", "metrics", "interface"] {
             if let Some(span) = doc.span(&at(&[Seg::Key(key)])) {
                 return Err(doc.error(
                     span,

@@ -25,6 +25,8 @@
 //!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;
 //!   * [`sys::clock`]: host time to core time.
 //! * [`logging`]: the log's formats (text, compact, JSON) and journald priorities.
+//! * [`metrics`]: `serve --metrics`: Prometheus metrics of the DHCP and TFTP tasks, served over
+//!   HTTP at `/metrics`.
 //! * [`fs_store`]: [`FsStore`], the core's `FileStore` over a directory confined by
 //!   `openat2(2)`.
 //! * [`bench`](mod@bench): `pocketpxe bench tftp`, the load tool (the core's TFTP client, many at
@@ -41,6 +43,7 @@ pub mod config;
 pub mod fetch;
 pub mod fs_store;
 pub mod logging;
+pub mod metrics;
 pub mod serve;
 pub mod sys;
 

@@ -108,6 +108,32 @@ pub enum IgnoreReason {
     EventQueueFull,
 }
 
+impl IgnoreReason {
+    /// A stable lowercase name for metrics and machine-read logs, e.g. `pool_exhausted`.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::NotBootRequest => "not_boot_request",
+            Self::UnsupportedHardware => "unsupported_hardware",
+            Self::NotDhcp => "not_dhcp",
+            Self::UnknownMessageType { .. } => "unknown_message_type",
+            Self::UnexpectedMessage => "unexpected_message",
+            Self::OtherServerId => "other_server_id",
+            Self::NotAddressedToUs => "not_addressed_to_us",
+            Self::PoolExhausted => "pool_exhausted",
+            Self::LeaseTableFull => "lease_table_full",
+            Self::NotPxeClient => "not_pxe_client",
+            Self::NoBootRule => "no_boot_rule",
+            Self::BootFileTooLong => "boot_file_too_long",
+            Self::NoSubnetForRelay => "no_subnet_for_relay",
+            Self::UnknownLease => "unknown_lease",
+            Self::MissingAddress => "missing_address",
+            Self::ReplyTooLarge => "reply_too_large",
+            Self::EventQueueFull => "event_queue_full",
+        }
+    }
+}
+
 impl fmt::Display for IgnoreReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -134,3 +160,43 @@ impl fmt::Display for IgnoreReason {
 }
 
 impl core::error::Error for IgnoreReason {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_labels_are_distinct_lowercase_names() {
+        let all = [
+            IgnoreReason::Malformed(wire::Error::Truncated),
+            IgnoreReason::NotBootRequest,
+            IgnoreReason::UnsupportedHardware,
+            IgnoreReason::NotDhcp,
+            IgnoreReason::UnknownMessageType { code: 99 },
+            IgnoreReason::UnexpectedMessage,
+            IgnoreReason::OtherServerId,
+            IgnoreReason::NotAddressedToUs,
+            IgnoreReason::PoolExhausted,
+            IgnoreReason::LeaseTableFull,
+            IgnoreReason::NotPxeClient,
+            IgnoreReason::NoBootRule,
+            IgnoreReason::BootFileTooLong,
+            IgnoreReason::NoSubnetForRelay,
+            IgnoreReason::UnknownLease,
+            IgnoreReason::MissingAddress,
+            IgnoreReason::ReplyTooLarge,
+            IgnoreReason::EventQueueFull,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            let label = a.label();
+            assert!(
+                !label.is_empty() && label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{label}"
+            );
+            for b in &all[i + 1..] {
+                assert_ne!(label, b.label());
+            }
+        }
+        assert_eq!(IgnoreReason::PoolExhausted.label(), "pool_exhausted");
+    }
+}

@@ -106,6 +106,23 @@ impl RejectReason {
     }
 }
 
+impl RejectReason {
+    /// A stable lowercase name for metrics and machine-read logs, e.g. `not_found`.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Denied => "denied",
+            Self::BadPath(_) => "bad_path",
+            Self::ReadOnly => "read_only",
+            Self::UnsupportedMode => "unsupported_mode",
+            Self::Malformed(_) => "malformed",
+            Self::Busy => "busy",
+            Self::ClientBusy => "client_busy",
+            Self::Io => "io",
+        }
+    }
+}
+
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
@@ -202,6 +219,20 @@ impl FailReason {
     }
 }
 
+impl FailReason {
+    /// A stable lowercase name for metrics and machine-read logs, e.g. `timed_out`.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::TimedOut => "timed_out",
+            Self::Aborted { .. } => "client_aborted",
+            Self::ReadError => "read_error",
+            Self::FileChanged => "file_changed",
+            Self::Superseded => "superseded",
+            Self::ServerAborted => "server_aborted",
+        }
+    }
+}
+
 impl fmt::Display for FailReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -216,5 +247,50 @@ impl fmt::Display for FailReason {
             Self::Superseded => f.write_str("superseded by a new request from the same port"),
             Self::ServerAborted => f.write_str("aborted by the server"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_names(labels: &[&str]) {
+        for (i, label) in labels.iter().enumerate() {
+            assert!(
+                !label.is_empty() && label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{label}"
+            );
+            assert!(!labels[i + 1..].contains(label), "{label} twice");
+        }
+    }
+
+    #[test]
+    fn labels_are_distinct_lowercase_names() {
+        let fail = [
+            FailReason::TimedOut,
+            FailReason::Aborted {
+                code: ErrorCode::DiskFull,
+                during_negotiation: false,
+            },
+            FailReason::ReadError,
+            FailReason::FileChanged,
+            FailReason::Superseded,
+            FailReason::ServerAborted,
+        ];
+        assert_names(&fail.map(|r| r.label()));
+        let reject = [
+            RejectReason::NotFound,
+            RejectReason::Denied,
+            RejectReason::BadPath(PathError::Nul),
+            RejectReason::ReadOnly,
+            RejectReason::UnsupportedMode,
+            RejectReason::Malformed(crate::wire::Error::Truncated),
+            RejectReason::Busy,
+            RejectReason::ClientBusy,
+            RejectReason::Io,
+        ];
+        assert_names(&reject.map(|r| r.label()));
+        assert_eq!(FailReason::TimedOut.label(), "timed_out");
+        assert_eq!(RejectReason::NotFound.label(), "not_found");
     }
 }

@@ -145,6 +145,10 @@ pub struct ServeArgs {
     /// from the client: seconds, or 90s, 5m, ….
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
     pub boot_quiet: Duration,
+    /// Serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9469;
+    /// bound before root is dropped, so a port below 1024 works). Off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]

@@ -19,6 +19,7 @@
 //! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
 //! client's story.
 
+use crate::metrics::{DhcpMetrics, ReplyOutcome};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
 use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until};
@@ -161,6 +162,7 @@ pub struct DhcpService {
     updates: mpsc::Receiver<RuleUpdate>,
     updates_tx: mpsc::Sender<RuleUpdate>,
     watch: Option<BootWatch>,
+    metrics: Option<DhcpMetrics>,
 }
 
 impl DhcpService {
@@ -206,7 +208,14 @@ impl DhcpService {
             updates,
             updates_tx,
             watch: None,
+            metrics: None,
         })
+    }
+
+    /// Records messages, replies and pool use in `metrics`.
+    pub fn with_metrics(mut self, metrics: DhcpMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Compacts the lease file once, with the leases read by [`DhcpService::bind`], as
@@ -258,6 +267,7 @@ impl DhcpService {
             updates,
             updates_tx,
             watch,
+            mut metrics,
         } = self;
         drop(updates_tx);
         let mut updates = updates;
@@ -289,7 +299,12 @@ impl DhcpService {
             } else {
                 DhcpServer::resume(core_cfg, &mut slots[..])
             };
-            let mut driver = carry.into_driver(server, cfg.leases.as_ref(), &cfg.interface);
+            let mut driver = carry.into_driver(
+                server,
+                cfg.leases.as_ref(),
+                &cfg.interface,
+                metrics.as_mut(),
+            );
             if let Some(stored) = stored.take() {
                 driver.restore(stored, cfg.server);
                 driver.report_pool();
@@ -512,6 +527,7 @@ impl Carry {
         server: DhcpServer<'a>,
         file: Option<&'a LeaseFile>,
         iface: &'a str,
+        metrics: Option<&'a mut DhcpMetrics>,
     ) -> Driver<'a> {
         let Self {
             clock,
@@ -541,6 +557,7 @@ impl Carry {
             saved,
             changes,
             watch,
+            metrics,
         }
     }
 }
@@ -570,6 +587,7 @@ struct Driver<'a> {
     changes: Vec<LeaseRecord>,
     /// The boot timeline, fed every exchange.
     watch: Option<BootWatch>,
+    metrics: Option<&'a mut DhcpMetrics>,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -640,6 +658,7 @@ impl Driver<'_> {
             saved,
             changes,
             watch,
+            metrics: _,
         } = self;
         Carry {
             clock,
@@ -694,6 +713,9 @@ impl Driver<'_> {
         }
         tracing::info!(file = %file.path().display(), restored = self.server.leases().count(),
             dropped, "leases loaded");
+        if let Some(metrics) = self.metrics.as_deref_mut() {
+            metrics.leases_restored(self.server.leases());
+        }
         if let Err(err) = self.save() {
             tracing::warn!(error = %err, "cannot rewrite the lease file");
         }
@@ -736,6 +758,9 @@ impl Driver<'_> {
         let outcome = self.server.handle(now, &rx, &mut self.tx[self.tx_used..]);
         let changed = self.drain_events();
         self.batch_changed |= changed;
+        if let (Some(metrics), Ok(outcome)) = (self.metrics.as_deref(), &outcome) {
+            metrics.received(outcome);
+        }
         match outcome {
             Ok(DhcpOutcome::Reply { transmit, summary }) => {
                 let start = self.tx_used;
@@ -811,6 +836,9 @@ impl Driver<'_> {
             if item.changed
                 && let Err(err) = &stored
             {
+                if let (Some(_), Some(metrics)) = (item.reply, self.metrics.as_deref()) {
+                    metrics.reply(summary.reply, ReplyOutcome::Withheld);
+                }
                 match item.reply {
                     Some(_) => tracing::error!(mac, error = %err,
                         "lease not saved: reply withheld (the client will retry)"),
@@ -853,7 +881,15 @@ impl Driver<'_> {
                     SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
                 }
             };
-            if let Err(err) = socket.send_to(bytes, to).await {
+            let sent = socket.send_to(bytes, to).await;
+            if let Some(metrics) = self.metrics.as_deref() {
+                let outcome = match sent {
+                    Ok(_) => ReplyOutcome::Sent,
+                    Err(_) => ReplyOutcome::Failed,
+                };
+                metrics.reply(summary.reply, outcome);
+            }
+            if let Err(err) = sent {
                 tracing::warn!(interface = self.iface, mac, to = %to,
                     error = %err, "cannot send DHCP reply");
             }
@@ -887,6 +923,9 @@ impl Driver<'_> {
         let mut changed = false;
         while let Some(event) = self.server.poll_event() {
             changed = true;
+            if let Some(metrics) = self.metrics.as_deref_mut() {
+                metrics.lease_event(&event);
+            }
             let lease = event.lease();
             let expires = self.to_unix(lease.expires_at);
             tracing::debug!(interface = self.iface, event = event.name(),

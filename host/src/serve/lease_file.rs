@@ -22,7 +22,9 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use crate::metrics::LeaseFileMetrics;
 use crate::sys::netif::{format_mac, parse_mac};
 
 /// One saved lease.
@@ -68,12 +70,22 @@ const HEADER: &str = "# pocketpxe leases v2: MAC IP EXPIRES (unix seconds); appe
 #[derive(Debug, Clone)]
 pub struct LeaseFile {
     path: PathBuf,
+    metrics: Option<LeaseFileMetrics>,
 }
 
 impl LeaseFile {
     /// The lease file at `path` (not touched yet).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            metrics: None,
+        }
+    }
+
+    /// Records the latency of every write and sync in `metrics`.
+    pub fn with_metrics(mut self, metrics: LeaseFileMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Its path.
@@ -173,7 +185,9 @@ impl LeaseFile {
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".tmp");
         let tmp = dir.join(tmp_name);
-        let write = || -> io::Result<File> {
+        let mut took = (Duration::ZERO, Duration::ZERO);
+        let mut write = || -> io::Result<File> {
+            let started = Instant::now();
             let mut file = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -181,9 +195,11 @@ impl LeaseFile {
                 .mode(0o644)
                 .open(&tmp)?;
             file.write_all(text.as_bytes())?;
+            let written = Instant::now();
             file.sync_all()?;
             fs::rename(&tmp, &self.path)?;
             File::open(&dir)?.sync_all()?;
+            took = (written - started, written.elapsed());
             // The same inode, now under the real name: appends go to the file just renamed.
             OpenOptions::new().append(true).open(&self.path)
         };
@@ -191,6 +207,9 @@ impl LeaseFile {
             let _ = fs::remove_file(&tmp);
             self.io(e)
         })?;
+        if let Some(metrics) = &self.metrics {
+            metrics.rewritten(took.0, took.1);
+        }
         let meta = file.metadata().map_err(|e| self.io(e))?;
         Ok(LeaseJournal {
             file,
@@ -198,6 +217,7 @@ impl LeaseFile {
             path: self.path.clone(),
             lines: leases.len(),
             text: String::new(),
+            metrics: self.metrics.clone(),
         })
     }
 
@@ -228,6 +248,7 @@ pub struct LeaseJournal {
     lines: usize,
     /// Reused for each append.
     text: String,
+    metrics: Option<LeaseFileMetrics>,
 }
 
 impl LeaseJournal {
@@ -247,14 +268,19 @@ impl LeaseJournal {
         for change in changes {
             push_line(&mut self.text, change);
         }
-        let written = self
-            .file
-            .write_all(self.text.as_bytes())
-            .and_then(|()| self.file.sync_data());
-        written.map_err(|source| LeaseFileError::Io {
+        let started = Instant::now();
+        let written = self.file.write_all(self.text.as_bytes()).and_then(|()| {
+            let written = Instant::now();
+            self.file.sync_data()?;
+            Ok(written)
+        });
+        let written = written.map_err(|source| LeaseFileError::Io {
             path: self.path.clone(),
             error: source,
         })?;
+        if let Some(metrics) = &self.metrics {
+            metrics.appended(written - started, written.elapsed());
+        }
         self.lines += changes.len();
         Ok(())
     }
@@ -337,6 +363,33 @@ mod tests {
         fs::write(&path, "52:54:00:a5:00:01 192.168.242.88\n").unwrap();
         assert!(LeaseFile::new(&path).load().is_err());
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn writes_and_syncs_are_timed_when_metrics_are_on() {
+        let dir = temp_dir("timed");
+        let metrics = crate::metrics::Metrics::new();
+        let file = LeaseFile::new(dir.join("leases")).with_metrics(metrics.lease_file("eth9"));
+        let lease = LeaseRecord {
+            mac: [2, 0, 0, 0, 0, 1],
+            ip: Ipv4Addr::new(10, 0, 0, 10),
+            expires_unix: 100,
+        };
+        let mut journal = file.rewrite(&[lease]).unwrap();
+        journal.append(&[lease]).unwrap();
+        journal.append(&[lease]).unwrap();
+        journal.append(&[]).unwrap();
+        let text = metrics.encode();
+        for (series, count) in [
+            ("write_seconds_count{interface=\"eth9\",op=\"rewrite\"} ", 1),
+            ("fsync_seconds_count{interface=\"eth9\",op=\"rewrite\"} ", 1),
+            ("write_seconds_count{interface=\"eth9\",op=\"append\"} ", 2),
+            ("fsync_seconds_count{interface=\"eth9\",op=\"append\"} ", 2),
+        ] {
+            let line = format!("pocketpxe_lease_file_{series}{count}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod timeline;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
+use crate::metrics::{Metrics, MetricsServer};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
@@ -83,6 +84,9 @@ pub enum ServeError {
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
     PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
+    /// `--metrics`: the address cannot be listened on.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The user `serve` runs as cannot save leases.
     #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
     LeasesNotWritable {
@@ -115,6 +119,8 @@ pub struct Serve {
     units: Vec<Unit>,
     // What a reload hands new rules to, one per interface.
     reload: Vec<ReloadTarget>,
+    // The `--metrics` endpoint, one per process.
+    metrics: Option<MetricsServer>,
     // Dropped after the tasks, before the addresses.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the addresses stay until every task is done.
@@ -182,10 +188,20 @@ impl Serve {
         }
         // Before anything changes: a missing service user stops nothing half-done.
         let run_as = RunAs::resolve(first)?;
+        // One registry and one endpoint for the process (`metrics` is a process-wide key),
+        // bound before any interface changes, so a taken address leaves them as they were.
+        let metrics = first
+            .metrics
+            .map(|addr| MetricsServer::bind(addr, Metrics::new()))
+            .transpose()?;
         let mut done: Vec<Prepared> = Vec::with_capacity(ifaces.len());
         for args in ifaces {
             // On an error, `done` drops: sockets close, added addresses are removed.
-            done.push(prepare_one(args, &run_as)?);
+            done.push(prepare_one(
+                args,
+                &run_as,
+                metrics.as_ref().map(MetricsServer::metrics),
+            )?);
         }
         let nat_for = ifaces
             .iter()
@@ -208,9 +224,15 @@ impl Serve {
         Ok(Self {
             units,
             reload,
+            metrics,
             nat,
             added,
         })
+    }
+
+    /// The metrics it records (`--metrics`), to record more in (completed boots).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref().map(MetricsServer::metrics)
     }
 
     /// Serves until `shutdown` fires (DHCP stops at once, TFTP transfers get their grace
@@ -229,6 +251,7 @@ impl Serve {
         let Self {
             units,
             reload,
+            metrics,
             nat,
             added,
         } = self;
@@ -240,6 +263,7 @@ impl Serve {
         tracing::info!("pocketpxe serve ready: {summary}");
         crate::sys::notify::ready(&format!("serving: {summary}"));
         let (trigger, inner) = crate::sys::shutdown::channel();
+        let metrics = metrics.map(|server| tokio::spawn(server.run(inner.clone())));
         let mut tasks: Vec<Task<'_>> = Vec::with_capacity(units.len() * 4);
         for Unit {
             dhcp,
@@ -297,6 +321,9 @@ impl Serve {
             crate::sys::notify::stopping();
         };
         let (results, ()) = tokio::join!(join_all(tasks), outer);
+        if let Some(task) = metrics {
+            task.abort();
+        }
         drop(nat);
         drop(added);
         results.into_iter().collect()
@@ -330,7 +357,11 @@ async fn join_all(mut tasks: Vec<Task<'_>>) -> Vec<Result<(), ServeError>> {
 
 /// One interface: checks, binds, and (last) adds its address; NAT and the drop of root come
 /// after every interface is prepared.
-fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError> {
+fn prepare_one(
+    args: &ServeArgs,
+    run_as: &RunAs,
+    metrics: Option<&Metrics>,
+) -> Result<Prepared, ServeError> {
     let iface_name = args.iface();
     let root = args.tftp_root();
     let mut iface = match args.wait_interface {
@@ -359,11 +390,15 @@ fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError>
     }
     let store = FsStore::open_root(root)?;
     let leases = (args.mode == ServeMode::Dhcp).then(|| {
-        LeaseFile::new(
+        let file = LeaseFile::new(
             args.leases
                 .clone()
                 .unwrap_or_else(|| crate::config::default_lease_file(iface_name)),
-        )
+        );
+        match metrics {
+            Some(metrics) => file.with_metrics(metrics.lease_file(iface_name)),
+            None => file,
+        }
     });
     let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
     let dhcp = DhcpService::bind(DhcpTaskConfig {
@@ -392,7 +427,18 @@ fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError>
         args.boot_quiet,
     );
     watch.add_interface(interface_status(iface_name, server, &mode));
+    let watch = match metrics {
+        Some(metrics) => watch.with_metrics(metrics.clone()),
+        None => watch,
+    };
     let dhcp = dhcp.with_boot_watch(watch.clone());
+    let dhcp = match (metrics, &mode) {
+        (Some(metrics), DhcpModeConfig::Authoritative { pool, .. }) => {
+            dhcp.with_metrics(metrics.dhcp(iface_name, Some(*pool)))
+        }
+        (Some(metrics), DhcpModeConfig::Proxy) => dhcp.with_metrics(metrics.dhcp(iface_name, None)),
+        (None, _) => dhcp,
+    };
     let tftp = TftpService::with_parts(tftp_cfg, store, listener)?
         .bind_transfers(server.addr, Some(iface_name.to_owned()))
         .with_client_book(dhcp.client_book())
@@ -400,6 +446,10 @@ fn prepare_one(args: &ServeArgs, run_as: &RunAs) -> Result<Prepared, ServeError>
         .max_transfers_per_client(
             (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
         );
+    let tftp = match metrics {
+        Some(metrics) => tftp.with_metrics(metrics.tftp(iface_name)),
+        None => tftp,
+    };
     // As the user that will serve, and before the interface changes: a refusal leaves it
     // as it was.
     prepare_lease_dir(run_as, lease_path.as_deref())?;

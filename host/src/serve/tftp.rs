@@ -29,6 +29,7 @@
 //! client's MAC address as DHCP learned it.
 
 use crate::fs_store::{FileHandle, FsStore, RootError};
+use crate::metrics::TftpMetrics;
 use crate::serve::dhcp::ClientBook;
 use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until};
@@ -108,6 +109,7 @@ pub struct TftpService {
     clients: Option<ClientBook>,
     max_per_client: Option<u16>,
     watch: Option<BootWatch>,
+    metrics: Option<TftpMetrics>,
 }
 
 impl TftpService {
@@ -167,7 +169,14 @@ impl TftpService {
             clients: None,
             max_per_client: None,
             watch: None,
+            metrics: None,
         })
+    }
+
+    /// Counts transfers (at their start and end, never per block) in `metrics`.
+    pub fn with_metrics(mut self, metrics: TftpMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Binds each transfer's socket to `ip` (port 0) and, if set, to interface `device`
@@ -220,6 +229,7 @@ impl TftpService {
             clients,
             max_per_client,
             watch,
+            metrics,
         } = self;
         // One socket per transfer.
         crate::sys::fd_limit::raise_to(
@@ -247,6 +257,7 @@ impl TftpService {
             transfer_ip,
             device,
             clients,
+            metrics,
             transfers: Vec::new(),
             running: 0,
             ready: Arc::new(ReadyQueue::default()),
@@ -281,6 +292,7 @@ struct Driver<'a> {
     transfer_ip: Ipv4Addr,
     device: Option<String>,
     clients: Option<ClientBook>,
+    metrics: Option<TftpMetrics>,
     /// Indexed by [`TransferId::index`]; the entry's own id tells stale ids apart.
     transfers: Vec<Option<Transfer>>,
     running: usize,
@@ -501,6 +513,9 @@ impl Driver<'_> {
             .handle_request(now, &rx, &mut *self.store, &mut self.tx);
         match outcome {
             Ok(RequestOutcome::Accepted { id, path, options }) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.started();
+                }
                 let file = WireText(path.as_sent().as_bytes()).to_string();
                 self.start_transfer(id, src, file, options.to_string())
                     .await;
@@ -518,6 +533,9 @@ impl Driver<'_> {
                         (!asked.is_empty()).then_some(asked),
                     )
                 });
+                if let Some(metrics) = &self.metrics {
+                    metrics.refused(&reason);
+                }
                 let mac = self.mac_of(src);
                 tracing::info!(client = %src, mac = mac.as_deref(), file = file.as_deref(),
                     asked = asked.as_deref(), reason = %reason, "request refused");
@@ -804,6 +822,9 @@ impl Driver<'_> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.server.poll_event(&mut *self.store) {
+            if let Some(metrics) = &self.metrics {
+                metrics.ended(event.stats(), event.outcome());
+            }
             if let Some(transfer) = self.end_transfer(event.id()) {
                 log_end(&transfer.log, event.stats(), event.outcome());
                 if let Some(watch) = &self.watch {

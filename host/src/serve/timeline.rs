@@ -7,15 +7,16 @@
 //! same state answers `pocketpxe status` (see [`crate::serve::status`]): interfaces, pools,
 //! active transfers and recent boots.
 
+use crate::metrics::Metrics;
 use crate::serve::dhcp::ClientBook;
 use crate::sys::clock::Clock;
 use crate::sys::shutdown::Shutdown;
 use pocketpxe_core::Mac;
-use pocketpxe_core::dhcp::{IgnoreReason, Summary};
+use pocketpxe_core::dhcp::{ClientClass, IgnoreReason, Summary};
 use pocketpxe_core::tftp::RejectReason;
 use pocketpxe_core::timeline::{
-    BootRecord, ClientSlot, Diagnosis, DiagnosisKind, FileState, Peer, Timeline, TimelineConfig,
-    TransferEnd,
+    BootOutcome, BootRecord, ClientSlot, Diagnosis, DiagnosisKind, FileState, Peer, Timeline,
+    TimelineConfig, TransferEnd,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -37,6 +38,7 @@ pub struct BootWatch {
     inner: Arc<Mutex<State>>,
     root: Arc<PathBuf>,
     book: Option<ClientBook>,
+    metrics: Option<Metrics>,
 }
 
 impl std::fmt::Debug for BootWatch {
@@ -191,7 +193,15 @@ impl BootWatch {
             })),
             root: Arc::new(root),
             book,
+            metrics: None,
         }
+    }
+
+    /// Counts every completed boot, by class, with its duration (`serve --metrics`).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Notes an interface served, for `pocketpxe status`.
@@ -358,6 +368,10 @@ impl BootWatch {
         }
         for record in &records {
             tracing::info!(target: TARGET, "{record}");
+            if let (Some(metrics), BootOutcome::Booted) = (&self.metrics, record.outcome) {
+                let class = record.class.map_or("unknown", ClientClass::name);
+                metrics.boot_completed(class, record.total().as_secs_f64());
+            }
         }
     }
 }
