@@ -8,7 +8,8 @@ mod tftp;
 
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub use serve::{
-    AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
+    AddrRange, BootArg, BootMacArg, OnOff, Optional, ReserveArg, ServeArgs, ServeMode, Via,
+    parse_duration,
 };
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};

@@ -115,6 +115,35 @@ pub struct ServeArgs {
     /// from the client: seconds, or 90s, 5m, ….
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
     pub boot_quiet: Duration,
+    /// Answer IPv6 router solicitations on the interface with "no router here" (lifetime 0, no
+    /// prefix, no DHCPv6), so clients like iPXE stop waiting for one. Default: on in dhcp mode,
+    /// off in proxy mode (the network's own router speaks there).
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub router_advert: Option<OnOff>,
+    /// With --debian: how machines reach the installer. `tftp`: pxelinux (BIOS) and GRUB
+    /// (UEFI) load it over TFTP. `ipxe`: they chain to iPXE (Debian's `ipxe` package:
+    /// undionly.kpxe, snponly.efi), whose script loads it over HTTP when the server serves
+    /// HTTP. In proxy mode UEFI machines chain to iPXE either way.
+    #[arg(long, value_enum, requires = "debian", default_value_t = Via::Tftp)]
+    pub via: Via,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `--via`: the path from the firmware to the Debian installer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// pxelinux and GRUB over TFTP.
+    Tftp,
+    /// iPXE, then its script.
+    Ipxe,
 }
 
 /// `--mode`.

@@ -12,6 +12,7 @@
 pub mod dhcp;
 pub mod lease_file;
 pub mod reload;
+pub mod router_advert;
 pub mod status;
 pub mod tftp;
 pub mod timeline;
@@ -21,6 +22,7 @@ use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
+use crate::serve::router_advert::RouterAdvertiser;
 use crate::serve::status::{StatusError, StatusSocket};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::serve::timeline::{BootWatch, InterfaceStatus, PoolStatus};
@@ -80,6 +82,14 @@ pub enum ServeError {
     /// Root could not be dropped (`--user`).
     #[error(transparent)]
     PrivDrop(#[from] crate::sys::privdrop::PrivDropError),
+    /// `--router-advert on`: the router advertisement socket could not be set up.
+    #[error("router advertisements on {iface}: {error}")]
+    RouterAdvert {
+        /// The interface.
+        iface: String,
+        /// The failing step.
+        error: std::io::Error,
+    },
     /// The user `serve` runs as cannot save leases.
     #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
     LeasesNotWritable {
@@ -115,6 +125,7 @@ pub struct Serve {
     reload: Vec<ReloadTarget>,
     watch: BootWatch,
     status: Option<StatusSocket>,
+    router_advert: Option<RouterAdvertiser>,
     // Dropped after the tasks, before the address.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
@@ -221,6 +232,7 @@ impl Serve {
         }
         let nat = setup_nat(args, iface_name, server)?;
         let status = bind_status(args, &run_as)?;
+        let router_advert = bind_router_advert(args, &iface)?;
         let cleanup = added.is_some() || nat.is_some();
         drop_root(&run_as, cleanup)?;
         log_run_as(&run_as, cleanup);
@@ -264,6 +276,7 @@ impl Serve {
             reload,
             watch,
             status,
+            router_advert,
             nat,
             added,
         })
@@ -289,6 +302,7 @@ impl Serve {
             reload,
             watch,
             status,
+            router_advert,
             nat,
             added,
         } = self;
@@ -332,7 +346,16 @@ impl Serve {
                 status.run(watch, inner.clone()).await;
             }
         };
-        let (dhcp, tftp, (), (), ()) = tokio::join!(dhcp, tftp, outer, timeline, status);
+        let router_advert = async {
+            if let Some(advertiser) = router_advert
+                && let Err(error) = advertiser.run(inner.clone()).await
+            {
+                // Clients then wait for IPv6 routers as before; serving goes on.
+                tracing::warn!(%error, "router advertisements stopped");
+            }
+        };
+        let (dhcp, tftp, (), (), (), ()) =
+            tokio::join!(dhcp, tftp, outer, timeline, status, router_advert);
         drop(nat);
         drop(added);
         dhcp.and(tftp)
@@ -381,6 +404,35 @@ fn interface_status(iface: &str, server: Ipv4Cidr, mode: &DhcpModeConfig) -> Int
         server: server.to_string(),
         mode: if pool.is_some() { "dhcp" } else { "proxy" }.to_owned(),
         pool,
+    }
+}
+
+/// `--router-advert`, default on in dhcp mode and off in proxy mode: the raw ICMPv6 socket,
+/// opened while still privileged. When on by default, a failure (IPv6 disabled, no
+/// CAP_NET_RAW) is a warning; asked for with `on`, it stops the start.
+fn bind_router_advert(
+    args: &ServeArgs,
+    iface: &Interface,
+) -> Result<Option<RouterAdvertiser>, ServeError> {
+    use crate::cli::OnOff;
+    let wanted = args.router_advert.unwrap_or(match args.mode {
+        ServeMode::Dhcp => OnOff::On,
+        ServeMode::Proxy => OnOff::Off,
+    });
+    if wanted == OnOff::Off {
+        return Ok(None);
+    }
+    match RouterAdvertiser::bind(&args.interface, iface.index, iface.mac) {
+        Ok(advertiser) => Ok(Some(advertiser)),
+        Err(error) if args.router_advert.is_none() => {
+            tracing::warn!(interface = %args.interface, %error,
+                "router advertisements off (clients like iPXE may wait ~13 s for IPv6 routers)");
+            Ok(None)
+        }
+        Err(error) => Err(ServeError::RouterAdvert {
+            iface: args.interface.clone(),
+            error,
+        }),
     }
 }
 
