@@ -613,19 +613,7 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         })
         .collect();
     if table.is_empty() {
-        if args.debian.is_some() {
-            // What `fetch debian` unpacks for amd64 (UEFI: the signed shim, which chains GRUB).
-            table.push(BootSpec {
-                class: ClientClass::EfiX64,
-                mac: None,
-                file: crate::fetch::menus::Arch::Amd64.efi_loader(),
-            });
-        }
-        table.push(BootSpec {
-            class: ClientClass::Bios,
-            mac: None,
-            file: DEFAULT_BIOS_BOOT.to_owned(),
-        });
+        table.extend(default_boot_table(args));
     }
     for b in &args.boot_mac {
         let classes: Vec<ClientClass> = match b.class {
@@ -641,6 +629,49 @@ fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
             mac: Some(b.mac),
             file: b.file.clone(),
         }));
+    }
+    table
+}
+
+/// The boot table without `--boot` flags: BIOS pxelinux.0, and with `--debian` what `fetch
+/// debian` puts in the root for amd64, by `--via`:
+/// * `tftp`: BIOS pxelinux.0, UEFI the signed shim (which chains GRUB), both over TFTP;
+/// * `ipxe`: BIOS `undionly.kpxe`, UEFI `snponly.efi`, and iPXE the generated `boot.ipxe`
+///   (whose kernel and initrd come over HTTP when the server serves HTTP).
+///
+/// In proxy mode UEFI machines chain through iPXE with either: Debian's GRUB asks the
+/// address-giving server for its files (docs/protocol.md §2) and stops at its prompt.
+/// UEFI HTTP boot clients get the UEFI file as a URL (the core's fallback to `efi-x64`).
+fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
+    use crate::cli::Via;
+    use crate::fetch::{ipxe, menus};
+    let spec = |class, file: &str| BootSpec {
+        class,
+        mac: None,
+        file: file.to_owned(),
+    };
+    if args.debian.is_none() {
+        return vec![spec(ClientClass::Bios, DEFAULT_BIOS_BOOT)];
+    }
+    let arch = menus::Arch::Amd64;
+    let chain = args.via == Via::Ipxe;
+    let uefi_chain = chain || args.mode == ServeMode::Proxy;
+    let mut table = vec![
+        spec(
+            ClientClass::EfiX64,
+            &if uefi_chain {
+                ipxe::UEFI_X64.to_owned()
+            } else {
+                arch.efi_loader()
+            },
+        ),
+        spec(
+            ClientClass::Bios,
+            if chain { ipxe::BIOS } else { DEFAULT_BIOS_BOOT },
+        ),
+    ];
+    if uefi_chain {
+        table.push(spec(ClientClass::Ipxe, &menus::ipxe_script_path(arch)));
     }
     table
 }
@@ -664,6 +695,11 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         ),
     };
     let report = crate::fetch::fetch_debian(&req)?;
+    let package = std::path::Path::new(crate::fetch::ipxe::PACKAGE_DIR);
+    crate::fetch::ipxe::log_install(
+        &args.root,
+        &crate::fetch::ipxe::install_ipxe(&args.root, package)?,
+    );
     if let FetchAction::Downloaded { bytes } = report.action {
         tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.root.display(),
             "Debian installer fetched and verified");
@@ -1203,5 +1239,53 @@ mod tests {
         assert!(Cli::try_parse_from(argv(&["--uplink", "eth0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--console", "ttyS0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--nat", "--uplink", "eth0"])).is_ok());
+    }
+
+    #[test]
+    fn via_and_proxy_mode_choose_the_debian_chain() {
+        let files = |extra: &[&str]| -> Vec<(ClientClass, String)> {
+            let mut argv = vec!["--debian", "bookworm"];
+            argv.extend_from_slice(extra);
+            boot_table(&parse(&argv))
+                .into_iter()
+                .map(|b| (b.class, b.file))
+                .collect()
+        };
+        let chain = [
+            (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
+            (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
+            (
+                ClientClass::Ipxe,
+                "debian-installer/amd64/boot.ipxe".to_owned(),
+            ),
+        ];
+        assert_eq!(files(&["--via", "ipxe"]), chain);
+        assert_eq!(files(&["--via", "ipxe", "--mode", "proxy"]), chain);
+        // Proxy mode over TFTP: BIOS keeps pxelinux, UEFI chains through iPXE.
+        assert_eq!(
+            files(&["--mode", "proxy"]),
+            [
+                (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
+                (ClientClass::Bios, "pxelinux.0".to_owned()),
+                (
+                    ClientClass::Ipxe,
+                    "debian-installer/amd64/boot.ipxe".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(files(&["--via", "tftp"]), files(&[]));
+        // --via needs --debian; --router-advert takes on or off.
+        let argv = |extra: &[&'static str]| {
+            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            v.extend_from_slice(extra);
+            v
+        };
+        assert!(Cli::try_parse_from(argv(&["--via", "ipxe"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--router-advert", "yes"])).is_err());
+        assert_eq!(
+            parse(&["--router-advert", "off"]).router_advert,
+            Some(crate::cli::OnOff::Off)
+        );
+        assert_eq!(parse(&[]).router_advert, None);
     }
 }
