@@ -181,6 +181,8 @@ impl Serve {
             reservations,
             leases,
             port: args.dhcp_port,
+            // serve runs no HTTP server of its own: iPXE clients load their script over TFTP.
+            http_port: None,
         })?;
         let watch = BootWatch::new(
             args.root.clone(),
