@@ -1,0 +1,106 @@
+//! Scenario: the fast path. A BIOS client whose NIC ROM is iPXE (SeaBIOS + QEMU's e1000 ROM)
+//! identifies as iPXE, gets the URL of an iPXE script, and the script loads the Debian
+//! installer's kernel and initrd over HTTP (relative URIs, resolved against the script's own
+//! URL) up to the installer's first screen. The server's router advertisement ("no router",
+//! on by default in dhcp mode) spares iPXE its wait for IPv6 routers.
+//!
+//! The HTTP server here is python3's `http.server` on port 8080, serving the same root; the
+//! boot rule for iPXE is its full URL.
+
+// The helper below is test code too: a panic with the harness's report is the failure.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use pocketpxe_tests::netns::Lab;
+use pocketpxe_tests::netns::SERVER_IP;
+use pocketpxe_tests::process::Proc;
+use pocketpxe_tests::qemu::{Firmware, Vm};
+use pocketpxe_tests::server::Serve;
+use pocketpxe_tests::tempdir::TempDir;
+use pocketpxe_tests::tftp_root::{CONSOLE, INITRD, KERNEL, PXELINUX, TftpRoot, marker};
+use pocketpxe_tests::{begin, gate, secs};
+
+/// The iPXE script, relative to the root.
+const SCRIPT: &str = "debian-installer/amd64/boot.ipxe";
+const HTTP_PORT: u16 = 8080;
+const FIRST_SCREEN: Duration = Duration::from_secs(300);
+
+#[test]
+fn bios_ipxe_http_debian_installer_first_screen() {
+    let mut needs = gate::vm_needs(&[gate::BIOS]);
+    needs.extend([
+        gate::Need::Program("python3"),
+        gate::Need::Program("unshare"),
+    ]);
+    let Some(_lock) = begin("bios_ipxe_http_debian_installer_first_screen", &needs) else {
+        return;
+    };
+    let dir = TempDir::new("ipxe-http").unwrap();
+    let root = TftpRoot::debian_installer().unwrap();
+    root.write(
+        SCRIPT,
+        format!(
+            "#!ipxe\necho {}\nkernel /{KERNEL} initrd=initrd.gz {CONSOLE} ---\n\
+             initrd --name initrd.gz /{INITRD}\nboot\n",
+            marker::IPXE_SCRIPT
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut lab = Lab::new(true).unwrap();
+    let tap = lab.add_tap().unwrap();
+
+    let mut http_cmd = lab.server.command("python3");
+    http_cmd
+        .args(["-u", "-m", "http.server", &HTTP_PORT.to_string()])
+        .args(["--bind", SERVER_IP, "--directory"])
+        .arg(root.path());
+    let http_log = dir.join("http.log");
+    let mut http = Proc::spawn("python3 http.server", http_cmd, &http_log).unwrap();
+    http.wait_for_log("Serving HTTP", Duration::from_secs(20))
+        .unwrap();
+
+    let url = format!("http://{SERVER_IP}:{HTTP_PORT}/{SCRIPT}");
+    let server_log = dir.join("pocketpxe.log");
+    let _server = Serve::new(root.path(), dir.path())
+        .boot("bios", PXELINUX)
+        .boot("ipxe", &url)
+        .start(&lab.server, &server_log)
+        .unwrap();
+
+    let start = Instant::now();
+    let (mut vm, console) = Vm::new(Firmware::Bios, &tap, 6, &dir.join("serial.log"))
+        .start(&lab.lan)
+        .unwrap();
+    let kernel = console
+        .wait_for(&mut vm, marker::KERNEL, FIRST_SCREEN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    console
+        .wait_for(&mut vm, marker::INSTALLER_FIRST_SCREEN, FIRST_SCREEN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first_screen = start.elapsed();
+
+    // Script, kernel and initrd came over HTTP, complete; TFTP served none of them.
+    let http_text = std::fs::read_to_string(&http_log).unwrap();
+    for path in [SCRIPT, KERNEL, INITRD] {
+        assert!(
+            http_text.contains(&format!("\"GET /{path} HTTP/1.1\" 200")),
+            "no HTTP GET of /{path}:\n{http_text}"
+        );
+    }
+    let server_text = std::fs::read_to_string(&server_log).unwrap();
+    assert!(
+        !server_text.contains("file=debian-installer/amd64/linux"),
+        "the kernel went over TFTP:\n{server_text}"
+    );
+    assert!(
+        server_text.contains("router advertisements on"),
+        "{server_text}"
+    );
+    pocketpxe_tests::report(&format!(
+        "BIOS via iPXE + HTTP: kernel after {}, installer's first screen after {}",
+        secs(kernel),
+        secs(first_screen)
+    ));
+}
