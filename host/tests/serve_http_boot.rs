@@ -1,6 +1,6 @@
 //! UEFI HTTP boot answers of `pocketpxe serve`, at the packet level, in network namespaces the
 //! tests create: a DISCOVER as EDK2's HTTP boot sends it (option 60 `HTTPClient:Arch:00016…`,
-//! option 93 = 16) gets an OFFER with option 60 `HTTPClient` and the x64 UEFI loader as an
+//! option 93 = 16) gets an OFFER with option 60 `HTTPClient` and its `efi-x64-http` path as an
 //! `http://` URL on the server, in dhcp mode (with an address) and in proxy mode (without).
 //! Needs root and `ip netns`; skipped with a `SKIP:` line otherwise, except under `CI=true`.
 
@@ -27,7 +27,7 @@ fn http_clients_get_a_url_and_httpclient_in_both_modes() {
             "--address",
             "192.168.242.1/24",
             "--boot",
-            "efi-x64=debian-installer/amd64/bootnetx64.efi",
+            "efi-x64-http=debian-installer/amd64/bootnetx64.efi",
         ];
         if proxy {
             args.extend_from_slice(&["--mode", "proxy"]);

@@ -248,6 +248,12 @@ pub struct BootChoice<'a> {
 }
 
 impl BootChoice<'_> {
+    /// Whether an HTTP boot class took its architecture's rule ([`ClientClass::http_fallback`])
+    /// rather than one of its own.
+    pub fn is_http_fallback(&self) -> bool {
+        self.rule.class != self.class
+    }
+
     /// The proxyDHCP strategy for this choice.
     pub fn proxy_strategy(&self) -> ProxyStrategy {
         self.rule
@@ -429,7 +435,7 @@ mod tests {
             let info = ClientInfo::classify(&req(Some(b"HTTPClient"), Some(&a), None));
             let c = choose(&table, &info, MAC).unwrap();
             assert_eq!((c.class, c.rule.file), (class, file));
-            assert!(c.class.is_http());
+            assert!(c.class.is_http() && c.is_http_fallback());
         }
         // A rule of its own wins over the fallback, also a class rule over a fallback MAC rule.
         let own = [
@@ -440,7 +446,9 @@ mod tests {
             BootRule::new(ClientClass::EfiX64Http, "http.efi"),
         ];
         let info = ClientInfo::classify(&req(Some(b"HTTPClient"), Some(&[0, 16]), None));
-        assert_eq!(choose(&own, &info, MAC).unwrap().rule.file, "http.efi");
+        let c = choose(&own, &info, MAC).unwrap();
+        assert_eq!(c.rule.file, "http.efi");
+        assert!(!c.is_http_fallback());
         assert_eq!(choose(&own[..1], &info, MAC).unwrap().rule.file, "mine.efi");
         // Only HTTP classes fall back: ia32 has no HTTP twin, BIOS does not take x64's rule.
         let bios = ClientInfo::classify(&req(Some(b"PXEClient"), Some(&[0, 0]), None));

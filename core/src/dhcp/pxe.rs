@@ -29,7 +29,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Err(IgnoreReason::NotPxeClient);
         }
-        let choice = choose(self.cfg.boot, &ctx.info, ctx.mac).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, MessageType::Ack);
         reply.client_ip = ctx.req.client_ip;
         let (url, name, vendor) = (
@@ -75,7 +75,7 @@ impl<'a> DhcpServer<'a> {
             },
             _ => return Err(IgnoreReason::UnexpectedMessage),
         };
-        let choice = choose(self.cfg.boot, &ctx.info, ctx.mac).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, kind);
         self.add_boot(
             &mut reply,
@@ -112,7 +112,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Ok(());
         }
-        let Some(choice) = choose(self.cfg.boot, &ctx.info, ctx.mac) else {
+        let Some(choice) = self.choose(ctx) else {
             return Ok(());
         };
         self.add_boot(
@@ -127,6 +127,16 @@ impl<'a> DhcpServer<'a> {
         }
         reply.client_uuid = ctx.req.client_uuid;
         Ok(())
+    }
+
+    /// The boot rule for the client ([`choose`]); an HTTP boot class takes its architecture's
+    /// rule only while an HTTP server serves the root ([`DhcpConfig::http_port`]), since
+    /// without one the URL would lead nowhere and the firmware had better try PXE.
+    ///
+    /// [`DhcpConfig::http_port`]: super::DhcpConfig::http_port
+    fn choose(&self, ctx: &Ctx<'_, '_>) -> Option<BootChoice<'a>> {
+        choose(self.cfg.boot, &ctx.info, ctx.mac)
+            .filter(|c| !c.is_http_fallback() || self.cfg.http_port.is_some())
     }
 
     /// `siaddr`, `file`, `sname` in the BOOTP header, plus 66/67 when asked (docs/protocol.md §2).
@@ -426,15 +436,25 @@ mod tests {
             );
             assert_ne!(offer.vendor_class_id, Some(OptionBytes::new(b"HTTPClient")));
         }
-        // Without an HTTP server: HTTP boot still gets a URL (port 80, not written), iPXE a path.
+        // Without an HTTP server: an HTTP boot rule of its own still gives a URL (port 80, not
+        // written), the architecture's rule is not used; iPXE gets a path.
         let mut cfg = proxy();
         cfg.boot = &RULES;
         let mut s = DhcpServer::new(cfg, &mut [][..]);
-        let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 16)).reply();
         assert_eq!(
-            offer.boot_file,
-            b"http://192.168.242.1/debian-installer/amd64/bootnetx64.efi"
+            send(&mut s, 0, &http_discover(MessageType::Discover, 16))
+                .outcome
+                .ignore_reason(),
+            Some(IgnoreReason::NoBootRule)
         );
+        let mut own = RULES;
+        own[2] = BootRule::new(ClientClass::EfiX64Http, "/efi/x64.efi");
+        cfg.boot = &own;
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
+        let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 16)).reply();
+        assert_eq!(offer.boot_file, b"http://192.168.242.1/efi/x64.efi");
+        cfg.boot = &RULES;
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
         let mut r = msg(MessageType::Discover, MAC, Some(0));
         r.user_class = Some(OptionBytes::new(b"iPXE"));
         let (_, offer) = send(&mut s, 0, &r).reply();
