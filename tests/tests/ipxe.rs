@@ -1,43 +1,71 @@
-//! Scenario: the fast path. A BIOS client whose NIC ROM is iPXE (SeaBIOS + QEMU's e1000 ROM)
-//! identifies as iPXE, gets the URL of an iPXE script, and the script loads the Debian
-//! installer's kernel and initrd over HTTP (relative URIs, resolved against the script's own
-//! URL) up to the installer's first screen. The server's router advertisement ("no router",
-//! on by default in dhcp mode) spares iPXE its wait for IPv6 routers.
+//! Scenario: the fast path through iPXE, kernel and initrd over HTTP, to the Debian installer's
+//! first screen.
 //!
-//! The HTTP server here is python3's `http.server` on port 8080, serving the same root; the
-//! boot rule for iPXE is its full URL.
+//! * BIOS: the NIC ROM is iPXE (SeaBIOS + QEMU's e1000 ROM); it identifies as iPXE and gets the
+//!   URL of the iPXE script at once.
+//! * UEFI: EDK2's own PXE (OVMF, virtio-net) gets `snponly.efi` over TFTP; iPXE then asks again
+//!   as iPXE and gets the script's URL.
+//!
+//! The script loads kernel and initrd by relative URIs, resolved against its own URL, so over
+//! HTTP. The server's router advertisement ("no router", on by default in dhcp mode) spares
+//! iPXE its wait for IPv6 routers. The HTTP server here is python3's `http.server` on port
+//! 8080, serving the same root; the boot rule for iPXE is its full URL.
 
 // The helper below is test code too: a panic with the harness's report is the failure.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
-use pocketpxe_tests::netns::Lab;
-use pocketpxe_tests::netns::SERVER_IP;
+use pocketpxe_tests::netns::{Lab, SERVER_IP};
 use pocketpxe_tests::process::Proc;
 use pocketpxe_tests::qemu::{Firmware, Vm};
 use pocketpxe_tests::server::Serve;
 use pocketpxe_tests::tempdir::TempDir;
-use pocketpxe_tests::tftp_root::{CONSOLE, INITRD, KERNEL, PXELINUX, TftpRoot, marker};
+use pocketpxe_tests::tftp_root::{CONSOLE, INITRD, KERNEL, PXELINUX, SNPONLY, TftpRoot, marker};
 use pocketpxe_tests::{begin, gate, secs};
 
 /// The iPXE script, relative to the root.
 const SCRIPT: &str = "debian-installer/amd64/boot.ipxe";
 const HTTP_PORT: u16 = 8080;
-const FIRST_SCREEN: Duration = Duration::from_secs(300);
+const FIRST_SCREEN: Duration = Duration::from_secs(360);
 
 #[test]
 fn bios_ipxe_http_debian_installer_first_screen() {
-    let mut needs = gate::vm_needs(&[gate::BIOS]);
+    let Some(_lock) = begin(
+        "bios_ipxe_http_debian_installer_first_screen",
+        &needs(gate::BIOS),
+    ) else {
+        return;
+    };
+    boot_via_ipxe_over_http(Firmware::Bios);
+}
+
+#[test]
+fn uefi_ipxe_http_debian_installer_first_screen() {
+    let Some(_lock) = begin(
+        "uefi_ipxe_http_debian_installer_first_screen",
+        &needs(gate::UEFI),
+    ) else {
+        return;
+    };
+    boot_via_ipxe_over_http(Firmware::Uefi);
+}
+
+fn needs(firmware: &'static [gate::Need]) -> Vec<gate::Need> {
+    let mut needs = gate::vm_needs(&[firmware]);
     needs.extend([
+        gate::Need::File(gate::SNPONLY_EFI),
         gate::Need::Program("python3"),
         gate::Need::Program("unshare"),
     ]);
-    let Some(_lock) = begin("bios_ipxe_http_debian_installer_first_screen", &needs) else {
-        return;
-    };
+    needs
+}
+
+fn boot_via_ipxe_over_http(firmware: Firmware) {
     let dir = TempDir::new("ipxe-http").unwrap();
     let root = TftpRoot::debian_installer().unwrap();
+    // snponly.efi (and a TFTP script this scenario does not use).
+    root.add_ipxe().unwrap();
     root.write(
         SCRIPT,
         format!(
@@ -65,12 +93,14 @@ fn bios_ipxe_http_debian_installer_first_screen() {
     let server_log = dir.join("pocketpxe.log");
     let _server = Serve::new(root.path(), dir.path())
         .boot("bios", PXELINUX)
+        .boot("efi-x64", SNPONLY)
         .boot("ipxe", &url)
         .start(&lab.server, &server_log)
         .unwrap();
 
     let start = Instant::now();
-    let (mut vm, console) = Vm::new(Firmware::Bios, &tap, 6, &dir.join("serial.log"))
+    let n = if firmware == Firmware::Bios { 6 } else { 7 };
+    let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
         .start(&lab.lan)
         .unwrap();
     let kernel = console
@@ -81,6 +111,12 @@ fn bios_ipxe_http_debian_installer_first_screen() {
         .unwrap_or_else(|e| panic!("{e}"));
     let first_screen = start.elapsed();
 
+    if firmware == Firmware::Uefi {
+        assert!(
+            console.text().contains(marker::IPXE_SCRIPT),
+            "the UEFI client should have run the iPXE script"
+        );
+    }
     // Script, kernel and initrd came over HTTP, complete; TFTP served none of them.
     let http_text = std::fs::read_to_string(&http_log).unwrap();
     for path in [SCRIPT, KERNEL, INITRD] {
@@ -99,7 +135,7 @@ fn bios_ipxe_http_debian_installer_first_screen() {
         "{server_text}"
     );
     pocketpxe_tests::report(&format!(
-        "BIOS via iPXE + HTTP: kernel after {}, installer's first screen after {}",
+        "{firmware:?} via iPXE + HTTP: kernel after {}, installer's first screen after {}",
         secs(kernel),
         secs(first_screen)
     ));
