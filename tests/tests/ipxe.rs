@@ -5,6 +5,9 @@
 //!   URL of the iPXE script at once.
 //! * UEFI: EDK2's own PXE (OVMF, virtio-net) gets `snponly.efi` over TFTP; iPXE then asks again
 //!   as iPXE and gets the script's URL.
+//! * UEFI HTTP boot: OVMF with PXE switched off boots natively over HTTP (vendor class
+//!   `HTTPClient`, arch 16): it gets the URL of `snponly.efi` and option 60 `HTTPClient`, loads
+//!   iPXE over HTTP, and iPXE goes on as above. Nothing crosses TFTP.
 //!
 //! The script loads kernel and initrd by relative URIs, resolved against its own URL, so over
 //! HTTP. The server's router advertisement ("no router", on by default in dhcp mode) spares
@@ -51,6 +54,17 @@ fn uefi_ipxe_http_debian_installer_first_screen() {
     boot_via_ipxe_over_http(Firmware::Uefi);
 }
 
+#[test]
+fn uefi_http_boot_ipxe_http_debian_installer_first_screen() {
+    let Some(_lock) = begin(
+        "uefi_http_boot_ipxe_http_debian_installer_first_screen",
+        &needs(gate::UEFI),
+    ) else {
+        return;
+    };
+    boot_via_ipxe_over_http(Firmware::UefiHttp);
+}
+
 fn needs(firmware: &'static [gate::Need]) -> Vec<gate::Need> {
     let mut needs = gate::vm_needs(&[firmware]);
     needs.extend([
@@ -94,12 +108,20 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
     let _server = Serve::new(root.path(), dir.path())
         .boot("bios", PXELINUX)
         .boot("efi-x64", SNPONLY)
+        .boot(
+            "efi-x64-http",
+            &format!("http://{SERVER_IP}:{HTTP_PORT}/{SNPONLY}"),
+        )
         .boot("ipxe", &url)
         .start(&lab.server, &server_log)
         .unwrap();
 
     let start = Instant::now();
-    let n = if firmware == Firmware::Bios { 6 } else { 7 };
+    let n = match firmware {
+        Firmware::Bios => 6,
+        Firmware::Uefi => 7,
+        Firmware::UefiHttp => 8,
+    };
     let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
         .start(&lab.lan)
         .unwrap();
@@ -111,9 +133,10 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
         .unwrap_or_else(|e| panic!("{e}"));
     let first_screen = start.elapsed();
 
-    if firmware == Firmware::Uefi {
+    let serial = console.text();
+    if firmware != Firmware::Bios {
         assert!(
-            console.text().contains(marker::IPXE_SCRIPT),
+            serial.contains(marker::IPXE_SCRIPT),
             "the UEFI client should have run the iPXE script"
         );
     }
@@ -126,6 +149,17 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
         );
     }
     let server_text = std::fs::read_to_string(&server_log).unwrap();
+    if firmware == Firmware::UefiHttp {
+        assert!(serial.contains("HTTP Boot"), "no HTTP boot on the console");
+        assert!(
+            http_text.contains(&format!("\"GET /{SNPONLY} HTTP/1.1\" 200")),
+            "iPXE did not come over HTTP:\n{http_text}"
+        );
+        assert!(
+            !server_text.contains("transfer ended"),
+            "something crossed TFTP:\n{server_text}"
+        );
+    }
     assert!(
         !server_text.contains("file=debian-installer/amd64/linux"),
         "the kernel went over TFTP:\n{server_text}"
