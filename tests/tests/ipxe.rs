@@ -7,7 +7,8 @@
 //!   as iPXE and gets the script's URL.
 //! * UEFI HTTP boot: OVMF with PXE switched off boots natively over HTTP (vendor class
 //!   `HTTPClient`, arch 16): it gets the URL of `snponly.efi` and option 60 `HTTPClient`, loads
-//!   iPXE over HTTP, and iPXE goes on as above. Nothing crosses TFTP.
+//!   iPXE over HTTP, and iPXE goes on as above. Nothing crosses TFTP. Also behind a proxy:
+//!   a separate dnsmasq gives the address, pocketpxe's proxy offer the URL (UEFI 2.x §24.7).
 //!
 //! The script loads kernel and initrd by relative URIs, resolved against its own URL, so over
 //! HTTP. The server's router advertisement ("no router", on by default in dhcp mode) spares
@@ -19,10 +20,10 @@
 
 use std::time::{Duration, Instant};
 
-use pocketpxe_tests::netns::{Lab, SERVER_IP};
+use pocketpxe_tests::netns::{BRIDGE, Lab, SERVER_IP};
 use pocketpxe_tests::process::Proc;
 use pocketpxe_tests::qemu::{Firmware, Vm};
-use pocketpxe_tests::server::Serve;
+use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
 use pocketpxe_tests::tftp_root::{CONSOLE, INITRD, KERNEL, PXELINUX, SNPONLY, TftpRoot, marker};
 use pocketpxe_tests::{begin, gate, secs};
@@ -40,7 +41,7 @@ fn bios_ipxe_http_debian_installer_first_screen() {
     ) else {
         return;
     };
-    boot_via_ipxe_over_http(Firmware::Bios);
+    boot_via_ipxe_over_http(Firmware::Bios, false);
 }
 
 #[test]
@@ -51,7 +52,7 @@ fn uefi_ipxe_http_debian_installer_first_screen() {
     ) else {
         return;
     };
-    boot_via_ipxe_over_http(Firmware::Uefi);
+    boot_via_ipxe_over_http(Firmware::Uefi, false);
 }
 
 #[test]
@@ -62,7 +63,20 @@ fn uefi_http_boot_ipxe_http_debian_installer_first_screen() {
     ) else {
         return;
     };
-    boot_via_ipxe_over_http(Firmware::UefiHttp);
+    boot_via_ipxe_over_http(Firmware::UefiHttp, false);
+}
+
+#[test]
+fn proxy_uefi_http_boot_ipxe_http_debian_installer_first_screen() {
+    let mut needs = needs(gate::UEFI);
+    needs.push(gate::Need::Program("dnsmasq"));
+    let Some(_lock) = begin(
+        "proxy_uefi_http_boot_ipxe_http_debian_installer_first_screen",
+        &needs,
+    ) else {
+        return;
+    };
+    boot_via_ipxe_over_http(Firmware::UefiHttp, true);
 }
 
 fn needs(firmware: &'static [gate::Need]) -> Vec<gate::Need> {
@@ -75,7 +89,7 @@ fn needs(firmware: &'static [gate::Need]) -> Vec<gate::Need> {
     needs
 }
 
-fn boot_via_ipxe_over_http(firmware: Firmware) {
+fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
     let dir = TempDir::new("ipxe-http").unwrap();
     let root = TftpRoot::debian_installer().unwrap();
     // snponly.efi (and a TFTP script this scenario does not use).
@@ -103,9 +117,23 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
     http.wait_for_log("Serving HTTP", Duration::from_secs(20))
         .unwrap();
 
+    // Behind a proxy: the LAN's own DHCP server gives addresses only.
+    let _dhcp = proxy.then(|| {
+        lab.add_lan_address("192.168.242.254/24").unwrap();
+        server::start_dnsmasq(
+            &lab.lan,
+            &server::dnsmasq_address_only(BRIDGE, "192.168.242.200", "192.168.242.220"),
+            &dir.join("dnsmasq-dhcp.log"),
+        )
+        .unwrap()
+    });
     let url = format!("http://{SERVER_IP}:{HTTP_PORT}/{SCRIPT}");
     let server_log = dir.join("pocketpxe.log");
-    let _server = Serve::new(root.path(), dir.path())
+    let mut serve = Serve::new(root.path(), dir.path());
+    if proxy {
+        serve = serve.proxy();
+    }
+    let _server = serve
         .boot("bios", PXELINUX)
         .boot("efi-x64", SNPONLY)
         .boot(
@@ -120,6 +148,7 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
     let n = match firmware {
         Firmware::Bios => 6,
         Firmware::Uefi => 7,
+        Firmware::UefiHttp if proxy => 9,
         Firmware::UefiHttp => 8,
     };
     let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
@@ -164,12 +193,15 @@ fn boot_via_ipxe_over_http(firmware: Firmware) {
         !server_text.contains("file=debian-installer/amd64/linux"),
         "the kernel went over TFTP:\n{server_text}"
     );
-    assert!(
+    // Proxy mode leaves router advertisements to the network's router.
+    assert_eq!(
         server_text.contains("router advertisements on"),
+        !proxy,
         "{server_text}"
     );
     pocketpxe_tests::report(&format!(
-        "{firmware:?} via iPXE + HTTP: kernel after {}, installer's first screen after {}",
+        "{firmware:?}{} via iPXE + HTTP: kernel after {}, installer's first screen after {}",
+        if proxy { " behind a proxy" } else { "" },
         secs(kernel),
         secs(first_screen)
     ));
