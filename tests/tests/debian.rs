@@ -7,7 +7,9 @@
 //!
 //! The same with `--via ipxe` and a UEFI client: `serve --debian` copies `snponly.efi` from
 //! Debian's `ipxe` package into the root, EDK2's PXE loads it, and iPXE runs the generated
-//! `boot.ipxe` menu, whose default entry boots the installer.
+//! `boot.ipxe` menu, whose default entry boots the installer. And behind a proxy (a separate
+//! dnsmasq gives the addresses): plain `serve --debian --mode proxy` chains UEFI through iPXE by
+//! itself, since Debian's GRUB would ask the other server for its files.
 
 // The helper below is test code too: a panic with the harness's report is the failure.
 #![allow(clippy::unwrap_used)]
@@ -15,10 +17,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pocketpxe_tests::netns::{Lab, UPLINK_IF, UPSTREAM_IP};
+use pocketpxe_tests::netns::{BRIDGE, Lab, UPLINK_IF, UPSTREAM_IP};
 use pocketpxe_tests::process::{Proc, run};
 use pocketpxe_tests::qemu::{Firmware, Vm};
-use pocketpxe_tests::server::Serve;
+use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
 use pocketpxe_tests::tftp_root::marker;
 use pocketpxe_tests::{begin, gate, secs};
@@ -31,6 +33,7 @@ fn serve_debian_fetches_and_boots_bios_installer() {
         "serve_debian_fetches_and_boots_bios_installer",
         Firmware::Bios,
         &["--nat", "--uplink", UPLINK_IF],
+        false,
     );
 }
 
@@ -40,10 +43,21 @@ fn serve_debian_via_ipxe_boots_uefi_installer() {
         "serve_debian_via_ipxe_boots_uefi_installer",
         Firmware::Uefi,
         &["--via", "ipxe"],
+        false,
     );
 }
 
-fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
+#[test]
+fn serve_debian_in_proxy_mode_boots_uefi_installer() {
+    serve_debian_boots(
+        "serve_debian_in_proxy_mode_boots_uefi_installer",
+        Firmware::Uefi,
+        &[],
+        true,
+    );
+}
+
+fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str], proxy: bool) {
     let mut needs = gate::vm_needs(&[if firmware == Firmware::Bios {
         gate::BIOS
     } else {
@@ -51,6 +65,9 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
     }]);
     if firmware != Firmware::Bios {
         needs.push(gate::Need::File(gate::SNPONLY_EFI));
+    }
+    if proxy {
+        needs.push(gate::Need::Program("dnsmasq"));
     }
     needs.extend([
         gate::Need::File(gate::BUSYBOX),
@@ -89,6 +106,16 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
     httpd.arg(&mirror);
     let _httpd = Proc::spawn("busybox httpd", httpd, &dir.join("httpd.log")).unwrap();
 
+    // Behind a proxy: the LAN's own DHCP server gives addresses only.
+    let _dhcp = proxy.then(|| {
+        lab.add_lan_address("192.168.242.254/24").unwrap();
+        server::start_dnsmasq(
+            &lab.lan,
+            &server::dnsmasq_address_only(BRIDGE, "192.168.242.200", "192.168.242.220"),
+            &dir.join("dnsmasq-dhcp.log"),
+        )
+        .unwrap()
+    });
     let root = dir.join("tftproot");
     let mirror_url = format!("http://{UPSTREAM_IP}");
     let fetch_start = Instant::now();
@@ -104,6 +131,9 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
             "ttyS0,115200",
         ])
         .flags(flags);
+    if proxy {
+        serve = serve.proxy();
+    }
     // Fetching, verifying and unpacking ~50 MB happens before the server is ready.
     serve.ready_timeout = Duration::from_secs(240);
     let _server = serve
@@ -112,7 +142,11 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
     let fetched = fetch_start.elapsed();
 
     let start = Instant::now();
-    let n = if firmware == Firmware::Bios { 6 } else { 0x0a };
+    let n = match (firmware, proxy) {
+        (Firmware::Bios, _) => 6,
+        (_, false) => 0x0a,
+        (_, true) => 0x0b,
+    };
     let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
         .start(&lab.lan)
         .unwrap();
@@ -135,8 +169,9 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str]) {
         );
     }
     pocketpxe_tests::report(&format!(
-        "serve --debian {flags:?} ({firmware:?}): fetched and ready after {}, installer's first \
+        "serve --debian {flags:?}{} ({firmware:?}): fetched and ready after {}, installer's first \
          screen after {}",
+        if proxy { " --mode proxy" } else { "" },
         secs(fetched),
         secs(took)
     ));
