@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-30}
-targets=(tftp_wire dhcp_wire tftp_server_seq dhcp_server_seq)
+targets=(tftp_wire dhcp_wire tftp_server_seq dhcp_server_seq ndisc_wire)
 
 # Seeds: every DHCP payload of the captures; TFTP requests as real clients send them.
 mkdir -p corpus/dhcp_wire corpus/tftp_wire

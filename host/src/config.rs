@@ -15,7 +15,8 @@
 //! Every error names the file, line and column, and the key (`interface "br0": boot.efi-x64`).
 
 use crate::cli::{
-    AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
+    AddrRange, BootArg, BootMacArg, OnOff, Optional, ReserveArg, ServeArgs, ServeMode, Via,
+    parse_duration,
 };
 use crate::fetch::menus::SerialConsole;
 use crate::sys::netif::{Ipv4Cidr, format_mac, parse_mac};
@@ -253,6 +254,10 @@ struct Section {
     status_socket: Option<PathBuf>,
     #[serde(default, deserialize_with = "duration")]
     boot_quiet: Option<Duration>,
+    #[serde(default, deserialize_with = "parsed")]
+    router_advert: Option<OnOff>,
+    #[serde(default, deserialize_with = "parsed")]
+    via: Option<Via>,
 }
 
 /// `[[interface.host]]`: a fixed address and/or a boot file for one client.
@@ -366,6 +371,8 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     );
     set!("status_socket", status_socket, status_socket, Some);
     set!("boot_quiet", boot_quiet, boot_quiet, |v| v);
+    set!("router_advert", router_advert, router_advert, Some);
+    set!("via", via, via, |v| v);
     // Process-wide: the top level only (validate refuses them in an interface).
     if !cli.given("user") && top.user.is_some() {
         a.user.clone_from(&top.user);

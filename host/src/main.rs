@@ -215,6 +215,13 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
             ),
         }
     }
+    if req.arch == pocketpxe::fetch::menus::Arch::Amd64 {
+        let package = std::path::Path::new(pocketpxe::fetch::ipxe::PACKAGE_DIR);
+        pocketpxe::fetch::ipxe::log_install(
+            &req.root,
+            &pocketpxe::fetch::ipxe::install_ipxe(&req.root, package)?,
+        );
+    }
     // The result goes to stdout (the log is on stderr): how to boot what was fetched.
     let _ = writeln!(
         std::io::stdout(),

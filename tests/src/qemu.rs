@@ -6,6 +6,8 @@
 //!   to the (absent) screen only; the serial log starts with pxelinux.
 //! * [`Firmware::Uefi`]: OVMF with virtio-net and **no option ROM** (`romfile=`): without that,
 //!   QEMU's virtio-net ROM (iPXE for EFI) would boot instead of EDK2's own PXE.
+//! * [`Firmware::UefiHttp`]: the same with PXE over IPv4 and IPv6 switched off through OVMF's
+//!   fw_cfg knobs, so the first network boot option is EDK2's native HTTP boot over IPv4.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,8 @@ pub enum Firmware {
     Bios,
     /// OVMF (EDK2) with its own PXE on virtio-net.
     Uefi,
+    /// OVMF booting over HTTP (UEFI HTTP boot, vendor class `HTTPClient`): no PXE.
+    UefiHttp,
 }
 
 /// One VM to boot from the network.
@@ -86,7 +90,13 @@ impl Vm {
                 args.push("-device".into());
                 args.push(format!("e1000,netdev=net0,mac={}", self.mac));
             }
-            Firmware::Uefi => {
+            Firmware::Uefi | Firmware::UefiHttp => {
+                if self.firmware == Firmware::UefiHttp {
+                    for knob in ["IPv4PXESupport", "IPv6PXESupport"] {
+                        args.push("-fw_cfg".into());
+                        args.push(format!("name=opt/org.tianocore/{knob},string=n"));
+                    }
+                }
                 args.push("-bios".into());
                 args.push(OVMF.into());
                 args.push("-device".into());
@@ -111,6 +121,7 @@ impl Vm {
         let name = match self.firmware {
             Firmware::Bios => "qemu (BIOS)",
             Firmware::Uefi => "qemu (UEFI)",
+            Firmware::UefiHttp => "qemu (UEFI HTTP boot)",
         };
         let proc = Proc::spawn(name, cmd, &log)?;
         Ok((proc, Console::new(&self.serial)))

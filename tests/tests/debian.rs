@@ -4,6 +4,12 @@
 //! netboot tree, with its SHA256SUMS and an InRelease that a key the test makes with GnuPG signs,
 //! handed to the server with `--keyring`), verifies and unpacks it, writes its own boot menus with a
 //! serial console, and a BIOS client boots with those menus to the installer's first screen.
+//!
+//! The same with `--via ipxe` and a UEFI client: `serve --debian` copies `snponly.efi` from
+//! Debian's `ipxe` package into the root, EDK2's PXE loads it, and iPXE runs the generated
+//! `boot.ipxe` menu, whose default entry boots the installer. And behind a proxy (a separate
+//! dnsmasq gives the addresses): plain `serve --debian --mode proxy` chains UEFI through iPXE by
+//! itself, since Debian's GRUB would ask the other server for its files.
 
 // The helper below is test code too: a panic with the harness's report is the failure.
 #![allow(clippy::unwrap_used)]
@@ -11,10 +17,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pocketpxe_tests::netns::{Lab, UPLINK_IF, UPSTREAM_IP};
+use pocketpxe_tests::netns::{BRIDGE, Lab, UPLINK_IF, UPSTREAM_IP};
 use pocketpxe_tests::process::{Proc, run};
 use pocketpxe_tests::qemu::{Firmware, Vm};
-use pocketpxe_tests::server::Serve;
+use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
 use pocketpxe_tests::tftp_root::marker;
 use pocketpxe_tests::{begin, gate, secs};
@@ -23,7 +29,46 @@ const FIRST_SCREEN: Duration = Duration::from_secs(300);
 
 #[test]
 fn serve_debian_fetches_and_boots_bios_installer() {
-    let mut needs = gate::vm_needs(&[gate::BIOS]);
+    serve_debian_boots(
+        "serve_debian_fetches_and_boots_bios_installer",
+        Firmware::Bios,
+        &["--nat", "--uplink", UPLINK_IF],
+        false,
+    );
+}
+
+#[test]
+fn serve_debian_via_ipxe_boots_uefi_installer() {
+    serve_debian_boots(
+        "serve_debian_via_ipxe_boots_uefi_installer",
+        Firmware::Uefi,
+        &["--via", "ipxe"],
+        false,
+    );
+}
+
+#[test]
+fn serve_debian_in_proxy_mode_boots_uefi_installer() {
+    serve_debian_boots(
+        "serve_debian_in_proxy_mode_boots_uefi_installer",
+        Firmware::Uefi,
+        &[],
+        true,
+    );
+}
+
+fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str], proxy: bool) {
+    let mut needs = gate::vm_needs(&[if firmware == Firmware::Bios {
+        gate::BIOS
+    } else {
+        gate::UEFI
+    }]);
+    if firmware != Firmware::Bios {
+        needs.push(gate::Need::File(gate::SNPONLY_EFI));
+    }
+    if proxy {
+        needs.push(gate::Need::Program("dnsmasq"));
+    }
     needs.extend([
         gate::Need::File(gate::BUSYBOX),
         gate::Need::Program("tar"),
@@ -32,7 +77,7 @@ fn serve_debian_fetches_and_boots_bios_installer() {
         gate::Need::Program("gpg"),
         gate::Need::Program("gpgconf"),
     ]);
-    let Some(_lock) = begin("serve_debian_fetches_and_boots_bios_installer", &needs) else {
+    let Some(_lock) = begin(test, &needs) else {
         return;
     };
     let dir = TempDir::new("debian").unwrap();
@@ -61,22 +106,34 @@ fn serve_debian_fetches_and_boots_bios_installer() {
     httpd.arg(&mirror);
     let _httpd = Proc::spawn("busybox httpd", httpd, &dir.join("httpd.log")).unwrap();
 
+    // Behind a proxy: the LAN's own DHCP server gives addresses only.
+    let _dhcp = proxy.then(|| {
+        lab.add_lan_address("192.168.242.254/24").unwrap();
+        server::start_dnsmasq(
+            &lab.lan,
+            &server::dnsmasq_address_only(BRIDGE, "192.168.242.200", "192.168.242.220"),
+            &dir.join("dnsmasq-dhcp.log"),
+        )
+        .unwrap()
+    });
     let root = dir.join("tftproot");
     let mirror_url = format!("http://{UPSTREAM_IP}");
     let fetch_start = Instant::now();
-    let mut serve = Serve::new(&root, dir.path()).flags(&[
-        "--debian",
-        "bookworm",
-        "--mirror",
-        &mirror_url,
-        "--keyring",
-        keyring.to_str().unwrap(),
-        "--console",
-        "ttyS0,115200",
-        "--nat",
-        "--uplink",
-        UPLINK_IF,
-    ]);
+    let mut serve = Serve::new(&root, dir.path())
+        .flags(&[
+            "--debian",
+            "bookworm",
+            "--mirror",
+            &mirror_url,
+            "--keyring",
+            keyring.to_str().unwrap(),
+            "--console",
+            "ttyS0,115200",
+        ])
+        .flags(flags);
+    if proxy {
+        serve = serve.proxy();
+    }
     // Fetching, verifying and unpacking ~50 MB happens before the server is ready.
     serve.ready_timeout = Duration::from_secs(240);
     let _server = serve
@@ -85,16 +142,38 @@ fn serve_debian_fetches_and_boots_bios_installer() {
     let fetched = fetch_start.elapsed();
 
     let start = Instant::now();
-    let (mut vm, console) = Vm::new(Firmware::Bios, &tap, 6, &dir.join("serial.log"))
+    let n = match (firmware, proxy) {
+        (Firmware::Bios, _) => 6,
+        (_, false) => 0x0a,
+        (_, true) => 0x0b,
+    };
+    let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
         .start(&lab.lan)
         .unwrap();
     console
         .wait_for(&mut vm, marker::INSTALLER_FIRST_SCREEN, FIRST_SCREEN)
         .unwrap_or_else(|e| panic!("{e}"));
+    let took = start.elapsed();
+    if firmware != Firmware::Bios {
+        // The chain went through the copied iPXE and the generated menu.
+        let log = std::fs::read_to_string(dir.join("pocketpxe.log")).unwrap();
+        assert!(
+            log.contains("file=ipxe/snponly.efi") && log.contains("boot.ipxe"),
+            "{log}"
+        );
+        assert!(
+            console
+                .text()
+                .contains("pocketpxe: Debian bookworm installer"),
+            "the generated iPXE menu did not show"
+        );
+    }
     pocketpxe_tests::report(&format!(
-        "serve --debian: fetched and ready after {}, installer's first screen after {}",
+        "serve --debian {flags:?}{} ({firmware:?}): fetched and ready after {}, installer's first \
+         screen after {}",
+        if proxy { " --mode proxy" } else { "" },
         secs(fetched),
-        secs(start.elapsed())
+        secs(took)
     ));
 }
 

@@ -79,6 +79,16 @@ impl ClientClass {
         matches!(self, Self::EfiX64Http | Self::EfiArm64Http)
     }
 
+    /// The class whose rule an HTTP boot class falls back to when it has none of its own
+    /// (`efi-x64-http` → `efi-x64`, `efi-arm64-http` → `efi-arm64`): the same loader, as a URL.
+    pub const fn http_fallback(self) -> Option<Self> {
+        match self {
+            Self::EfiX64Http => Some(Self::EfiX64),
+            Self::EfiArm64Http => Some(Self::EfiArm64),
+            _ => None,
+        }
+    }
+
     /// The proxyDHCP strategy used when a rule does not choose one (docs/protocol.md §2): EDK2-style
     /// "BINL" (no option 43, then a request on port 4011) for UEFI, option 43 for BIOS and iPXE.
     pub const fn default_proxy_strategy(self) -> ProxyStrategy {
@@ -238,6 +248,12 @@ pub struct BootChoice<'a> {
 }
 
 impl BootChoice<'_> {
+    /// Whether an HTTP boot class took its architecture's rule ([`ClientClass::http_fallback`])
+    /// rather than one of its own.
+    pub fn is_http_fallback(&self) -> bool {
+        self.rule.class != self.class
+    }
+
     /// The proxyDHCP strategy for this choice.
     pub fn proxy_strategy(&self) -> ProxyStrategy {
         self.rule
@@ -250,7 +266,8 @@ impl BootChoice<'_> {
 ///
 /// An iPXE client gets an `ipxe` rule (MAC rule first) if there is one, which breaks the
 /// chainload loop (docs/protocol.md §2); otherwise, like everyone else, the rule for its architecture
-/// class (MAC rule first).
+/// class (MAC rule first). An HTTP boot class without a rule of its own takes the rule of
+/// [`ClientClass::http_fallback`] and stays an HTTP class, so its path is sent as a URL.
 pub fn choose<'a>(
     table: &[BootRule<'a>],
     info: &ClientInfo,
@@ -261,11 +278,13 @@ pub fn choose<'a>(
     } else {
         None
     };
-    [ipxe, info.arch_class]
+    let arch = info.arch_class;
+    let fallback = arch.and_then(ClientClass::http_fallback);
+    [(ipxe, ipxe), (arch, arch), (fallback, arch)]
         .into_iter()
-        .flatten()
-        .find_map(|class| {
-            let for_class = || table.iter().filter(move |r| r.class == class);
+        .find_map(|(rules_of, class)| {
+            let (rules_of, class) = (rules_of?, class?);
+            let for_class = || table.iter().filter(move |r| r.class == rules_of);
             for_class()
                 .find(|r| r.mac == Some(mac))
                 .or_else(|| for_class().find(|r| r.mac.is_none()))
@@ -400,6 +419,41 @@ mod tests {
         // No rule for arm64.
         let arm = ClientInfo::classify(&req(Some(b"PXEClient"), Some(&[0, 11]), None));
         assert_eq!(choose(&table, &arm, MAC), None);
+    }
+
+    #[test]
+    fn http_classes_fall_back_to_their_architecture() {
+        let table = [
+            BootRule::new(ClientClass::EfiX64, "bootnetx64.efi"),
+            BootRule::new(ClientClass::EfiArm64, "bootnetaa64.efi"),
+        ];
+        for (arch, class, file) in [
+            (16, ClientClass::EfiX64Http, "bootnetx64.efi"),
+            (19, ClientClass::EfiArm64Http, "bootnetaa64.efi"),
+        ] {
+            let a = [0, arch];
+            let info = ClientInfo::classify(&req(Some(b"HTTPClient"), Some(&a), None));
+            let c = choose(&table, &info, MAC).unwrap();
+            assert_eq!((c.class, c.rule.file), (class, file));
+            assert!(c.class.is_http() && c.is_http_fallback());
+        }
+        // A rule of its own wins over the fallback, also a class rule over a fallback MAC rule.
+        let own = [
+            BootRule {
+                mac: Some(MAC),
+                ..BootRule::new(ClientClass::EfiX64, "mine.efi")
+            },
+            BootRule::new(ClientClass::EfiX64Http, "http.efi"),
+        ];
+        let info = ClientInfo::classify(&req(Some(b"HTTPClient"), Some(&[0, 16]), None));
+        let c = choose(&own, &info, MAC).unwrap();
+        assert_eq!(c.rule.file, "http.efi");
+        assert!(!c.is_http_fallback());
+        assert_eq!(choose(&own[..1], &info, MAC).unwrap().rule.file, "mine.efi");
+        // Only HTTP classes fall back: ia32 has no HTTP twin, BIOS does not take x64's rule.
+        let bios = ClientInfo::classify(&req(Some(b"PXEClient"), Some(&[0, 0]), None));
+        assert_eq!(choose(&table, &bios, MAC), None);
+        assert_eq!(ClientClass::EfiIa32.http_fallback(), None);
     }
 
     #[test]

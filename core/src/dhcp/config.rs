@@ -30,6 +30,13 @@ pub struct DhcpConfig<'a> {
     pub offer_hold: Duration,
     /// How long a declined address stays unused (RFC 2131 §4.3.3). Default 10 min.
     pub decline_hold: Duration,
+    /// The port of an HTTP server that serves the same files as TFTP, if one runs.
+    ///
+    /// A plain boot path becomes `http://SERVER[:PORT]/PATH` (SERVER is the rule's next
+    /// server) for UEFI HTTP boot clients always, on port 80 when this is `None` (they can
+    /// load nothing else, UEFI 2.x §24.7), and for clients running iPXE when it is `Some`
+    /// (iPXE speaks HTTP; the relative paths in its script then resolve to HTTP too).
+    pub http_port: Option<u16>,
 }
 
 impl<'a> DhcpConfig<'a> {
@@ -49,6 +56,7 @@ impl<'a> DhcpConfig<'a> {
             server_name: None,
             offer_hold: Duration::from_secs(60),
             decline_hold: Duration::from_secs(600),
+            http_port: None,
         }
     }
 }

@@ -5,7 +5,8 @@ use core::fmt::{self, Write as _};
 use core::net::Ipv4Addr;
 
 use super::{
-    BootChoice, Commit, Ctx, DhcpServer, IgnoreReason, Plan, ProxyStrategy, Scratch, choose,
+    BootChoice, ClientClass, Commit, Ctx, DhcpServer, IgnoreReason, Plan, ProxyStrategy, Scratch,
+    choose,
 };
 use crate::wire;
 use crate::wire::dhcp::{MessageType, Repr};
@@ -28,7 +29,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Err(IgnoreReason::NotPxeClient);
         }
-        let choice = choose(self.cfg.boot, &ctx.info, ctx.mac).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, MessageType::Ack);
         reply.client_ip = ctx.req.client_ip;
         let (url, name, vendor) = (
@@ -74,7 +75,7 @@ impl<'a> DhcpServer<'a> {
             },
             _ => return Err(IgnoreReason::UnexpectedMessage),
         };
-        let choice = choose(self.cfg.boot, &ctx.info, ctx.mac).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, kind);
         self.add_boot(
             &mut reply,
@@ -111,7 +112,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Ok(());
         }
-        let Some(choice) = choose(self.cfg.boot, &ctx.info, ctx.mac) else {
+        let Some(choice) = self.choose(ctx) else {
             return Ok(());
         };
         self.add_boot(
@@ -126,6 +127,16 @@ impl<'a> DhcpServer<'a> {
         }
         reply.client_uuid = ctx.req.client_uuid;
         Ok(())
+    }
+
+    /// The boot rule for the client ([`choose`]); an HTTP boot class takes its architecture's
+    /// rule only while an HTTP server serves the root ([`DhcpConfig::http_port`]), since
+    /// without one the URL would lead nowhere and the firmware had better try PXE.
+    ///
+    /// [`DhcpConfig::http_port`]: super::DhcpConfig::http_port
+    fn choose(&self, ctx: &Ctx<'_, '_>) -> Option<BootChoice<'a>> {
+        choose(self.cfg.boot, &ctx.info, ctx.mac)
+            .filter(|c| !c.is_http_fallback() || self.cfg.http_port.is_some())
     }
 
     /// `siaddr`, `file`, `sname` in the BOOTP header, plus 66/67 when asked (docs/protocol.md §2).
@@ -145,11 +156,23 @@ impl<'a> DhcpServer<'a> {
             .next_server
             .or(self.cfg.tftp_server)
             .unwrap_or(self.cfg.server_ip);
-        let file: &'r [u8] = if choice.class.is_http() && !is_url(choice.rule.file) {
+        let http_port = match (choice.class, self.cfg.http_port) {
+            (class, port) if class.is_http() => Some(port.unwrap_or(HTTP_PORT)),
+            (ClientClass::Ipxe, Some(port)) => Some(port),
+            _ => None,
+        };
+        let file: &'r [u8] = if let Some(port) = http_port.filter(|_| !is_url(choice.rule.file)) {
             let path = choice.rule.file.trim_start_matches('/');
             let mut w = BufWriter { buf: url, len: 0 };
             w.write_str("http://")
                 .and_then(|()| write_ipv4(&mut w, next_server))
+                .and_then(|()| {
+                    if port == HTTP_PORT {
+                        Ok(())
+                    } else {
+                        w.write_str(":").and_then(|()| write_decimal(&mut w, port))
+                    }
+                })
                 .and_then(|()| w.write_str("/"))
                 .and_then(|()| w.write_str(path))
                 .map_err(|_| IgnoreReason::BootFileTooLong)?;
@@ -243,6 +266,26 @@ fn write_ipv4(w: &mut BufWriter<'_>, ip: Ipv4Addr) -> fmt::Result {
     Ok(())
 }
 
+/// Writes `n` in decimal, like [`write_ipv4`] without `core::fmt`.
+fn write_decimal(w: &mut BufWriter<'_>, n: u16) -> fmt::Result {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` < 10 and `at` stays within the 5 digits a u16 has.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    w.write_str(core::str::from_utf8(&digits[at..]).map_err(|_| fmt::Error)?)
+}
+
+/// The port `http://` URLs mean without one (RFC 9110 §4.2.1).
+const HTTP_PORT: u16 = 80;
+
 impl fmt::Write for BufWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len + s.len();
@@ -330,5 +373,115 @@ mod tests {
         assert_eq!(offer.vendor_class_id, Some(OptionBytes::new(b"HTTPClient")));
         assert_eq!(offer.boot_file, b"http://192.168.242.1/boot/x64.efi");
         assert_eq!(offer.bootfile_name, Some(OptionBytes::new(offer.boot_file)));
+    }
+
+    /// An `HTTPClient` DISCOVER as EDK2's HttpBootDxe sends it (UEFI 2.x §24.7.2: option 60
+    /// `HTTPClient:Arch:00016:UNDI:003001`, option 93 = 16, no option 43).
+    fn http_discover(kind: MessageType, arch: u8) -> Repr<'static> {
+        let mut r = msg(kind, MAC, None);
+        r.vendor_class_id = Some(OptionBytes::new(if arch == 16 {
+            b"HTTPClient:Arch:00016:UNDI:003001"
+        } else {
+            b"HTTPClient:Arch:00019:UNDI:003001"
+        }));
+        r.client_arch = Some(OptionBytes::new(if arch == 16 {
+            &[0, 16]
+        } else {
+            &[0, 19]
+        }));
+        r
+    }
+
+    #[test]
+    fn http_boot_in_both_modes_with_port_and_fallback() {
+        const RULES: [BootRule<'static>; 3] = [
+            BootRule::new(
+                ClientClass::EfiX64,
+                "/debian-installer/amd64/bootnetx64.efi",
+            ),
+            BootRule::new(
+                ClientClass::EfiArm64,
+                "debian-installer/arm64/bootnetaa64.efi",
+            ),
+            BootRule::new(ClientClass::Ipxe, "debian-installer/amd64/boot.ipxe"),
+        ];
+        for proxy_mode in [false, true] {
+            let mut cfg = if proxy_mode { proxy() } else { auth(100, 110) };
+            cfg.boot = &RULES;
+            cfg.http_port = Some(8080);
+            let mut slots = [LeaseSlot::EMPTY; 4];
+            let mut s = DhcpServer::new(cfg, &mut slots[..]);
+            let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 16)).reply();
+            assert_eq!(offer.message_type, Some(MessageType::Offer));
+            assert_eq!(offer.vendor_class_id, Some(OptionBytes::new(b"HTTPClient")));
+            assert_eq!(
+                offer.boot_file,
+                b"http://192.168.242.1:8080/debian-installer/amd64/bootnetx64.efi"
+            );
+            assert_eq!(offer.your_ip.is_unspecified(), proxy_mode);
+            // No option 43: HTTP boot reads option 60 and the URL (UEFI 2.x §24.7.2).
+            assert_eq!(offer.vendor_specific, None);
+            let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 19)).reply();
+            assert_eq!(
+                offer.boot_file,
+                b"http://192.168.242.1:8080/debian-installer/arm64/bootnetaa64.efi"
+            );
+            // iPXE gets its script as a URL while an HTTP server runs.
+            let mut r = msg(MessageType::Discover, MAC2, Some(0));
+            r.user_class = Some(OptionBytes::new(b"iPXE"));
+            let (_, offer) = send(&mut s, 0, &r).reply();
+            assert_eq!(
+                offer.boot_file,
+                b"http://192.168.242.1:8080/debian-installer/amd64/boot.ipxe"
+            );
+            assert_ne!(offer.vendor_class_id, Some(OptionBytes::new(b"HTTPClient")));
+        }
+        // Without an HTTP server: an HTTP boot rule of its own still gives a URL (port 80, not
+        // written), the architecture's rule is not used; iPXE gets a path.
+        let mut cfg = proxy();
+        cfg.boot = &RULES;
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
+        assert_eq!(
+            send(&mut s, 0, &http_discover(MessageType::Discover, 16))
+                .outcome
+                .ignore_reason(),
+            Some(IgnoreReason::NoBootRule)
+        );
+        let mut own = RULES;
+        own[2] = BootRule::new(ClientClass::EfiX64Http, "/efi/x64.efi");
+        cfg.boot = &own;
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
+        let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 16)).reply();
+        assert_eq!(offer.boot_file, b"http://192.168.242.1/efi/x64.efi");
+        cfg.boot = &RULES;
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
+        let mut r = msg(MessageType::Discover, MAC, Some(0));
+        r.user_class = Some(OptionBytes::new(b"iPXE"));
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/boot.ipxe");
+        // Port 80 given explicitly is not written either; a full URL is sent as it is.
+        let mut cfg = proxy();
+        cfg.http_port = Some(80);
+        let mut s = DhcpServer::new(cfg, &mut [][..]);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"http://192.168.242.1/boot.ipxe");
+    }
+
+    #[test]
+    fn http_boot_in_dhcp_mode_full_exchange() {
+        let mut cfg = auth(100, 110);
+        cfg.http_port = Some(65535);
+        let mut slots = [LeaseSlot::EMPTY; 4];
+        let mut s = DhcpServer::new(cfg, &mut slots[..]);
+        let (_, offer) = send(&mut s, 0, &http_discover(MessageType::Discover, 16)).reply();
+        assert_eq!(offer.your_ip, ip(100));
+        let mut r = http_discover(MessageType::Request, 16);
+        r.requested_ip = Some(offer.your_ip);
+        r.server_identifier = Some(SERVER);
+        let (_, ack) = send(&mut s, 0, &r).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert_eq!(ack.your_ip, ip(100));
+        assert_eq!(ack.vendor_class_id, Some(OptionBytes::new(b"HTTPClient")));
+        assert_eq!(ack.boot_file, b"http://192.168.242.1:65535/boot/x64.efi");
     }
 }

@@ -9,6 +9,7 @@ use core::fmt;
 
 pub mod dhcp;
 pub mod dhcp_option;
+pub mod ndisc;
 pub mod tftp;
 
 /// Why bytes did not parse as a packet. Names the cause, because an operator needs to know why

@@ -15,7 +15,8 @@ pub struct FetchArgs {
 #[derive(Debug, Subcommand)]
 pub enum FetchSource {
     /// Debian's netboot installer (netboot.tar.gz, verified through the mirror's signed
-    /// InRelease and SHA256SUMS), plus BIOS (pxelinux) and UEFI (GRUB) boot menus.
+    /// InRelease and SHA256SUMS), plus BIOS (pxelinux), UEFI (GRUB) and iPXE (boot.ipxe) boot
+    /// menus; for amd64 also iPXE itself from Debian's ipxe package, when installed.
     Debian(FetchDebianArgs),
 }
 

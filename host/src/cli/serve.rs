@@ -149,6 +149,17 @@ pub struct ServeArgs {
     /// bound before root is dropped, so a port below 1024 works). Off by default.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Answer IPv6 router solicitations on the interface with "no router here" (lifetime 0, no
+    /// prefix, no DHCPv6), so clients like iPXE stop waiting for one. Default: on in dhcp mode,
+    /// off in proxy mode (the network's own router speaks there).
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub router_advert: Option<OnOff>,
+    /// With --debian: how machines reach the installer. `tftp`: pxelinux (BIOS) and GRUB
+    /// (UEFI) load it over TFTP. `ipxe`: they chain to iPXE (Debian's `ipxe` package:
+    /// undionly.kpxe, snponly.efi), whose script loads it over HTTP when the server serves
+    /// HTTP. In proxy mode UEFI machines chain to iPXE either way.
+    #[arg(long, value_enum, requires = "debian", default_value_t = Via::Tftp)]
+    pub via: Via,
     /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]
@@ -188,6 +199,41 @@ impl std::fmt::Display for ServeMode {
             Self::Dhcp => "dhcp",
             Self::Proxy => "proxy",
         })
+    }
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `--via`: the path from the firmware to the Debian installer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// pxelinux and GRUB over TFTP.
+    Tftp,
+    /// iPXE, then its script.
+    Ipxe,
+}
+
+impl FromStr for OnOff {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, false).map_err(|_| format!("'{s}' is not on or off"))
+    }
+}
+
+impl FromStr for Via {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| format!("'{s}' is not a way to the installer: tftp or ipxe"))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Boot menus for a fetched Debian installer: `pxelinux.cfg/default` (BIOS) and GRUB's
-//! `grub.cfg` (UEFI).
+//! Boot menus for a fetched Debian installer: `pxelinux.cfg/default` (BIOS), GRUB's
+//! `grub.cfg` (UEFI) and `boot.ipxe` (iPXE, either firmware).
 //!
 //! The menu text comes from pure functions ([`pxelinux_menu`], [`grub_menu`]) so tests can pin it
 //! byte for byte. Writing follows one rule: a file is only ever replaced when it carries the
@@ -10,7 +10,11 @@
 //! Paths: pxelinux reads `pxelinux.cfg/default` relative to `pxelinux.0` at the TFTP root; in
 //! Debian's tree `pxelinux.cfg` is a symlink to `debian-installer/ARCH/pxelinux.cfg`, so the file
 //! is written there. GRUB as built into Debian's `bootnetx64.efi` has the prefix
-//! `/debian-installer/amd64/grub` and reads `grub.cfg` from it.
+//! `/debian-installer/amd64/grub` and reads `grub.cfg` from it. iPXE gets the URL of
+//! `debian-installer/ARCH/boot.ipxe` from DHCP; the paths in it are relative URIs, so iPXE
+//! loads kernel and initrd from the server and over the protocol (HTTP or TFTP) the script
+//! itself came by, also behind a proxyDHCP. iPXE needs `#!ipxe` as the first line, so there
+//! the [`MARKER`] is the second.
 
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
@@ -154,7 +158,57 @@ pub fn menu_files(spec: &MenuSpec) -> Vec<(String, String)> {
         format!("debian-installer/{arch}/grub/grub.cfg"),
         grub_menu(spec),
     ));
+    files.push((ipxe_script_path(spec.arch), ipxe_menu(spec)));
     files
+}
+
+/// Where [`ipxe_menu`] is written, relative to the root: `debian-installer/ARCH/boot.ipxe`.
+pub fn ipxe_script_path(arch: Arch) -> String {
+    format!("debian-installer/{arch}/boot.ipxe")
+}
+
+/// iPXE's `boot.ipxe`: a menu with the same entries and kernel command lines as the others,
+/// `install` after 5 s. BIOS machines get `vga=788` as under pxelinux (unless a serial console
+/// is set); iPXE's own console cannot be switched from a script, so a serial console only
+/// reaches the kernel command line.
+pub fn ipxe_menu(spec: &MenuSpec) -> String {
+    let arch = spec.arch.as_str();
+    let mut out = String::new();
+    out.push_str("#!ipxe\n");
+    out.push_str(MARKER);
+    out.push('\n');
+    if spec.console.is_none() {
+        out.push_str("iseq ${platform} pcbios && set video vga=788 ||\n");
+    }
+    let _ = writeln!(
+        out,
+        "menu pocketpxe: Debian {dist} installer ({arch})",
+        dist = spec.dist
+    );
+    for entry in &ENTRIES {
+        let _ = writeln!(
+            out,
+            "item {} {}",
+            entry.label,
+            entry.title.replace("DIST", &spec.dist)
+        );
+    }
+    out.push_str(
+        "choose --default install --timeout 5000 entry || set entry install\ngoto ${entry}\n",
+    );
+    for entry in &ENTRIES {
+        let mut args = kernel_args(entry, spec.console.as_ref(), false);
+        if spec.console.is_none() {
+            args = args.replacen("---", "${video} ---", 1);
+        }
+        // `initrd=` names the initrd for the kernel's EFI stub; BIOS ignores it.
+        let _ = write!(
+            out,
+            ":{label}\nkernel /debian-installer/{arch}/linux initrd=initrd.gz {args}\ninitrd --name initrd.gz /debian-installer/{arch}/initrd.gz\nboot\n",
+            label = entry.label,
+        );
+    }
+    out
 }
 
 /// `pxelinux.cfg/default`: a plain text menu (no vesamenu, so it works on a serial line too).
@@ -216,10 +270,17 @@ pub fn grub_menu(spec: &MenuSpec) -> String {
     out
 }
 
-/// Whether `content` is a generated menu that pocketpxe may replace.
+/// Whether `content` is a generated menu that pocketpxe may replace: [`MARKER`] is its first
+/// line, or its second after `#!ipxe`.
 pub fn is_generated(content: &[u8]) -> bool {
-    let first = content.split(|b| *b == b'\n').next().unwrap_or_default();
-    first.strip_suffix(b"\r").unwrap_or(first) == MARKER.as_bytes()
+    let mut lines = content
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    match lines.next() {
+        Some(first) if first == MARKER.as_bytes() => true,
+        Some(b"#!ipxe") => lines.next() == Some(MARKER.as_bytes()),
+        _ => false,
+    }
 }
 
 /// What happened to one menu file.
@@ -411,14 +472,21 @@ menuentry 'Automated install' {{
             amd64,
             [
                 "debian-installer/amd64/pxelinux.cfg/default",
-                "debian-installer/amd64/grub/grub.cfg"
+                "debian-installer/amd64/grub/grub.cfg",
+                "debian-installer/amd64/boot.ipxe"
             ]
         );
         let arm64: Vec<String> = menu_files(&spec(Arch::Arm64, None, None))
             .into_iter()
             .map(|(path, _)| path)
             .collect();
-        assert_eq!(arm64, ["debian-installer/arm64/grub/grub.cfg"]);
+        assert_eq!(
+            arm64,
+            [
+                "debian-installer/arm64/grub/grub.cfg",
+                "debian-installer/arm64/boot.ipxe"
+            ]
+        );
         assert_eq!(
             Arch::Arm64.efi_loader(),
             "debian-installer/arm64/bootnetaa64.efi"
@@ -430,6 +498,63 @@ menuentry 'Automated install' {{
     }
 
     #[test]
+    fn ipxe_plain() {
+        let want = format!(
+            "#!ipxe
+{MARKER}
+iseq ${{platform}} pcbios && set video vga=788 ||
+menu pocketpxe: Debian bookworm installer (amd64)
+item install Install Debian bookworm
+item expert Expert install
+item rescue Rescue mode
+item auto Automated install
+choose --default install --timeout 5000 entry || set entry install
+goto ${{entry}}
+:install
+kernel /debian-installer/amd64/linux initrd=initrd.gz ${{video}} --- quiet
+initrd --name initrd.gz /debian-installer/amd64/initrd.gz
+boot
+:expert
+kernel /debian-installer/amd64/linux initrd=initrd.gz priority=low ${{video}} ---
+initrd --name initrd.gz /debian-installer/amd64/initrd.gz
+boot
+:rescue
+kernel /debian-installer/amd64/linux initrd=initrd.gz rescue/enable=true ${{video}} --- quiet
+initrd --name initrd.gz /debian-installer/amd64/initrd.gz
+boot
+:auto
+kernel /debian-installer/amd64/linux initrd=initrd.gz auto=true priority=critical ${{video}} --- quiet
+initrd --name initrd.gz /debian-installer/amd64/initrd.gz
+boot
+"
+        );
+        assert_eq!(ipxe_menu(&spec(Arch::Amd64, None, None)), want);
+        assert!(is_generated(want.as_bytes()));
+    }
+
+    #[test]
+    fn ipxe_serial_and_arm64() {
+        // The server address does not appear: paths resolve against the script's own URL.
+        let text = ipxe_menu(&spec(
+            Arch::Arm64,
+            Some("ttyS1,9600"),
+            Some(Ipv4Addr::new(192, 168, 242, 1)),
+        ));
+        assert!(
+            !text.contains("video") && !text.contains("192.168"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n:install\nkernel /debian-installer/arm64/linux initrd=initrd.gz console=ttyS1,9600 --- quiet\ninitrd --name initrd.gz /debian-installer/arm64/initrd.gz\nboot\n"),
+            "{text}"
+        );
+        assert_eq!(
+            ipxe_script_path(Arch::Arm64),
+            "debian-installer/arm64/boot.ipxe"
+        );
+    }
+
+    #[test]
     fn marker_detection() {
         let text = grub_menu(&spec(Arch::Amd64, None, None));
         assert!(is_generated(text.as_bytes()));
@@ -437,6 +562,9 @@ menuentry 'Automated install' {{
         assert!(!is_generated(b""));
         assert!(!is_generated(text.replacen(MARKER, "# mine", 1).as_bytes()));
         assert!(!is_generated(format!("\n{MARKER}\n").as_bytes()));
+        assert!(is_generated(format!("#!ipxe\r\n{MARKER}\r\n").as_bytes()));
+        assert!(!is_generated(format!("#!ipxe\n\n{MARKER}\n").as_bytes()));
+        assert!(!is_generated(format!("#!gpxe\n{MARKER}\n").as_bytes()));
     }
 
     #[test]

@@ -29,6 +29,7 @@
 mod dirfd;
 mod download;
 mod install;
+pub mod ipxe;
 pub mod menus;
 pub mod signature;
 pub mod unpack;

@@ -127,6 +127,10 @@ pub struct DhcpTaskConfig {
     pub leases: Option<LeaseFile>,
     /// The DHCP server port (67).
     pub port: u16,
+    /// The port of the HTTP server serving the root, if one runs: iPXE clients then get
+    /// their boot file as an `http://` URL, and HTTP boot URLs name the port (see
+    /// `pocketpxe_core::dhcp::DhcpConfig::http_port`).
+    pub http_port: Option<u16>,
 }
 
 /// Why the DHCP task could not start or had to stop. Every message names the interface or file.
@@ -486,6 +490,7 @@ fn core_config<'a>(
     let mut core_cfg = DhcpConfig::new(cfg.server.addr, cfg.server.mask(), mode);
     core_cfg.boot = rules;
     core_cfg.reservations = reservations;
+    core_cfg.http_port = cfg.http_port;
     core_cfg
 }
 

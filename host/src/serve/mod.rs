@@ -15,6 +15,7 @@
 pub mod dhcp;
 pub mod lease_file;
 pub mod reload;
+pub mod router_advert;
 pub mod status;
 pub mod tftp;
 pub mod timeline;
@@ -25,6 +26,7 @@ use crate::metrics::{Metrics, MetricsServer};
 use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
+use crate::serve::router_advert::RouterAdvertiser;
 use crate::serve::status::{StatusError, StatusSocket};
 use crate::serve::tftp::{TftpService, TftpTaskError};
 use crate::serve::timeline::{BootWatch, InterfaceStatus, PoolStatus};
@@ -87,6 +89,14 @@ pub enum ServeError {
     /// `--metrics`: the address cannot be listened on.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// `--router-advert on`: the router advertisement socket could not be set up.
+    #[error("router advertisements on {iface}: {error}")]
+    RouterAdvert {
+        /// The interface.
+        iface: String,
+        /// The failing step.
+        error: std::io::Error,
+    },
     /// The user `serve` runs as cannot save leases.
     #[error("lease file {} cannot be written by user {user} ({error}): {fix}", .path.display())]
     LeasesNotWritable {
@@ -137,6 +147,8 @@ struct Unit {
     watch: BootWatch,
     // Where `pocketpxe status` asks about this interface.
     status: Option<StatusSocket>,
+    // "No router here" to IPv6 router solicitations (`--router-advert`).
+    router_advert: Option<RouterAdvertiser>,
 }
 
 /// One interface prepared, before NAT and the drop of root.
@@ -270,9 +282,20 @@ impl Serve {
             tftp,
             watch,
             status,
+            router_advert,
             ..
         } in units
         {
+            if let Some(advertiser) = router_advert {
+                let advert_shutdown = inner.clone();
+                tasks.push(Box::pin(async move {
+                    if let Err(error) = advertiser.run(advert_shutdown).await {
+                        // Clients then wait for IPv6 routers as before; serving goes on.
+                        tracing::warn!(%error, "router advertisements stopped");
+                    }
+                    Ok(())
+                }));
+            }
             let (timeline, status_shutdown) = (watch.clone(), inner.clone());
             let timeline_shutdown = inner.clone();
             tasks.push(Box::pin(async move {
@@ -409,6 +432,8 @@ fn prepare_one(
         reservations,
         leases,
         port: args.dhcp_port,
+        // serve runs no HTTP server of its own: iPXE clients load their script over TFTP.
+        http_port: None,
     })?;
     let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
     let listener = crate::sys::udp::bind(
@@ -463,6 +488,7 @@ fn prepare_one(
         None => None,
     };
     let status = bind_status(args, run_as)?;
+    let router_advert = bind_router_advert(args, &iface)?;
     match (&added, &take_over) {
         (Some(added), Some(pid)) => {
             tracing::info!(interface = iface_name, address = %added.cidr(), killed_pid = pid,
@@ -515,6 +541,7 @@ fn prepare_one(
             tftp,
             watch,
             status,
+            router_advert,
         },
         server,
         added,
@@ -563,6 +590,35 @@ fn interface_status(iface: &str, server: Ipv4Cidr, mode: &DhcpModeConfig) -> Int
         server: server.to_string(),
         mode: if pool.is_some() { "dhcp" } else { "proxy" }.to_owned(),
         pool,
+    }
+}
+
+/// `--router-advert`, default on in dhcp mode and off in proxy mode: the raw ICMPv6 socket,
+/// opened while still privileged. When on by default, a failure (IPv6 disabled, no
+/// CAP_NET_RAW) is a warning; asked for with `on`, it stops the start.
+fn bind_router_advert(
+    args: &ServeArgs,
+    iface: &Interface,
+) -> Result<Option<RouterAdvertiser>, ServeError> {
+    use crate::cli::OnOff;
+    let wanted = args.router_advert.unwrap_or(match args.mode {
+        ServeMode::Dhcp => OnOff::On,
+        ServeMode::Proxy => OnOff::Off,
+    });
+    if wanted == OnOff::Off {
+        return Ok(None);
+    }
+    match RouterAdvertiser::bind(args.iface(), iface.index, iface.mac) {
+        Ok(advertiser) => Ok(Some(advertiser)),
+        Err(error) if args.router_advert.is_none() => {
+            tracing::warn!(interface = args.iface(), %error,
+                "router advertisements off (clients like iPXE may wait ~13 s for IPv6 routers)");
+            Ok(None)
+        }
+        Err(error) => Err(ServeError::RouterAdvert {
+            iface: args.iface().to_owned(),
+            error,
+        }),
     }
 }
 
@@ -776,19 +832,7 @@ pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         })
         .collect();
     if table.is_empty() {
-        if args.debian.is_some() {
-            // What `fetch debian` unpacks for amd64 (UEFI: the signed shim, which chains GRUB).
-            table.push(BootSpec {
-                class: ClientClass::EfiX64,
-                mac: None,
-                file: crate::fetch::menus::Arch::Amd64.efi_loader(),
-            });
-        }
-        table.push(BootSpec {
-            class: ClientClass::Bios,
-            mac: None,
-            file: DEFAULT_BIOS_BOOT.to_owned(),
-        });
+        table.extend(default_boot_table(args));
     }
     for b in &args.boot_mac {
         let classes: Vec<ClientClass> = match b.class {
@@ -804,6 +848,49 @@ pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
             mac: Some(b.mac),
             file: b.file.clone(),
         }));
+    }
+    table
+}
+
+/// The boot table without `--boot` flags: BIOS pxelinux.0, and with `--debian` what `fetch
+/// debian` puts in the root for amd64, by `--via`:
+/// * `tftp`: BIOS pxelinux.0, UEFI the signed shim (which chains GRUB), both over TFTP;
+/// * `ipxe`: BIOS `undionly.kpxe`, UEFI `snponly.efi`, and iPXE the generated `boot.ipxe`
+///   (whose kernel and initrd come over HTTP when the server serves HTTP).
+///
+/// In proxy mode UEFI machines chain through iPXE with either: Debian's GRUB asks the
+/// address-giving server for its files (docs/protocol.md §2) and stops at its prompt.
+/// UEFI HTTP boot clients get the UEFI file as a URL (the core's fallback to `efi-x64`).
+fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
+    use crate::cli::Via;
+    use crate::fetch::{ipxe, menus};
+    let spec = |class, file: &str| BootSpec {
+        class,
+        mac: None,
+        file: file.to_owned(),
+    };
+    if args.debian.is_none() {
+        return vec![spec(ClientClass::Bios, DEFAULT_BIOS_BOOT)];
+    }
+    let arch = menus::Arch::Amd64;
+    let chain = args.via == Via::Ipxe;
+    let uefi_chain = chain || args.mode == ServeMode::Proxy;
+    let mut table = vec![
+        spec(
+            ClientClass::EfiX64,
+            &if uefi_chain {
+                ipxe::UEFI_X64.to_owned()
+            } else {
+                arch.efi_loader()
+            },
+        ),
+        spec(
+            ClientClass::Bios,
+            if chain { ipxe::BIOS } else { DEFAULT_BIOS_BOOT },
+        ),
+    ];
+    if uefi_chain {
+        table.push(spec(ClientClass::Ipxe, &menus::ipxe_script_path(arch)));
     }
     table
 }
@@ -827,6 +914,11 @@ fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), Se
         ),
     };
     let report = crate::fetch::fetch_debian(&req)?;
+    let package = std::path::Path::new(crate::fetch::ipxe::PACKAGE_DIR);
+    crate::fetch::ipxe::log_install(
+        args.tftp_root(),
+        &crate::fetch::ipxe::install_ipxe(args.tftp_root(), package)?,
+    );
     if let FetchAction::Downloaded { bytes } = report.action {
         tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.tftp_root().display(),
             "Debian installer fetched and verified");
@@ -1402,5 +1494,53 @@ mod tests {
         assert!(Cli::try_parse_from(argv(&["--uplink", "eth0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--console", "ttyS0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--nat", "--uplink", "eth0"])).is_ok());
+    }
+
+    #[test]
+    fn via_and_proxy_mode_choose_the_debian_chain() {
+        let files = |extra: &[&str]| -> Vec<(ClientClass, String)> {
+            let mut argv = vec!["--debian", "bookworm"];
+            argv.extend_from_slice(extra);
+            boot_table(&parse(&argv))
+                .into_iter()
+                .map(|b| (b.class, b.file))
+                .collect()
+        };
+        let chain = [
+            (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
+            (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
+            (
+                ClientClass::Ipxe,
+                "debian-installer/amd64/boot.ipxe".to_owned(),
+            ),
+        ];
+        assert_eq!(files(&["--via", "ipxe"]), chain);
+        assert_eq!(files(&["--via", "ipxe", "--mode", "proxy"]), chain);
+        // Proxy mode over TFTP: BIOS keeps pxelinux, UEFI chains through iPXE.
+        assert_eq!(
+            files(&["--mode", "proxy"]),
+            [
+                (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
+                (ClientClass::Bios, "pxelinux.0".to_owned()),
+                (
+                    ClientClass::Ipxe,
+                    "debian-installer/amd64/boot.ipxe".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(files(&["--via", "tftp"]), files(&[]));
+        // --via needs --debian; --router-advert takes on or off.
+        let argv = |extra: &[&'static str]| {
+            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            v.extend_from_slice(extra);
+            v
+        };
+        assert!(Cli::try_parse_from(argv(&["--via", "ipxe"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--router-advert", "yes"])).is_err());
+        assert_eq!(
+            parse(&["--router-advert", "off"]).router_advert,
+            Some(crate::cli::OnOff::Off)
+        );
+        assert_eq!(parse(&[]).router_advert, None);
     }
 }
