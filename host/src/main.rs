@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use pocketpxe::cli::{BenchCommand, Cli, Command, LogArgs, LogFormat, TftpArgs};
+use pocketpxe::cli::{BenchCommand, Cli, Command, HttpArgs, LogArgs, LogFormat, TftpArgs};
 use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
 use std::io::Write as _;
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
+        Command::Http(args) => runtime.block_on(http(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
         Command::Fetch(args) => fetch(args),
@@ -83,6 +84,17 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger, None));
     let result = service.run(shutdown).await.context("TFTP server failed");
+    signals.abort();
+    result
+}
+
+async fn http(args: HttpArgs) -> anyhow::Result<()> {
+    let service = pocketpxe::serve::http::HttpService::bind(&args.root, args.listen)?
+        .grace(std::time::Duration::from_secs(args.grace));
+    let signals = Signals::install().context("cannot install signal handlers")?;
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger, None));
+    let result = service.run(shutdown).await.context("HTTP server failed");
     signals.abort();
     result
 }

@@ -2,11 +2,13 @@
 
 mod fetch;
 pub mod generate;
+mod http;
 mod serve;
 mod status;
 mod tftp;
 
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
+pub use http::HttpArgs;
 pub use serve::{
     AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode, parse_duration,
 };
@@ -47,6 +49,8 @@ pub enum Command {
     Man(generate::ManArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
+    /// Serve a directory read-only over HTTP/1.1 (GET, HEAD, byte ranges).
+    Http(HttpArgs),
 }
 
 /// What `pocketpxe bench` can load.

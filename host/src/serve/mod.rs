@@ -10,6 +10,7 @@
 //! the boot rules and reservations (see [`reload`]).
 
 pub mod dhcp;
+pub mod http;
 pub mod lease_file;
 pub mod reload;
 pub mod status;
