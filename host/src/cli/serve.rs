@@ -115,6 +115,18 @@ pub struct ServeArgs {
     /// from the client: seconds, or 90s, 5m, ….
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
     pub boot_quiet: Duration,
+    /// TCP port of the HTTP server, which serves --root read-only on the interface (kernels
+    /// and initrds for iPXE and UEFI HTTP boot clients).
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 80,
+        conflicts_with = "no_http"
+    )]
+    pub http_port: u16,
+    /// Serve no HTTP: files only over TFTP.
+    #[arg(long)]
+    pub no_http: bool,
 }
 
 /// `--mode`.

@@ -1,4 +1,4 @@
-//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one interface.
+//! `pocketpxe serve`: DHCP (or proxyDHCP), TFTP and HTTP on one interface.
 //!
 //! [`Serve::prepare`] checks everything that can be checked before serving, in an order that
 //! gives the most useful error first: flags, the service user, the interface (exists, up), its
@@ -105,6 +105,9 @@ pub enum ServeError {
         /// What to do about it.
         fix: String,
     },
+    /// The HTTP task failed.
+    #[error(transparent)]
+    Http(#[from] http::HttpTaskError),
 }
 
 /// Everything set up, ready to serve.
@@ -120,6 +123,8 @@ pub struct Serve {
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the address stays until both tasks are done.
     added: Option<AddedAddress>,
+    /// The HTTP server (unless `--no-http`).
+    http: Option<http::HttpService>,
 }
 
 impl Serve {
@@ -197,6 +202,7 @@ impl Serve {
             .max_transfers_per_client(
                 (args.max_transfers_per_client > 0).then_some(args.max_transfers_per_client),
             );
+        let http = bind_http(args, iface_name, &dhcp, &watch)?;
         // As the user that will serve, and before the interface changes: a refusal leaves it
         // as it was.
         prepare_lease_dir(&run_as, lease_path.as_deref())?;
@@ -267,6 +273,7 @@ impl Serve {
             status,
             nat,
             added,
+            http,
         })
     }
 
@@ -292,6 +299,7 @@ impl Serve {
             status,
             nat,
             added,
+            http,
         } = self;
         tracing::info!("pocketpxe serve ready: {summary}");
         crate::sys::notify::ready(&format!("serving: {summary}"));
@@ -327,17 +335,47 @@ impl Serve {
             }
             crate::sys::notify::stopping();
         };
+        let http = async {
+            let Some(http) = http else { return Ok(()) };
+            let result = http.run(inner.clone()).await.map_err(ServeError::from);
+            if result.is_err() {
+                trigger.trigger();
+            }
+            result
+        };
         let timeline = watch.clone().run(inner.clone());
         let status = async {
             if let Some(status) = status {
                 status.run(watch, inner.clone()).await;
             }
         };
-        let (dhcp, tftp, (), (), ()) = tokio::join!(dhcp, tftp, outer, timeline, status);
+        let (dhcp, tftp, (), (), (), http) =
+            tokio::join!(dhcp, tftp, outer, timeline, status, http);
         drop(nat);
         drop(added);
-        dhcp.and(tftp)
+        dhcp.and(tftp).and(http)
     }
+}
+
+/// The HTTP server on `--http-port` of the interface (`0.0.0.0` with `SO_BINDTODEVICE`, as
+/// TFTP), serving the root through a store of its own; `None` with `--no-http`.
+fn bind_http(
+    args: &ServeArgs,
+    iface: &str,
+    dhcp: &DhcpService,
+    watch: &BootWatch,
+) -> Result<Option<http::HttpService>, ServeError> {
+    if args.no_http {
+        return Ok(None);
+    }
+    let listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.http_port);
+    let listener = crate::sys::tcp::listen(listen, Some(iface))
+        .map_err(|step| ListenError::new_tcp("HTTP", args.http_port, iface, step))?;
+    let service = http::HttpService::with_parts(FsStore::open_root(&args.root)?, listener)?
+        .with_client_book(dhcp.client_book())
+        .with_boot_watch(watch.clone())
+        .grace(args.tftp.grace());
+    Ok(Some(service))
 }
 
 /// The status socket for `pocketpxe status`, bound as root and handed to the service user.
