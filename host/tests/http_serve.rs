@@ -278,6 +278,11 @@ fn get_head_ranges_conditionals_and_keep_alive() {
     assert_eq!(std::fs::read(&a).unwrap(), INSIDE);
     assert_eq!(std::fs::read(&b).unwrap(), initrd);
 
+    // An HTTP/1.0 client gets the same bytes.
+    let out = curl(&["--http1.0", "-o", got.to_str().unwrap(), &initrd_url]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&got).unwrap(), initrd);
+
     // Only GET and HEAD.
     let out = curl(&[
         "-D",
@@ -293,7 +298,7 @@ fn get_head_ranges_conditionals_and_keep_alive() {
     assert_eq!(header(&headers, "allow"), Some("GET, HEAD"));
 
     // One log line per download, like TFTP's, with the client, file, status and bytes.
-    server.wait_log_count("HTTP transfer ended", 8, Duration::from_secs(5));
+    server.wait_log_count("HTTP transfer ended", 9, Duration::from_secs(5));
     let log = server.log();
     assert!(
         log.lines().any(|l| l.contains("HTTP transfer ended")
@@ -519,6 +524,45 @@ fn shutdown_lets_a_running_download_finish() {
     assert!(
         order.windows(2).all(|w| w[0] < w[1]) && order[3] < usize::MAX,
         "{log}"
+    );
+}
+
+/// A file cut short while it is being sent: the connection closes early and the client has a
+/// prefix of the file, never bytes that were not in it.
+#[test]
+fn a_file_truncated_during_a_download_ends_the_connection() {
+    let (tmp, root, _) = lab("http-truncate");
+    let big = random_bytes(64 << 20, 13);
+    std::fs::write(root.join("big"), &big).unwrap();
+    let server = HttpServer::start(&root, &[]);
+    let got = tmp.join("cut");
+    let mut client = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--limit-rate", "16M", "-o"])
+        .arg(&got)
+        .arg(server.url("/big"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("big"))
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let done = wait_child(&mut client, Duration::from_secs(25)).expect("curl hung");
+    assert!(!done.success(), "a complete download of a truncated file");
+    let received = std::fs::read(&got).unwrap();
+    assert!(received.len() < big.len());
+    assert!(
+        received[..] == big[..received.len()],
+        "the client got bytes that are not the file's"
+    );
+    server.wait_log_count(
+        "connection closed before the end",
+        1,
+        Duration::from_secs(5),
     );
 }
 

@@ -11,9 +11,8 @@
 //! name, each a 400), and the file is then opened through [`FsStore::open_detached`], where
 //! `openat2(RESOLVE_BENEATH)` refuses any path or symlink that would leave the root (403).
 //!
-//! File bodies are read with `pread(2)` in [`READ_CHUNK`]-sized pieces on the serving thread
-//! (the page cache makes this a copy) and handed to hyper, which writes each with one
-//! `writev(2)`. hyper owns the socket, so `sendfile(2)` is not used.
+//! File bodies go from the page cache to the socket with `sendfile(2)`, underneath hyper (see
+//! [`zero_copy`]): no byte of a file passes through this process's memory.
 //!
 //! Each response to a file ends in one log line like a TFTP transfer's (client, MAC if DHCP
 //! knows it, file, status, bytes, duration, rate); refusals are logged as TFTP's are. With a
@@ -22,6 +21,7 @@
 //! finish until the grace period ends; then their connections are dropped.
 
 pub mod request;
+pub mod zero_copy;
 
 use crate::fs_store::{FsStore, RootError};
 use crate::serve::dhcp::ClientBook;
@@ -37,12 +37,13 @@ use std::convert::Infallible;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use zero_copy::{AsFile, Job, Jobs, SendfileStream};
 
 /// Why the HTTP task could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +174,8 @@ impl HttpService {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .keep_alive(true)
+            // Body frames are queued, never copied: `zero_copy` depends on it.
+            .writev(true)
             .header_read_timeout(HEADER_TIMEOUT);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut connections = tokio::task::JoinSet::new();
@@ -200,8 +203,10 @@ impl HttpService {
                         },
                     };
                     let files = files.clone();
+                    let jobs = Jobs::default();
+                    let stream = SendfileStream::new(stream, jobs.clone());
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let response = files.respond(&req, peer);
+                        let response = files.respond(&req, peer, &jobs);
                         async move { Ok::<_, Infallible>(response) }
                     });
                     let connection =
@@ -246,7 +251,7 @@ struct Files {
 }
 
 impl Files {
-    fn respond(&self, req: &Request<Incoming>, peer: SocketAddrV4) -> Response<Body> {
+    fn respond(&self, req: &Request<Incoming>, peer: SocketAddrV4, jobs: &Jobs) -> Response<Body> {
         let started = Instant::now();
         let raw = req.uri().path();
         let refuse = |status: StatusCode, why: &dyn std::fmt::Display| {
@@ -344,11 +349,11 @@ impl Files {
             if let Some(watch) = &watch {
                 watch.tftp_request(peer, &name, Some(len));
             }
-            Body::file(
+            let transfer = Transfer {
                 file,
-                start,
-                end,
-                SentLog {
+                sent: AtomicU64::new(0),
+                wanted: end - start,
+                log: SentLog {
                     peer,
                     mac: self.mac_of(peer),
                     file: name.clone(),
@@ -358,7 +363,8 @@ impl Files {
                     started,
                     watch,
                 },
-            )
+            };
+            Body::file(Arc::new(transfer), start, end, jobs.clone())
         };
         let mut response = Response::new(body);
         *response.status_mut() = status;
@@ -405,10 +411,19 @@ enum Kind {
 }
 
 struct FileBody {
-    file: File,
-    /// Next byte to send, and the end (exclusive).
+    transfer: Arc<Transfer>,
+    /// Next byte to queue, and the end (exclusive).
     pos: u64,
     end: u64,
+    jobs: Jobs,
+}
+
+/// One file response: its file, how much of it reached the socket, and what to log when the
+/// body and every queued span are gone (all sent, or the connection closed).
+struct Transfer {
+    file: File,
+    sent: AtomicU64,
+    wanted: u64,
     log: SentLog,
 }
 
@@ -430,13 +445,13 @@ impl Body {
         Self { kind: Kind::Empty }
     }
 
-    fn file(file: File, start: u64, end: u64, log: SentLog) -> Self {
+    fn file(transfer: Arc<Transfer>, start: u64, end: u64, jobs: Jobs) -> Self {
         Self {
             kind: Kind::File(FileBody {
-                file,
+                transfer,
                 pos: start,
                 end,
-                log,
+                jobs,
             }),
         }
     }
@@ -454,7 +469,7 @@ impl hyper::body::Body for Body {
         match &mut this.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Text(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
-            Kind::File(body) => Poll::Ready(body.next_chunk().map(|r| r.map(Frame::data))),
+            Kind::File(body) => Poll::Ready(body.next_frame().map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -476,46 +491,36 @@ impl hyper::body::Body for Body {
 }
 
 impl FileBody {
-    /// The next piece of the span, `None` at its end. A file that shrank is an error (hyper
-    /// then closes the connection: the client sees a short body, not wrong bytes).
-    fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
+    /// The placeholder frame for the next span, queued for `sendfile`; `None` at the end.
+    fn next_frame(&mut self) -> Option<Bytes> {
         let left = self.end.checked_sub(self.pos).filter(|&n| n > 0)?;
-        let want = usize::try_from(left).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            match self
-                .file
-                .read_at(&mut buf[filled..], self.pos + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    tracing::warn!(file = %self.log.file, offset = self.pos, error = %err,
-                        "read failed");
-                    return Some(Err(err));
-                }
-            }
-        }
-        if filled == 0 {
-            return Some(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file shrank while being sent",
-            )));
-        }
-        buf.truncate(filled);
-        self.pos += filled as u64;
-        Some(Ok(Bytes::from(buf)))
+        let len = usize::try_from(left).map_or(zero_copy::FRAME, |n| n.min(zero_copy::FRAME));
+        self.jobs.push(Job {
+            file: self.transfer.clone(),
+            offset: self.pos,
+            left: len,
+        });
+        self.pos += len as u64;
+        Some(zero_copy::placeholder(len))
     }
 }
 
-impl Drop for FileBody {
-    /// hyper drops the body when it is sent or the connection ends: one log line either way.
+impl AsFile for Transfer {
+    fn file(&self) -> &File {
+        &self.file
+    }
+
+    fn sent(&self, bytes: u64) {
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Transfer {
+    /// Once every byte is sent or the connection is gone: one log line either way.
     fn drop(&mut self) {
         let log = &self.log;
-        let bytes = self.pos - log.start;
-        let done = self.pos >= self.end;
+        let bytes = self.sent.load(Ordering::Relaxed);
+        let done = bytes >= self.wanted;
         let elapsed = log.started.elapsed();
         let secs = elapsed.as_secs_f64();
         let rate_kib_s = if secs > 0.0 {
@@ -647,8 +652,6 @@ fn bind_error(addr: SocketAddrV4, step: BindStep) -> HttpTaskError {
     HttpTaskError::Bind { addr, detail }
 }
 
-/// Bytes read from the file per body frame.
-pub const READ_CHUNK: usize = 256 * 1024;
 /// How long a client may take to send a request's head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The "block size" an HTTP download reports to the boot timeline (which counts TFTP blocks):
