@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Bytes one placeholder frame stands for at most.
-pub const FRAME: usize = 1 << 20;
+pub const FRAME: usize = 4 << 20;
 
 /// Never written to the wire: the address range that marks a frame as a placeholder.
 static PLACEHOLDER: [u8; FRAME] = [0; FRAME];
