@@ -2,10 +2,10 @@
 //!
 //! hyper writes a response body from the `Bytes` frames the body yields and owns the socket,
 //! so a body cannot ask for `sendfile` itself. Instead a file body yields *placeholder* frames:
-//! slices of [`PLACEHOLDER`], a static region no other code points into, each as long as the
+//! slices of `PLACEHOLDER`, a static region no other code points into, each as long as the
 //! file span it stands for, and queues that span (file, offset, length) as a [`Job`] on its
 //! connection's [`Jobs`]. The connection's socket is a [`SendfileStream`]: when hyper hands it
-//! a slice that lies in [`PLACEHOLDER`], it sends the front job's bytes with `sendfile` (file
+//! a slice that lies in `PLACEHOLDER`, it sends the front job's bytes with `sendfile` (file
 //! to socket inside the kernel) instead of the slice, and reports them written; every other
 //! slice (headers, short bodies) it writes as usual. hyper keeps the order of frames and
 //! advances its buffers by what the socket reports, so jobs and placeholder slices stay in
