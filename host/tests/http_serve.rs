@@ -640,3 +640,69 @@ fn serve_answers_http_on_the_interface() {
     assert!(!server.log().contains("HTTP server ready"));
     assert!(server.stop().success(), "{}", server.log());
 }
+
+/// A client that leased its address over DHCP and then fetches its kernel over HTTP: the HTTP
+/// log line names its MAC, and the boot record lists the HTTP download with the TFTP one.
+#[test]
+fn http_downloads_join_the_boot_record() {
+    use serve_support::*;
+    const T: &str = "http_downloads_join_the_boot_record";
+    if !netns_available(T) || !have_tool(T, "busybox", "busybox-static") {
+        return;
+    }
+    let lab = Lab::new("serve-http-boot");
+    let kernel = random_bytes(300_000, 5);
+    std::fs::write(lab.root.join("linux"), &kernel).unwrap();
+    let server = lab.serve(&["--address", "192.168.242.1/24", "--boot-quiet", "2s"]);
+    let (env, out) = udhcpc(&lab.cli, "eth0", &lab.tmp.path);
+    let env = env.unwrap_or_else(|| panic!("udhcpc got no lease: {out:?}"));
+    let ip = env["ip"].clone();
+    let mac = mac_of(&lab.cli, "eth0");
+    lab.cli
+        .ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+    let got = lab.tmp.join("got-pxelinux.0");
+    let out = busybox_tftp_get(&lab.cli, "pxelinux.0", &got, "192.168.242.1");
+    assert!(out.status.success(), "{out:?}");
+    let out = run_bounded(
+        lab.cli
+            .command("curl")
+            .args(["-sS", "--max-time", "10", "-o", "-"])
+            .arg("http://192.168.242.1/linux"),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout == kernel, "the kernel differs");
+
+    server.wait_log("HTTP transfer ended", Duration::from_secs(5));
+    let start = Instant::now();
+    let record = loop {
+        let log = server.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("pocketpxe::boot") && l.contains("boot booted"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no boot record:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let size = PXELINUX.len();
+    for needle in [
+        format!("mac={mac} "),
+        format!("ip={ip} "),
+        format!("files=2 bytes={} ", size + kernel.len()),
+        "linux 300000 bytes".to_owned(),
+    ] {
+        assert!(record.contains(&needle), "{needle:?} not in {record}");
+    }
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("HTTP transfer ended")
+            && l.contains(&format!("mac=\"{mac}\""))
+            && l.contains("file=linux")),
+        "{log}"
+    );
+}
