@@ -258,6 +258,8 @@ struct Section {
     router_advert: Option<OnOff>,
     #[serde(default, deserialize_with = "parsed")]
     via: Option<Via>,
+    http_port: Option<u16>,
+    no_http: Option<bool>,
 }
 
 /// `[[interface.host]]`: a fixed address and/or a boot file for one client.
@@ -373,6 +375,8 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     set!("boot_quiet", boot_quiet, boot_quiet, |v| v);
     set!("router_advert", router_advert, router_advert, Some);
     set!("via", via, via, |v| v);
+    set!("http_port", http_port, http_port, |v| v);
+    set!("no_http", no_http, no_http, |v| v);
     // Process-wide: the top level only (validate refuses them in an interface).
     if !cli.given("user") && top.user.is_some() {
         a.user.clone_from(&top.user);

@@ -171,6 +171,25 @@ impl FsStore {
         }
     }
 
+    /// Opens `path` for a server that reads the file itself (HTTP), on a descriptor of its
+    /// own, outside the handle table and the read cache, confined like every request: the
+    /// file and its metadata.
+    ///
+    /// # Errors
+    /// As [`FileStore::open`]: `NotFound`, `Denied` (outside the root, not a regular file,
+    /// not readable) or an OS error.
+    pub fn open_detached(
+        &self,
+        path: SafePath<'_>,
+    ) -> Result<(File, std::fs::Metadata), OpenError<io::Error>> {
+        let rel = path.to_string();
+        let (file, _) = self.open_file(&rel)?;
+        let meta = file
+            .metadata()
+            .map_err(|err| self.io_error(&rel, "fstat", err))?;
+        Ok((file, meta))
+    }
+
     /// Bounds the bytes held in the shared read cache (default 32 MiB); 0 turns it off, so that
     /// every read is a `pread(2)`.
     pub fn set_cache_limit(&mut self, bytes: usize) {

@@ -8,9 +8,10 @@
 //!
 //! * [`cli`]: the command line (clap types), one file per subcommand; [`cli::TftpTuning`]
 //!   is the TFTP tuning shared by `tftp` and `serve`, and builds the core's `TftpConfig`.
-//! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP plus TFTP on one interface, and its tasks:
+//! * [`serve`]: `pocketpxe serve`, DHCP/proxyDHCP, TFTP and HTTP on one interface, and its tasks:
 //!   * [`serve::dhcp`]: the DHCP task around the core's `DhcpServer`, durable leases, client logs;
 //!   * [`serve::tftp`]: [`run_tftp`] / [`TftpService`], the TFTP server (also `pocketpxe tftp`);
+//!   * [`serve::http`]: [`serve::http::HttpService`], the HTTP server (also `pocketpxe http`);
 //!   * [`serve::lease_file`]: DHCP leases persisted by atomic replace.
 //! * [`fetch`]: `pocketpxe fetch debian`: download, verify and safely unpack Debian's netboot
 //!   installer, and [`fetch::menus`], its BIOS and UEFI boot menus.
@@ -19,6 +20,7 @@
 //!   * [`sys::rtnl`]: interface facts over rtnetlink, in this process's namespace;
 //!   * [`sys::nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit;
 //!   * [`sys::udp`]: sockets bound to one interface, and who holds a taken port;
+//!   * [`sys::tcp`]: TCP listeners, and who holds a taken TCP port;
 //!   * [`sys::udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path;
 //!   * [`sys::privdrop`]: after setup, `serve` runs as an unprivileged user;
 //!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;

@@ -1,7 +1,7 @@
 //! `pocketpxe`: the command-line entry point. Parses flags, sets up logging, runs a task.
 
 use anyhow::Context as _;
-use pocketpxe::cli::{BenchCommand, Command, TftpArgs};
+use pocketpxe::cli::{BenchCommand, Command, HttpArgs, TftpArgs};
 use pocketpxe::serve::tftp::TftpService;
 use pocketpxe::sys::shutdown::Signals;
 use std::io::Write as _;
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Tftp(args) => runtime.block_on(tftp(args)),
+        Command::Http(args) => runtime.block_on(http(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::CheckConfig(args) => check_config(&args),
         Command::Bench(BenchCommand::Tftp(args)) => runtime.block_on(bench_tftp(args)),
@@ -83,6 +84,17 @@ async fn tftp(args: TftpArgs) -> anyhow::Result<()> {
     let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
     let signals = tokio::spawn(signals.trigger_on_signal(trigger, None));
     let result = service.run(shutdown).await.context("TFTP server failed");
+    signals.abort();
+    result
+}
+
+async fn http(args: HttpArgs) -> anyhow::Result<()> {
+    let service = pocketpxe::serve::http::HttpService::bind(&args.root, args.listen)?
+        .grace(std::time::Duration::from_secs(args.grace));
+    let signals = Signals::install().context("cannot install signal handlers")?;
+    let (trigger, shutdown) = pocketpxe::sys::shutdown::channel();
+    let signals = tokio::spawn(signals.trigger_on_signal(trigger, None));
+    let result = service.run(shutdown).await.context("HTTP server failed");
     signals.abort();
     result
 }

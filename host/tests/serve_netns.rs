@@ -651,6 +651,8 @@ fn errors_are_one_clear_line() {
                 "6767",
                 "--tftp-port",
                 "6969",
+                "--http-port",
+                "6980",
             ],
         );
         assert_eq!(code, Some(1), "{err}");
@@ -673,6 +675,8 @@ fn errors_are_one_clear_line() {
             "6767",
             "--tftp-port",
             "6969",
+            "--http-port",
+            "6980",
         ]);
         assert_eq!(code, Some(1), "{err}");
         assert_one_line(&err, &["10.1.0.1/24", "eth1", "CAP_NET_ADMIN"]);

@@ -3,12 +3,14 @@
 mod duration;
 mod fetch;
 pub mod generate;
+mod http;
 mod serve;
 mod status;
 mod tftp;
 
 pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
+pub use http::HttpArgs;
 pub(crate) use serve::boot_file;
 pub use serve::{
     AddrRange, BootArg, BootMacArg, OnOff, Optional, ReserveArg, ServeArgs, ServeMode, Via,
@@ -82,6 +84,8 @@ pub enum Command {
     Man(generate::ManArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
+    /// Serve a directory read-only over HTTP/1.1 (GET, HEAD, byte ranges).
+    Http(HttpArgs),
 }
 
 const SERVE_EXAMPLES: &str = "\

@@ -160,6 +160,18 @@ pub struct ServeArgs {
     /// HTTP. In proxy mode UEFI machines chain to iPXE either way.
     #[arg(long, value_enum, requires = "debian", default_value_t = Via::Tftp)]
     pub via: Via,
+    /// TCP port of the HTTP server, which serves --root read-only on the interface (kernels
+    /// and initrds for iPXE and UEFI HTTP boot clients).
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 80,
+        conflicts_with = "no_http"
+    )]
+    pub http_port: u16,
+    /// Serve no HTTP: files only over TFTP.
+    #[arg(long)]
+    pub no_http: bool,
     /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]

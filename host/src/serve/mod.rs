@@ -1,4 +1,4 @@
-//! `pocketpxe serve`: DHCP (or proxyDHCP) and TFTP on one or more interfaces.
+//! `pocketpxe serve`: DHCP (or proxyDHCP), TFTP and HTTP on one or more interfaces.
 //!
 //! [`Serve::prepare_all`] takes one set of settings per interface (see
 //! [`crate::config::resolve`]) and, interface by interface, checks everything that can be
@@ -13,6 +13,7 @@
 //! reservations of every interface (see [`reload`]).
 
 pub mod dhcp;
+pub mod http;
 pub mod lease_file;
 pub mod reload;
 pub mod router_advert;
@@ -121,6 +122,9 @@ pub enum ServeError {
         /// What to do about it.
         fix: String,
     },
+    /// The HTTP task failed.
+    #[error(transparent)]
+    Http(#[from] http::HttpTaskError),
 }
 
 /// Everything set up, ready to serve: one or more interfaces.
@@ -149,6 +153,8 @@ struct Unit {
     status: Option<StatusSocket>,
     // "No router here" to IPv6 router solicitations (`--router-advert`).
     router_advert: Option<RouterAdvertiser>,
+    // The HTTP server (unless `--no-http`).
+    http: Option<http::HttpService>,
 }
 
 /// One interface prepared, before NAT and the drop of root.
@@ -283,9 +289,20 @@ impl Serve {
             watch,
             status,
             router_advert,
+            http,
             ..
         } in units
         {
+            if let Some(http) = http {
+                let (http_trigger, http_shutdown) = (&trigger, inner.clone());
+                tasks.push(Box::pin(async move {
+                    let result = http.run(http_shutdown).await.map_err(ServeError::from);
+                    if result.is_err() {
+                        http_trigger.trigger();
+                    }
+                    result
+                }));
+            }
             if let Some(advertiser) = router_advert {
                 let advert_shutdown = inner.clone();
                 tasks.push(Box::pin(async move {
@@ -432,8 +449,8 @@ fn prepare_one(
         reservations,
         leases,
         port: args.dhcp_port,
-        // serve runs no HTTP server of its own: iPXE clients load their script over TFTP.
-        http_port: None,
+        // HTTP boot URLs and iPXE scripts point at the HTTP server, unless it is off.
+        http_port: (!args.no_http).then_some(args.http_port),
     })?;
     let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
     let listener = crate::sys::udp::bind(
@@ -475,6 +492,7 @@ fn prepare_one(
         Some(metrics) => tftp.with_metrics(metrics.tftp(iface_name)),
         None => tftp,
     };
+    let http = bind_http(args, iface_name, &dhcp, &watch)?;
     // As the user that will serve, and before the interface changes: a refusal leaves it
     // as it was.
     prepare_lease_dir(run_as, lease_path.as_deref())?;
@@ -542,10 +560,32 @@ fn prepare_one(
             watch,
             status,
             router_advert,
+            http,
         },
         server,
         added,
     })
+}
+
+/// The HTTP server on `--http-port` of the interface (`0.0.0.0` with `SO_BINDTODEVICE`, as
+/// TFTP), serving the root through a store of its own; `None` with `--no-http`.
+fn bind_http(
+    args: &ServeArgs,
+    iface: &str,
+    dhcp: &DhcpService,
+    watch: &BootWatch,
+) -> Result<Option<http::HttpService>, ServeError> {
+    if args.no_http {
+        return Ok(None);
+    }
+    let listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.http_port);
+    let listener = crate::sys::tcp::listen(listen, Some(iface))
+        .map_err(|step| ListenError::new_tcp("HTTP", args.http_port, iface, step))?;
+    let service = http::HttpService::with_parts(FsStore::open_root(args.tftp_root())?, listener)?
+        .with_client_book(dhcp.client_book())
+        .with_boot_watch(watch.clone())
+        .grace(args.tftp.grace());
+    Ok(Some(service))
 }
 
 /// The status socket for `pocketpxe status`, bound as root and handed to the service user.

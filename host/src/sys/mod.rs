@@ -9,5 +9,6 @@ pub mod notify;
 pub mod privdrop;
 pub mod rtnl;
 pub mod shutdown;
+pub mod tcp;
 pub mod udp;
 pub mod udp_batch;

@@ -106,7 +106,12 @@ pub fn transient(err: &io::Error) -> bool {
 /// does (another namespace, or no permission to look).
 pub fn port_owner(port: u16) -> Option<String> {
     let table = std::fs::read_to_string("/proc/net/udp").ok()?;
-    let inodes = socket_inodes(&table, port);
+    owners_of(&socket_inodes(&table, port))
+}
+
+/// The processes holding any of the socket `inodes`, e.g. `dnsmasq (pid 812)`, from the
+/// `/proc/PID/fd` links. `None` if nobody visible does.
+pub(crate) fn owners_of(inodes: &[u64]) -> Option<String> {
     if inodes.is_empty() {
         return None;
     }
@@ -153,11 +158,24 @@ pub struct ListenError {
 impl ListenError {
     /// Describes a failed [`bind`] of `0.0.0.0:port` on `iface`.
     pub fn new(service: &'static str, port: u16, iface: &str, step: BindStep) -> Self {
+        Self::describe(service, port, iface, step, port_owner)
+    }
+
+    /// Describes a failed TCP listen (`crate::sys::tcp::listen`) on `port` of `iface`.
+    pub fn new_tcp(service: &'static str, port: u16, iface: &str, step: BindStep) -> Self {
+        Self::describe(service, port, iface, step, crate::sys::tcp::port_owner)
+    }
+
+    fn describe(
+        service: &'static str,
+        port: u16,
+        iface: &str,
+        step: BindStep,
+        owner: fn(u16) -> Option<String>,
+    ) -> Self {
         let detail = match &step {
             BindStep::Bind(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                let owner = port_owner(port)
-                    .map(|o| format!(" by {o}"))
-                    .unwrap_or_default();
+                let owner = owner(port).map(|o| format!(" by {o}")).unwrap_or_default();
                 format!(
                     "port {port} is already in use{owner} (stop that server, or serve another \
                      interface)"
@@ -181,8 +199,8 @@ impl ListenError {
     }
 }
 
-/// Socket inodes bound to local `port` in a `/proc/net/udp` table.
-fn socket_inodes(table: &str, port: u16) -> Vec<u64> {
+/// Socket inodes bound to local `port` in a `/proc/net/udp` (or `/proc/net/tcp`) table.
+pub(crate) fn socket_inodes(table: &str, port: u16) -> Vec<u64> {
     let wanted = format!(":{port:04X}");
     table
         .lines()
