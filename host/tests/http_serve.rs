@@ -307,7 +307,7 @@ fn get_head_ranges_conditionals_and_keep_alive() {
             && l.contains("status=200")
             && l.contains("bytes=3145728")
             && l.contains("duration_ms=")
-            && l.contains("outcome=\"done\"")),
+            && l.contains("outcome=done")),
         "{log}"
     );
 }
@@ -463,7 +463,7 @@ fn hostile_paths_get_4xx_and_nothing_from_outside_the_root() {
     // Refusals are logged with the client; symlinks out of the root are named as such.
     let log = server.log();
     assert!(
-        log.contains("refused: resolves outside the TFTP root file=\"up\""),
+        log.contains("refused: resolves outside the TFTP root file=up"),
         "{log}"
     );
     assert!(
@@ -701,7 +701,7 @@ fn http_downloads_join_the_boot_record() {
     let log = server.log();
     assert!(
         log.lines().any(|l| l.contains("HTTP transfer ended")
-            && l.contains(&format!("mac=\"{mac}\""))
+            && l.contains(&format!("mac={mac} "))
             && l.contains("file=linux")),
         "{log}"
     );

@@ -274,12 +274,12 @@ impl Files {
         let name = match request::decode_path(raw) {
             Ok(Some(name)) => name,
             Ok(None) => return refuse(StatusCode::NOT_FOUND, &"the root (no listing)"),
-            Err(why) => return refuse(StatusCode::BAD_REQUEST, &format_args!("{why:?}")),
+            Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
         };
         let safe = match SafePath::parse(name.as_bytes()) {
             Ok(safe) => safe,
             Err(why) => {
-                return refuse(StatusCode::BAD_REQUEST, &format_args!("{why:?}"));
+                return refuse(StatusCode::BAD_REQUEST, &why);
             }
         };
         let (file, meta) = match self.store.open_detached(safe) {
@@ -302,7 +302,7 @@ impl Files {
                 if let Some(watch) = &self.watch {
                     watch.tftp_refused(peer, &name, reason);
                 }
-                return refuse(status, &format_args!("{reason:?}"));
+                return refuse(status, &reason);
             }
         };
         let len = meta.len();

@@ -24,6 +24,20 @@ pub enum BadPath {
     TooLong,
 }
 
+impl std::fmt::Display for BadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotAbsolute => "not a path starting with /",
+            Self::Backslash => "a backslash in the path",
+            Self::EncodedSlash => "a percent-encoded slash",
+            Self::DotSegment => "a . or .. segment",
+            Self::Nul => "a NUL byte",
+            Self::NotUtf8 => "not UTF-8",
+            Self::TooLong => "too long",
+        })
+    }
+}
+
 /// The file a request path names: percent-decoded segments joined by `/`, without empty
 /// segments (`//` is `/`, as in a file system). `Ok(None)` for the root itself (no index, no
 /// listing). Only the syntax is checked here; the kernel confines the lookup to the root
