@@ -507,19 +507,20 @@ impl Driver<'_> {
         let pending = std::mem::take(&mut self.pending);
         for item in &pending {
             let summary = &item.summary;
-            let mac = summary.mac.to_string();
+            // Formatted inside the log macros only: they skip their fields when disabled.
+            let mac = || summary.mac.to_string();
             if item.changed
                 && let Err(err) = &stored
             {
                 match item.reply {
-                    Some(_) => tracing::error!(mac, error = %err,
+                    Some(_) => tracing::error!(mac = mac(), error = %err,
                         "lease not saved: reply withheld (the client will retry)"),
-                    None => tracing::error!(mac, error = %err, "lease change not saved"),
+                    None => tracing::error!(mac = mac(), error = %err, "lease change not saved"),
                 }
                 continue;
             }
             let Some((dst, start, len)) = item.reply else {
-                tracing::info!(interface = self.iface, mac, request = summary.request.name(),
+                tracing::info!(interface = self.iface, mac = mac(), request = summary.request.name(),
                     ip = ?summary.requested_ip, "DHCP");
                 continue;
             };
@@ -542,7 +543,7 @@ impl Driver<'_> {
                 }
             };
             if let Err(err) = socket.send_to(bytes, to).await {
-                tracing::warn!(interface = self.iface, mac, to = %to,
+                tracing::warn!(interface = self.iface, mac = mac(), to = %to,
                     error = %err, "cannot send DHCP reply");
             }
         }
