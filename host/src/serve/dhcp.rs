@@ -6,9 +6,10 @@
 //! reports `LinkCaps { unicast_to_mac: false }`, so the core never asks for ARP-less unicast.
 //!
 //! Leases are durable before they are announced (the core's driver contract, see
-//! `pocketpxe_core::dhcp`): every datagram already queued is handled (a batch), the leases the
-//! batch changed are appended to the lease file with one `fdatasync`, and only then do the
-//! batch's replies go out. If the file cannot be written the ACKs that announce a change are
+//! `pocketpxe_core::dhcp`): every datagram already queued is read (`recvmmsg`, up to 64 per
+//! call) and handled (a batch), the leases the batch changed are appended to the lease file
+//! with one `fdatasync`, and only then do the batch's replies go out (`sendmmsg`, up to 64 per
+//! call). If the file cannot be written the ACKs that announce a change are
 //! withheld (the clients retry) and the error names the file. On start, the file's unexpired
 //! leases are restored and the file is compacted; it is compacted again when superseded
 //! records outnumber live ones (see [`crate::serve::lease_file`]).
@@ -25,6 +26,7 @@ use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
 use crate::sys::udp::{BindOptions, ListenError};
+use crate::sys::udp_batch::{self, RecvSlots};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
     LeaseSlot, Mode, PXE_PORT, Pool, Reservation, Summary,
@@ -33,9 +35,11 @@ use pocketpxe_core::wire::dhcp::MessageType;
 use pocketpxe_core::{Destination, Instant, Mac, Received};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Which client (MAC) holds which IP, as DHCP learned it; read by the TFTP task for its logs.
@@ -288,9 +292,11 @@ impl DhcpService {
             leases = driver.server.leases().count(),
             "DHCP server ready"
         );
-        let mut rx_main = vec![0u8; RX_BUF_LEN];
-        let mut rx_pxe = vec![0u8; RX_BUF_LEN];
-        let pxe_port = PXE_PORT;
+        let mut rx = RecvSlots::new(udp_batch::RECV_SLOTS_MAX, RX_BUF_LEN);
+        let sockets = Sockets {
+            main: (&main, cfg.port),
+            pxe: pxe.as_ref().map(|sock| (sock, PXE_PORT)),
+        };
         loop {
             let timer = driver
                 .server
@@ -301,26 +307,28 @@ impl DhcpService {
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");
                     return Ok(());
                 }
-                received = main.recv_from(&mut rx_main) => {
-                    let (len, src) = driver.check(received, cfg.port)?;
-                    if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
-                        driver.on_datagram(cfg.port, src, payload);
-                    }
-                    driver.drain_ready(&main, cfg.port, &mut rx_main)?;
-                    driver.finish_batch(&main, cfg.port).await;
+                ready = main.readable() => {
+                    driver.check_ready(ready, cfg.port)?;
+                    driver.receive(&main, cfg.port, &mut rx)?;
+                    driver.finish_batch(&sockets).await;
                 }
-                received = recv_opt(pxe.as_ref(), &mut rx_pxe) => {
-                    let (len, src) = driver.check(received, pxe_port)?;
-                    if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe.as_ref()) {
-                        driver.on_datagram(pxe_port, src, payload);
-                        driver.drain_ready(sock, pxe_port, &mut rx_pxe)?;
-                        driver.finish_batch(sock, pxe_port).await;
+                ready = readable_opt(pxe.as_ref()) => {
+                    driver.check_ready(ready, PXE_PORT)?;
+                    if let Some(sock) = pxe.as_ref() {
+                        driver.receive(sock, PXE_PORT, &mut rx)?;
+                        driver.finish_batch(&sockets).await;
                     }
                 }
                 () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
             }
         }
     }
+}
+
+/// The sockets replies leave by, with their ports.
+struct Sockets<'s> {
+    main: (&'s UdpSocket, u16),
+    pxe: Option<(&'s UdpSocket, u16)>,
 }
 
 /// The loop's state.
@@ -352,6 +360,8 @@ struct Driver<'a> {
 struct Pending {
     /// What the core read and answered.
     summary: Summary,
+    /// The port it came in on (and its reply leaves by).
+    port: u16,
     /// Destination, start and length in the driver's `tx`.
     reply: Option<(Destination, usize, usize)>,
     /// Whether handling it changed a lease (its reply must wait for a successful save).
@@ -402,19 +412,15 @@ impl Driver<'_> {
         }
     }
 
-    /// A receive result: the length and IPv4 source, or the fatal error.
-    fn check(
-        &self,
-        received: io::Result<(usize, SocketAddr)>,
-        port: u16,
-    ) -> Result<(usize, Option<SocketAddrV4>), DhcpTaskError> {
-        match received {
-            Ok((len, SocketAddr::V4(src))) => Ok((len, Some(src))),
-            Ok((len, SocketAddr::V6(_))) => Ok((len, None)),
+    /// A readiness or receive result: passing errors are logged and ignored, others are
+    /// fatal.
+    fn check_ready(&self, ready: io::Result<()>, port: u16) -> Result<(), DhcpTaskError> {
+        match ready {
+            Ok(()) => Ok(()),
             Err(err) if transient(&err) => {
                 tracing::debug!(interface = self.iface, port, error = %err,
                     "receive error (ignored)");
-                Ok((0, None))
+                Ok(())
             }
             Err(error) => Err(DhcpTaskError::Socket {
                 iface: self.iface.to_owned(),
@@ -445,12 +451,14 @@ impl Driver<'_> {
                 self.tx_used += transmit.len;
                 self.pending.push(Pending {
                     summary,
+                    port,
                     reply: Some((transmit.dst, start, transmit.len)),
                     changed,
                 });
             }
             Ok(DhcpOutcome::Handled { summary }) => self.pending.push(Pending {
                 summary,
+                port,
                 reply: None,
                 changed,
             }),
@@ -471,40 +479,63 @@ impl Driver<'_> {
         }
     }
 
-    /// Handles every datagram already queued on `socket` (at most [`MAX_BATCH`] in all), so
-    /// that one lease-file write covers them all.
+    /// Reads and handles the datagrams queued on `socket`, many per `recvmmsg(2)`, until the
+    /// queue is empty or [`MAX_BATCH`] were read, so that one lease-file write covers them all.
     ///
     /// # Errors
     /// [`DhcpTaskError::Socket`] if the socket fails for good.
-    fn drain_ready(
+    fn receive(
         &mut self,
         socket: &UdpSocket,
         port: u16,
-        buf: &mut [u8],
+        rx: &mut RecvSlots,
     ) -> Result<(), DhcpTaskError> {
-        for _ in 1..MAX_BATCH {
-            let received = socket.try_recv_from(buf);
-            if matches!(&received, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
+        let mut read = 0;
+        // Each pass reads at least one datagram or takes one pending socket error.
+        for _ in 0..MAX_BATCH {
+            if read >= MAX_BATCH {
                 break;
             }
-            let (len, src) = self.check(received, port)?;
-            if let (Some(src), Some(payload)) = (src, buf.get(..len)) {
-                self.on_datagram(port, src, payload);
+            let received = socket.try_io(Interest::READABLE, || {
+                udp_batch::recv_slots(socket.as_fd(), rx)
+            });
+            let count = match received {
+                Ok(count) => count,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => {
+                    self.check_ready(Err(err), port)?;
+                    continue;
+                }
+            };
+            for i in 0..count {
+                // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
+                if let Some((Some(src), payload)) = rx.get(i) {
+                    self.on_datagram(port, src, payload);
+                }
+            }
+            read += count;
+            // A short batch emptied the queue: no need to learn it from EAGAIN.
+            if count < rx.capacity() {
+                break;
             }
         }
         Ok(())
     }
 
     /// Durable before announced: saves the lease file once for every change in the batch,
-    /// then sends the batch's replies. If the save failed, replies that announce a change are
-    /// withheld (the clients will retry); the others go out.
-    async fn finish_batch(&mut self, socket: &UdpSocket, port: u16) {
+    /// then sends the batch's replies, with one `sendmmsg(2)` per socket and 64 replies. If
+    /// the save failed, replies that announce a change are withheld (the clients will retry);
+    /// the others go out.
+    async fn finish_batch(&mut self, sockets: &Sockets<'_>) {
         let stored = if std::mem::take(&mut self.batch_changed) {
             self.save()
         } else {
             Ok(())
         };
         let pending = std::mem::take(&mut self.pending);
+        // Per socket: the replies (destination, bytes) and the requests they answer.
+        let mut out: [Vec<(SocketAddrV4, &[u8])>; 2] = [Vec::new(), Vec::new()];
+        let mut answered: [Vec<&Summary>; 2] = [Vec::new(), Vec::new()];
         for item in &pending {
             let summary = &item.summary;
             // Formatted inside the log macros only: they skip their fields when disabled.
@@ -533,7 +564,7 @@ impl Driver<'_> {
             {
                 self.book.record(ip, summary.mac.0);
             }
-            log_exchange(self.iface, port, summary);
+            log_exchange(self.iface, item.port, summary);
             let to = match dst {
                 Destination::Unicast(to) => to,
                 Destination::Broadcast { port } => SocketAddrV4::new(Ipv4Addr::BROADCAST, port),
@@ -542,9 +573,14 @@ impl Driver<'_> {
                     SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
                 }
             };
-            if let Err(err) = socket.send_to(bytes, to).await {
-                tracing::warn!(interface = self.iface, mac = mac(), to = %to,
-                    error = %err, "cannot send DHCP reply");
+            let which = usize::from(item.port != sockets.main.1);
+            out[which].push((to, bytes));
+            answered[which].push(summary);
+        }
+        let targets = [Some(sockets.main), sockets.pxe];
+        for ((target, packets), summaries) in targets.iter().zip(&out).zip(&answered) {
+            if let Some((socket, _)) = target {
+                send_all(socket, self.iface, packets, summaries).await;
             }
         }
         self.pending = pending;
@@ -746,10 +782,46 @@ fn log_ignored(
     }
 }
 
-async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+async fn readable_opt(socket: Option<&UdpSocket>) -> io::Result<()> {
     match socket {
-        Some(socket) => socket.recv_from(buf).await,
+        Some(socket) => socket.readable().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Sends `packets` on `socket` with as few `sendmmsg(2)` calls as the kernel allows, waiting
+/// when the send buffer is full; a reply the kernel refuses is logged (with the MAC of the
+/// client in `answered`, same order) and skipped.
+async fn send_all(
+    socket: &UdpSocket,
+    iface: &str,
+    packets: &[(SocketAddrV4, &[u8])],
+    answered: &[&Summary],
+) {
+    let mut next = 0;
+    // Each pass sends at least one reply, skips one, or waits once for room.
+    for _ in 0..2 * packets.len() + 2 {
+        let Some(rest) = packets.get(next..).filter(|rest| !rest.is_empty()) else {
+            return;
+        };
+        let sent = socket.try_io(Interest::WRITABLE, || {
+            udp_batch::send_many(socket.as_fd(), rest)
+        });
+        match sent {
+            Ok(count) => next += count.max(1),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = socket.writable().await {
+                    tracing::warn!(interface = iface, error = %err, "cannot send DHCP replies");
+                    return;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(interface = iface,
+                    mac = answered.get(next).map(|s| s.mac.to_string()),
+                    to = %rest[0].0, error = %err, "cannot send DHCP reply");
+                next += 1;
+            }
+        }
     }
 }
 
@@ -770,7 +842,7 @@ const MAX_LEASE_SLOTS: usize = 65_536;
 const RX_BUF_LEN: usize = 9000;
 /// Replies: the core honours option 57 (at most 65535) but stays within what fits.
 const TX_BUF_LEN: usize = 9000;
-/// Datagrams handled before the lease file is saved and their replies sent: under load, one
+/// Datagrams read before the lease file is saved and their replies sent: under load, one
 /// durable write covers up to this many ACKs.
 const MAX_BATCH: usize = 256;
 
