@@ -8,8 +8,10 @@
 //! Leases are durable before they are announced (the core's driver contract, see
 //! `pocketpxe_core::dhcp`): every datagram already queued is read (`recvmmsg`, up to 64 per
 //! call) and handled (a batch), the leases the batch changed are appended to the lease file
-//! with one `fdatasync`, and only then do the batch's replies go out (`sendmmsg`, up to 64 per
-//! call). If the file cannot be written the ACKs that announce a change are
+//! with one `fdatasync`, and only then do the batch's ACKs go out (`sendmmsg`, up to 64 per
+//! call); offers and NAKs need no save and go out at once. Under load the saves are group
+//! commits: at most one per [`COMMIT_INTERVAL`] unless [`COMMIT_BATCH`] ACKs wait, so that one
+//! `fdatasync` covers the ACKs of several batches. If the file cannot be written the ACKs that announce a change are
 //! withheld (the clients retry) and the error names the file. On start, the file's unexpired
 //! leases are restored and the file is compacted; it is compacted again when superseded
 //! records outnumber live ones (see [`crate::serve::lease_file`]).
@@ -276,6 +278,7 @@ impl DhcpService {
             tx_used: 0,
             pending: Vec::new(),
             batch_changed: false,
+            last_save: None,
             journal: None,
             saved: SavedLeases::default(),
             changes: Vec::new(),
@@ -302,25 +305,31 @@ impl DhcpService {
                 .server
                 .poll_timeout()
                 .map(|at| driver.clock.deadline(at));
+            // ACKs waiting for their save (group commit): the save is due at `hold`; meanwhile
+            // the sockets are read as before, what comes joins the batch, and the replies that
+            // need no save (offers) go out.
+            let hold = driver.hold_until();
             tokio::select! {
                 () = shutdown.requested() => {
+                    driver.finish_batch(&sockets, true).await;
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");
                     return Ok(());
                 }
                 ready = main.readable() => {
                     driver.check_ready(ready, cfg.port)?;
                     driver.receive(&main, cfg.port, &mut rx)?;
-                    driver.finish_batch(&sockets).await;
                 }
                 ready = readable_opt(pxe.as_ref()) => {
                     driver.check_ready(ready, PXE_PORT)?;
                     if let Some(sock) = pxe.as_ref() {
                         driver.receive(sock, PXE_PORT, &mut rx)?;
-                        driver.finish_batch(&sockets).await;
                     }
                 }
+                () = sleep_until(hold), if hold.is_some() => {}
                 () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
             }
+            let commit = driver.hold_until().is_none();
+            driver.finish_batch(&sockets, commit).await;
         }
     }
 }
@@ -347,6 +356,8 @@ struct Driver<'a> {
     pending: Vec<Pending>,
     /// Whether any request of this batch changed a lease.
     batch_changed: bool,
+    /// When the lease file was last saved (or a save failed).
+    last_save: Option<tokio::time::Instant>,
     /// The lease file open for appending; `None` until the first compaction succeeds, and
     /// again after a failed append (the next save compacts).
     journal: Option<LeaseJournal>,
@@ -366,6 +377,15 @@ struct Pending {
     reply: Option<(Destination, usize, usize)>,
     /// Whether handling it changed a lease (its reply must wait for a successful save).
     changed: bool,
+}
+
+impl Pending {
+    /// Whether it must wait for the next save: it changed a lease, or it is an ACK (which may
+    /// rest on a change of an earlier request that is not saved yet). Offers, NAKs and
+    /// requests that changed nothing need no save.
+    fn waits(&self) -> bool {
+        self.changed || self.summary.is_ack()
+    }
 }
 
 impl Driver<'_> {
@@ -479,8 +499,23 @@ impl Driver<'_> {
         }
     }
 
+    /// Group commit: until when the ACKs of this batch (and the lease changes without a
+    /// reply) wait for their save, if they do. They wait while the last save is less than
+    /// [`COMMIT_INTERVAL`] old and fewer than [`COMMIT_BATCH`] of them wait: under load the
+    /// lease file is synced once per interval or per [`COMMIT_BATCH`] ACKs, whichever comes
+    /// first, and a quiet server saves and answers at once.
+    fn hold_until(&self) -> Option<tokio::time::Instant> {
+        if !self.batch_changed
+            || self.pending.iter().filter(|item| item.waits()).count() >= COMMIT_BATCH
+        {
+            return None;
+        }
+        let due = self.last_save? + COMMIT_INTERVAL;
+        (due > tokio::time::Instant::now()).then_some(due)
+    }
+
     /// Reads and handles the datagrams queued on `socket`, many per `recvmmsg(2)`, until the
-    /// queue is empty or [`MAX_BATCH`] were read, so that one lease-file write covers them all.
+    /// queue is empty or [`MAX_BATCH`] were read.
     ///
     /// # Errors
     /// [`DhcpTaskError::Socket`] if the socket fails for good.
@@ -496,17 +531,24 @@ impl Driver<'_> {
             if read >= MAX_BATCH {
                 break;
             }
+            // A short batch emptied the queue: it is reported as `WouldBlock`, so that tokio
+            // clears the socket's readiness without a second call to learn it from EAGAIN.
+            let mut count = 0;
             let received = socket.try_io(Interest::READABLE, || {
-                udp_batch::recv_slots(socket.as_fd(), rx)
+                count = udp_batch::recv_slots(socket.as_fd(), rx)?;
+                if count < rx.capacity() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
             });
-            let count = match received {
-                Ok(count) => count,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            match received {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) => {
                     self.check_ready(Err(err), port)?;
                     continue;
                 }
-            };
+            }
             for i in 0..count {
                 // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
                 if let Some((Some(src), payload)) = rx.get(i) {
@@ -514,7 +556,6 @@ impl Driver<'_> {
                 }
             }
             read += count;
-            // A short batch emptied the queue: no need to learn it from EAGAIN.
             if count < rx.capacity() {
                 break;
             }
@@ -522,21 +563,23 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Durable before announced: saves the lease file once for every change in the batch,
-    /// then sends the batch's replies, with one `sendmmsg(2)` per socket and 64 replies. If
-    /// the save failed, replies that announce a change are withheld (the clients will retry);
-    /// the others go out.
-    async fn finish_batch(&mut self, sockets: &Sockets<'_>) {
-        let stored = if std::mem::take(&mut self.batch_changed) {
+    /// Durable before announced: with `commit`, saves the lease file once for every change
+    /// in the batch, then sends the batch's replies, with one `sendmmsg(2)` per socket and 64
+    /// replies. If the save failed, replies that announce a change are withheld (the clients
+    /// will retry); the others go out. Without `commit`, sends only the replies that need no
+    /// save ([`Pending::waits`]) and keeps the others for the next commit.
+    async fn finish_batch(&mut self, sockets: &Sockets<'_>, commit: bool) {
+        let stored = if commit && std::mem::take(&mut self.batch_changed) {
             self.save()
         } else {
             Ok(())
         };
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending);
         // Per socket: the replies (destination, bytes) and the requests they answer.
         let mut out: [Vec<(SocketAddrV4, &[u8])>; 2] = [Vec::new(), Vec::new()];
         let mut answered: [Vec<&Summary>; 2] = [Vec::new(), Vec::new()];
-        for item in &pending {
+        let held: Vec<bool> = pending.iter().map(|item| !commit && item.waits()).collect();
+        for (item, _) in pending.iter().zip(&held).filter(|(_, held)| !**held) {
             let summary = &item.summary;
             // Formatted inside the log macros only: they skip their fields when disabled.
             let mac = || summary.mac.to_string();
@@ -583,9 +626,12 @@ impl Driver<'_> {
                 send_all(socket, self.iface, packets, summaries).await;
             }
         }
+        let mut kept = held.iter();
+        pending.retain(|_| kept.next().is_some_and(|held| *held));
+        if pending.is_empty() {
+            self.tx_used = 0;
+        }
         self.pending = pending;
-        self.pending.clear();
-        self.tx_used = 0;
     }
 
     fn on_timeout(&mut self) {
@@ -627,6 +673,7 @@ impl Driver<'_> {
     /// there is no journal yet, the last append failed, the file at the path is no longer the
     /// journal's, or superseded records outnumber live ones ([`COMPACT_SLACK`]).
     fn save(&mut self) -> Result<(), LeaseFileError> {
+        self.last_save = Some(tokio::time::Instant::now());
         let changes = std::mem::take(&mut self.changes);
         let Some(file) = self.file else { return Ok(()) };
         if let Some(journal) = self.journal.as_ref()
@@ -842,9 +889,14 @@ const MAX_LEASE_SLOTS: usize = 65_536;
 const RX_BUF_LEN: usize = 9000;
 /// Replies: the core honours option 57 (at most 65535) but stays within what fits.
 const TX_BUF_LEN: usize = 9000;
-/// Datagrams read before the lease file is saved and their replies sent: under load, one
-/// durable write covers up to this many ACKs.
+/// Datagrams read from a socket in one go, before the replies that need no save go out.
 const MAX_BATCH: usize = 256;
+/// Under load, the lease file is synced at most once per this interval; replies that wait
+/// for a save wait at most this long (plus the save).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
+/// Under load, the lease file is synced once this many ACKs wait, if that comes before
+/// [`COMMIT_INTERVAL`] (they then leave with one `sendmmsg`).
+const COMMIT_BATCH: usize = 64;
 
 #[cfg(test)]
 mod tests {
