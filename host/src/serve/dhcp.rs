@@ -42,6 +42,7 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::net::UdpSocket;
 
 /// Which client (MAC) holds which IP, as DHCP learned it; read by the TFTP task for its logs.
@@ -295,6 +296,11 @@ impl DhcpService {
             leases = driver.server.leases().count(),
             "DHCP server ready"
         );
+        let main = readable_only(main, &cfg.interface, cfg.port)?;
+        let pxe = match pxe {
+            Some(sock) => Some(readable_only(sock, &cfg.interface, PXE_PORT)?),
+            None => None,
+        };
         let mut rx = RecvSlots::new(udp_batch::RECV_SLOTS_MAX, RX_BUF_LEN);
         let sockets = Sockets {
             main: (&main, cfg.port),
@@ -315,16 +321,14 @@ impl DhcpService {
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");
                     return Ok(());
                 }
-                ready = main.readable() => {
-                    driver.check_ready(ready, cfg.port)?;
-                    driver.receive(&main, cfg.port, &mut rx)?;
-                }
-                ready = readable_opt(pxe.as_ref()) => {
-                    driver.check_ready(ready, PXE_PORT)?;
-                    if let Some(sock) = pxe.as_ref() {
-                        driver.receive(sock, PXE_PORT, &mut rx)?;
-                    }
-                }
+                ready = main.readable() => match ready {
+                    Ok(guard) => driver.receive(guard, cfg.port, &mut rx)?,
+                    Err(err) => driver.check_ready(Err(err), cfg.port)?,
+                },
+                ready = readable_opt(pxe.as_ref()) => match ready {
+                    Ok(guard) => driver.receive(guard, PXE_PORT, &mut rx)?,
+                    Err(err) => driver.check_ready(Err(err), PXE_PORT)?,
+                },
                 () = sleep_until(hold), if hold.is_some() => {}
                 () = sleep_until(timer), if timer.is_some() => driver.on_timeout(),
             }
@@ -336,8 +340,8 @@ impl DhcpService {
 
 /// The sockets replies leave by, with their ports.
 struct Sockets<'s> {
-    main: (&'s UdpSocket, u16),
-    pxe: Option<(&'s UdpSocket, u16)>,
+    main: (&'s DhcpSocket, u16),
+    pxe: Option<(&'s DhcpSocket, u16)>,
 }
 
 /// The loop's state.
@@ -521,7 +525,7 @@ impl Driver<'_> {
     /// [`DhcpTaskError::Socket`] if the socket fails for good.
     fn receive(
         &mut self,
-        socket: &UdpSocket,
+        mut ready: AsyncFdReadyGuard<'_, std::net::UdpSocket>,
         port: u16,
         rx: &mut RecvSlots,
     ) -> Result<(), DhcpTaskError> {
@@ -531,24 +535,17 @@ impl Driver<'_> {
             if read >= MAX_BATCH {
                 break;
             }
-            // A short batch emptied the queue: it is reported as `WouldBlock`, so that tokio
-            // clears the socket's readiness without a second call to learn it from EAGAIN.
-            let mut count = 0;
-            let received = socket.try_io(Interest::READABLE, || {
-                count = udp_batch::recv_slots(socket.as_fd(), rx)?;
-                if count < rx.capacity() {
-                    return Err(io::ErrorKind::WouldBlock.into());
+            let count = match udp_batch::recv_slots(ready.get_inner().as_fd(), rx) {
+                Ok(count) => count,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
                 }
-                Ok(())
-            });
-            match received {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) => {
                     self.check_ready(Err(err), port)?;
                     continue;
                 }
-            }
+            };
             for i in 0..count {
                 // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
                 if let Some((Some(src), payload)) = rx.get(i) {
@@ -556,7 +553,9 @@ impl Driver<'_> {
                 }
             }
             read += count;
+            // A short batch emptied the queue: no need to learn it from EAGAIN.
             if count < rx.capacity() {
+                ready.clear_ready();
                 break;
             }
         }
@@ -829,7 +828,31 @@ fn log_ignored(
     }
 }
 
-async fn readable_opt(socket: Option<&UdpSocket>) -> io::Result<()> {
+/// A DHCP socket, registered with tokio for readability only: sends are never awaited (a UDP
+/// send buffer is rarely full), so the kernel's "room to send" after each reply does not wake
+/// the loop.
+type DhcpSocket = AsyncFd<std::net::UdpSocket>;
+
+/// `socket` as a [`DhcpSocket`].
+fn readable_only(socket: UdpSocket, iface: &str, port: u16) -> Result<DhcpSocket, DhcpTaskError> {
+    socket
+        .into_std()
+        .and_then(|std| {
+            // SAFETY: the std socket owns its descriptor, which stays open and the same for as
+            // long as the `AsyncFd` owns the socket.
+            unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }
+                .map_err(io::Error::from)
+        })
+        .map_err(|error| DhcpTaskError::Socket {
+            iface: iface.to_owned(),
+            port,
+            error,
+        })
+}
+
+async fn readable_opt(
+    socket: Option<&DhcpSocket>,
+) -> io::Result<AsyncFdReadyGuard<'_, std::net::UdpSocket>> {
     match socket {
         Some(socket) => socket.readable().await,
         None => std::future::pending().await,
@@ -837,10 +860,10 @@ async fn readable_opt(socket: Option<&UdpSocket>) -> io::Result<()> {
 }
 
 /// Sends `packets` on `socket` with as few `sendmmsg(2)` calls as the kernel allows, waiting
-/// when the send buffer is full; a reply the kernel refuses is logged (with the MAC of the
-/// client in `answered`, same order) and skipped.
+/// [`SEND_RETRY`] when the send buffer is full; a reply the kernel refuses is logged (with the
+/// MAC of the client in `answered`, same order) and skipped.
 async fn send_all(
-    socket: &UdpSocket,
+    socket: &DhcpSocket,
     iface: &str,
     packets: &[(SocketAddrV4, &[u8])],
     answered: &[&Summary],
@@ -851,16 +874,10 @@ async fn send_all(
         let Some(rest) = packets.get(next..).filter(|rest| !rest.is_empty()) else {
             return;
         };
-        let sent = socket.try_io(Interest::WRITABLE, || {
-            udp_batch::send_many(socket.as_fd(), rest)
-        });
-        match sent {
+        match udp_batch::send_many(socket.get_ref().as_fd(), rest) {
             Ok(count) => next += count.max(1),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                if let Err(err) = socket.writable().await {
-                    tracing::warn!(interface = iface, error = %err, "cannot send DHCP replies");
-                    return;
-                }
+                tokio::time::sleep(SEND_RETRY).await;
             }
             Err(err) => {
                 tracing::warn!(interface = iface,
@@ -869,6 +886,13 @@ async fn send_all(
                 next += 1;
             }
         }
+    }
+    if next < packets.len() {
+        tracing::warn!(
+            interface = iface,
+            unsent = packets.len() - next,
+            "DHCP replies not sent: the send buffer stayed full"
+        );
     }
 }
 
@@ -897,6 +921,8 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 /// Under load, the lease file is synced once this many ACKs wait, if that comes before
 /// [`COMMIT_INTERVAL`] (they then leave with one `sendmmsg`).
 const COMMIT_BATCH: usize = 64;
+/// How long to wait before sending again when a DHCP socket's send buffer is full.
+const SEND_RETRY: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {
