@@ -21,7 +21,7 @@
 //!   * [`sys::nat`]: IPv4 forwarding and masquerading for booted machines, undone on exit;
 //!   * [`sys::udp`]: sockets bound to one interface, and who holds a taken port;
 //!   * [`sys::tcp`]: TCP listeners, and who holds a taken TCP port;
-//!   * [`sys::udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path;
+//!   * [`sys::udp_batch`]: `recvmmsg`, `sendmmsg` and UDP GSO for the TFTP data path and DHCP;
 //!   * [`sys::privdrop`]: after setup, `serve` runs as an unprivileged user;
 //!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;
 //!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;

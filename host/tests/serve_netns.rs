@@ -698,6 +698,112 @@ fn assert_one_line(stderr: &str, needles: &[&str]) {
     }
 }
 
+/// Many clients at once: DISCOVERs queued while the server is stopped (so that it reads them
+/// many per receive call) are all offered an address, the REQUESTs queued likewise are all
+/// acknowledged with distinct addresses, and every acknowledged lease is in the lease file.
+#[test]
+fn a_burst_of_clients_is_answered_and_saved() {
+    const T: &str = "a_burst_of_clients_is_answered_and_saved";
+    const CLIENTS: u32 = 200;
+    if !netns_available(T) {
+        return;
+    }
+    let lab = Lab::new("serve-burst");
+    let server = lab.serve(&[
+        "--address",
+        "192.168.242.1/24",
+        "--range",
+        "192.168.242.10-192.168.242.250",
+    ]);
+    let pid = server.pid();
+    let mac = |n: u32| [0x52, 0x54, 0x00, 0xb0, (n >> 8) as u8, n as u8];
+    // Sends `messages` while the server is stopped, resumes it, and collects the replies.
+    let burst = |messages: Vec<Vec<u8>>| {
+        lab.cli.run(move || {
+            let sock = client_socket("eth0", SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68));
+            socket2::SockRef::from(&sock)
+                .set_recv_buffer_size(4 << 20)
+                .unwrap();
+            signal(pid, "-STOP");
+            for message in &messages {
+                sock.send_to(message, (Ipv4Addr::BROADCAST, 67)).unwrap();
+            }
+            signal(pid, "-CONT");
+            collect(&sock, Duration::from_secs(3))
+        })
+    };
+    let discovers = (0..CLIENTS)
+        .map(|n| dhcp_message(MessageType::Discover, mac(n), 0x0b00_0000 + n, None))
+        .collect();
+    let offers = burst(discovers);
+    let offered: Vec<Ipv4Addr> = (0..CLIENTS)
+        .map(|n| {
+            let offer = offers
+                .iter()
+                .find_map(|b| parse_reply(b, 0x0b00_0000 + n))
+                .unwrap_or_else(|| panic!("no offer for client {n}:\n{}", server.log()));
+            assert_eq!(offer.message_type, Some(MessageType::Offer));
+            offer.your_ip
+        })
+        .collect();
+
+    let requests = (0..CLIENTS)
+        .map(|n| {
+            let ip = offered[n as usize];
+            dhcp_message(MessageType::Request, mac(n), 0x0c00_0000 + n, Some(ip))
+        })
+        .collect();
+    let acks = burst(requests);
+    let mut acked: Vec<Ipv4Addr> = (0..CLIENTS)
+        .map(|n| {
+            let ack = acks
+                .iter()
+                .find_map(|b| parse_reply(b, 0x0c00_0000 + n))
+                .unwrap_or_else(|| panic!("no ACK for client {n}:\n{}", server.log()));
+            assert_eq!(ack.message_type, Some(MessageType::Ack));
+            assert_eq!(ack.your_ip, offered[n as usize]);
+            ack.your_ip
+        })
+        .collect();
+    let saved = std::fs::read_to_string(lab.leases()).unwrap();
+    for n in 0..CLIENTS {
+        let m = mac(n);
+        let line = format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} ",
+            m[0], m[1], m[2], m[3], m[4], m[5], acked[n as usize]
+        );
+        assert!(
+            saved.contains(&line),
+            "{line:?} not in the lease file:\n{saved}"
+        );
+    }
+    acked.sort();
+    acked.dedup();
+    assert_eq!(acked.len(), CLIENTS as usize, "addresses given twice");
+}
+
+/// `kill SIGNAL PID`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A plain client's DISCOVER, or its REQUEST for `requested` from 192.168.242.1 (broadcast
+/// flag set).
+fn dhcp_message(kind: MessageType, mac: [u8; 6], xid: u32, requested: Option<Ipv4Addr>) -> Vec<u8> {
+    let mut r = Repr::new(Op::Request, xid, HwAddr::ethernet(mac));
+    r.message_type = Some(kind);
+    r.flags.set(Flags::BROADCAST, true);
+    r.requested_ip = requested;
+    r.server_identifier = requested.map(|_| SERVER);
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
+    buf
+}
+
 /// A PXE client message like iPXE/EDK2 send (options 60, 93, 97, 55, 57; broadcast flag).
 fn pxe_message(
     kind: MessageType,

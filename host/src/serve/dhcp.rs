@@ -6,9 +6,12 @@
 //! reports `LinkCaps { unicast_to_mac: false }`, so the core never asks for ARP-less unicast.
 //!
 //! Leases are durable before they are announced (the core's driver contract, see
-//! `pocketpxe_core::dhcp`): every datagram already queued is handled (a batch), the leases the
-//! batch changed are appended to the lease file with one `fdatasync`, and only then do the
-//! batch's replies go out. If the file cannot be written the ACKs that announce a change are
+//! `pocketpxe_core::dhcp`): every datagram already queued is read (`recvmmsg`, up to 64 per
+//! call) and handled (a batch), the leases the batch changed are appended to the lease file
+//! with one `fdatasync`, and only then do the batch's ACKs go out (`sendmmsg`, up to 64 per
+//! call); offers and NAKs need no save and go out at once. Under load the saves are group
+//! commits: at most one per [`COMMIT_INTERVAL`] unless [`COMMIT_BATCH`] ACKs wait, so that one
+//! `fdatasync` covers the ACKs of several batches. If the file cannot be written the ACKs that announce a change are
 //! withheld (the clients retry) and the error names the file. On start, the file's unexpired
 //! leases are restored and the file is compacted; it is compacted again when superseded
 //! records outnumber live ones (see [`crate::serve::lease_file`]).
@@ -27,6 +30,7 @@ use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
 use crate::sys::udp::{BindOptions, ListenError};
+use crate::sys::udp_batch::{self, RecvSlots};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
     LeaseSlot, Mode, PXE_PORT, Pool, Reservation, Summary,
@@ -35,9 +39,12 @@ use pocketpxe_core::wire::dhcp::MessageType;
 use pocketpxe_core::{Destination, Instant, Mac, Received};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -287,8 +294,17 @@ impl DhcpService {
         let mut reservations = cfg.reservations.clone();
         let mut stored = Some(stored);
         let mut carry = Carry::new(book, watch);
-        let mut rx_main = vec![0u8; RX_BUF_LEN];
-        let mut rx_pxe = vec![0u8; RX_BUF_LEN];
+        let proxy = pxe.is_some();
+        let main = readable_only(main, &cfg.interface, cfg.port)?;
+        let pxe = match pxe {
+            Some(sock) => Some(readable_only(sock, &cfg.interface, PXE_PORT)?),
+            None => None,
+        };
+        let mut rx = RecvSlots::new(udp_batch::RECV_SLOTS_MAX, RX_BUF_LEN);
+        let sockets = Sockets {
+            main: (&main, cfg.port),
+            pxe: pxe.as_ref().map(|sock| (sock, PXE_PORT)),
+        };
         loop {
             let rules: Vec<BootRule<'_>> = boot
                 .iter()
@@ -315,7 +331,7 @@ impl DhcpService {
                 tracing::info!(
                     interface = %cfg.interface,
                     server = %cfg.server,
-                    mode = if pxe.is_some() { "proxy" } else { "dhcp" },
+                    mode = if proxy { "proxy" } else { "dhcp" },
                     pool = match &cfg.mode {
                         DhcpModeConfig::Authoritative { pool, .. } => Some(format!("{}-{}", pool.start, pool.end)),
                         DhcpModeConfig::Proxy => None,
@@ -325,13 +341,7 @@ impl DhcpService {
                 );
             }
             let exit = driver
-                .serve(
-                    (&main, cfg.port),
-                    pxe.as_ref(),
-                    &mut shutdown,
-                    &mut updates,
-                    (&mut rx_main, &mut rx_pxe),
-                )
+                .serve(&sockets, &mut shutdown, &mut updates, &mut rx)
                 .await;
             carry = driver.into_carry();
             drop(rules);
@@ -503,6 +513,7 @@ struct Carry {
     tx_used: usize,
     pending: Vec<Pending>,
     batch_changed: bool,
+    last_save: Option<tokio::time::Instant>,
     journal: Option<LeaseJournal>,
     saved: SavedLeases,
     changes: Vec<LeaseRecord>,
@@ -520,6 +531,7 @@ impl Carry {
             tx_used: 0,
             pending: Vec::new(),
             batch_changed: false,
+            last_save: None,
             journal: None,
             saved: SavedLeases::default(),
             changes: Vec::new(),
@@ -542,6 +554,7 @@ impl Carry {
             tx_used,
             pending,
             batch_changed,
+            last_save,
             journal,
             saved,
             changes,
@@ -558,6 +571,7 @@ impl Carry {
             tx_used,
             pending,
             batch_changed,
+            last_save,
             journal,
             saved,
             changes,
@@ -565,6 +579,12 @@ impl Carry {
             metrics,
         }
     }
+}
+
+/// The sockets replies leave by, with their ports.
+struct Sockets<'s> {
+    main: (&'s DhcpSocket, u16),
+    pxe: Option<(&'s DhcpSocket, u16)>,
 }
 
 /// The loop's state.
@@ -583,6 +603,8 @@ struct Driver<'a> {
     pending: Vec<Pending>,
     /// Whether any request of this batch changed a lease.
     batch_changed: bool,
+    /// When the lease file was last saved (or a save failed).
+    last_save: Option<tokio::time::Instant>,
     /// The lease file open for appending; `None` until the first compaction succeeds, and
     /// again after a failed append (the next save compacts).
     journal: Option<LeaseJournal>,
@@ -599,10 +621,21 @@ struct Driver<'a> {
 struct Pending {
     /// What the core read and answered.
     summary: Summary,
+    /// The port it came in on (and its reply leaves by).
+    port: u16,
     /// Destination, start and length in the driver's `tx`.
     reply: Option<(Destination, usize, usize)>,
     /// Whether handling it changed a lease (its reply must wait for a successful save).
     changed: bool,
+}
+
+impl Pending {
+    /// Whether it must wait for the next save: it changed a lease, or it is an ACK (which may
+    /// rest on a change of an earlier request that is not saved yet). Offers, NAKs and
+    /// requests that changed nothing need no save.
+    fn waits(&self) -> bool {
+        self.changed || self.summary.is_ack()
+    }
 }
 
 impl Driver<'_> {
@@ -613,36 +646,42 @@ impl Driver<'_> {
     /// [`DhcpTaskError::Socket`] if a socket fails for good.
     async fn serve(
         &mut self,
-        (main, port): (&UdpSocket, u16),
-        pxe: Option<&UdpSocket>,
+        sockets: &Sockets<'_>,
         shutdown: &mut Shutdown,
         updates: &mut mpsc::Receiver<RuleUpdate>,
-        (rx_main, rx_pxe): (&mut [u8], &mut [u8]),
+        rx: &mut RecvSlots,
     ) -> Result<Exit, DhcpTaskError> {
-        let pxe_port = PXE_PORT;
+        let (main, port) = sockets.main;
+        let pxe = sockets.pxe.map(|(socket, _)| socket);
         loop {
             let timer = self.server.poll_timeout().map(|at| self.clock.deadline(at));
+            // ACKs waiting for their save (group commit): the save is due at `hold`; meanwhile
+            // the sockets are read as before, what comes joins the batch, and the replies that
+            // need no save (offers) go out.
+            let hold = self.hold_until();
             tokio::select! {
-                () = shutdown.requested() => return Ok(Exit::Stop),
-                Some(update) = updates.recv() => return Ok(Exit::Rules(update)),
-                received = main.recv_from(rx_main) => {
-                    let (len, src) = self.check(received, port)?;
-                    if let (Some(src), Some(payload)) = (src, rx_main.get(..len)) {
-                        self.on_datagram(port, src, payload);
-                    }
-                    self.drain_ready(main, port, rx_main)?;
-                    self.finish_batch(main, port).await;
+                () = shutdown.requested() => {
+                    self.finish_batch(sockets, true).await;
+                    return Ok(Exit::Stop);
                 }
-                received = recv_opt(pxe, rx_pxe) => {
-                    let (len, src) = self.check(received, pxe_port)?;
-                    if let (Some(src), Some(payload), Some(sock)) = (src, rx_pxe.get(..len), pxe) {
-                        self.on_datagram(pxe_port, src, payload);
-                        self.drain_ready(sock, pxe_port, rx_pxe)?;
-                        self.finish_batch(sock, pxe_port).await;
-                    }
+                Some(update) = updates.recv() => {
+                    // The rebuilt server starts with nothing waiting for a save.
+                    self.finish_batch(sockets, true).await;
+                    return Ok(Exit::Rules(update));
                 }
+                ready = main.readable() => match ready {
+                    Ok(guard) => self.receive(guard, port, rx)?,
+                    Err(err) => self.check_ready(Err(err), port)?,
+                },
+                ready = readable_opt(pxe) => match ready {
+                    Ok(guard) => self.receive(guard, PXE_PORT, rx)?,
+                    Err(err) => self.check_ready(Err(err), PXE_PORT)?,
+                },
+                () = sleep_until(hold), if hold.is_some() => {}
                 () = sleep_until(timer), if timer.is_some() => self.on_timeout(),
             }
+            let commit = self.hold_until().is_none();
+            self.finish_batch(sockets, commit).await;
         }
     }
 
@@ -659,6 +698,7 @@ impl Driver<'_> {
             tx_used,
             pending,
             batch_changed,
+            last_save,
             journal,
             saved,
             changes,
@@ -673,6 +713,7 @@ impl Driver<'_> {
             tx_used,
             pending,
             batch_changed,
+            last_save,
             journal,
             saved,
             changes,
@@ -726,19 +767,15 @@ impl Driver<'_> {
         }
     }
 
-    /// A receive result: the length and IPv4 source, or the fatal error.
-    fn check(
-        &self,
-        received: io::Result<(usize, SocketAddr)>,
-        port: u16,
-    ) -> Result<(usize, Option<SocketAddrV4>), DhcpTaskError> {
-        match received {
-            Ok((len, SocketAddr::V4(src))) => Ok((len, Some(src))),
-            Ok((len, SocketAddr::V6(_))) => Ok((len, None)),
+    /// A readiness or receive result: passing errors are logged and ignored, others are
+    /// fatal.
+    fn check_ready(&self, ready: io::Result<()>, port: u16) -> Result<(), DhcpTaskError> {
+        match ready {
+            Ok(()) => Ok(()),
             Err(err) if transient(&err) => {
                 tracing::debug!(interface = self.iface, port, error = %err,
                     "receive error (ignored)");
-                Ok((0, None))
+                Ok(())
             }
             Err(error) => Err(DhcpTaskError::Socket {
                 iface: self.iface.to_owned(),
@@ -772,12 +809,14 @@ impl Driver<'_> {
                 self.tx_used += transmit.len;
                 self.pending.push(Pending {
                     summary,
+                    port,
                     reply: Some((transmit.dst, start, transmit.len)),
                     changed,
                 });
             }
             Ok(DhcpOutcome::Handled { summary }) => self.pending.push(Pending {
                 summary,
+                port,
                 reply: None,
                 changed,
             }),
@@ -801,43 +840,85 @@ impl Driver<'_> {
         }
     }
 
-    /// Handles every datagram already queued on `socket` (at most [`MAX_BATCH`] in all), so
-    /// that one lease-file write covers them all.
+    /// Group commit: until when the ACKs of this batch (and the lease changes without a
+    /// reply) wait for their save, if they do. They wait while the last save is less than
+    /// [`COMMIT_INTERVAL`] old and fewer than [`COMMIT_BATCH`] of them wait: under load the
+    /// lease file is synced once per interval or per [`COMMIT_BATCH`] ACKs, whichever comes
+    /// first, and a quiet server saves and answers at once.
+    fn hold_until(&self) -> Option<tokio::time::Instant> {
+        if !self.batch_changed
+            || self.pending.iter().filter(|item| item.waits()).count() >= COMMIT_BATCH
+        {
+            return None;
+        }
+        let due = self.last_save? + COMMIT_INTERVAL;
+        (due > tokio::time::Instant::now()).then_some(due)
+    }
+
+    /// Reads and handles the datagrams queued on `socket`, many per `recvmmsg(2)`, until the
+    /// queue is empty or [`MAX_BATCH`] were read.
     ///
     /// # Errors
     /// [`DhcpTaskError::Socket`] if the socket fails for good.
-    fn drain_ready(
+    fn receive(
         &mut self,
-        socket: &UdpSocket,
+        mut ready: AsyncFdReadyGuard<'_, std::net::UdpSocket>,
         port: u16,
-        buf: &mut [u8],
+        rx: &mut RecvSlots,
     ) -> Result<(), DhcpTaskError> {
-        for _ in 1..MAX_BATCH {
-            let received = socket.try_recv_from(buf);
-            if matches!(&received, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
+        let mut read = 0;
+        // Each pass reads at least one datagram or takes one pending socket error.
+        for _ in 0..MAX_BATCH {
+            if read >= MAX_BATCH {
                 break;
             }
-            let (len, src) = self.check(received, port)?;
-            if let (Some(src), Some(payload)) = (src, buf.get(..len)) {
-                self.on_datagram(port, src, payload);
+            let count = match udp_batch::recv_slots(ready.get_inner().as_fd(), rx) {
+                Ok(count) => count,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
+                }
+                Err(err) => {
+                    self.check_ready(Err(err), port)?;
+                    continue;
+                }
+            };
+            for i in 0..count {
+                // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
+                if let Some((Some(src), payload)) = rx.get(i) {
+                    self.on_datagram(port, src, payload);
+                }
+            }
+            read += count;
+            // A short batch emptied the queue: no need to learn it from EAGAIN.
+            if count < rx.capacity() {
+                ready.clear_ready();
+                break;
             }
         }
         Ok(())
     }
 
-    /// Durable before announced: saves the lease file once for every change in the batch,
-    /// then sends the batch's replies. If the save failed, replies that announce a change are
-    /// withheld (the clients will retry); the others go out.
-    async fn finish_batch(&mut self, socket: &UdpSocket, port: u16) {
-        let stored = if std::mem::take(&mut self.batch_changed) {
+    /// Durable before announced: with `commit`, saves the lease file once for every change
+    /// in the batch, then sends the batch's replies, with one `sendmmsg(2)` per socket and 64
+    /// replies. If the save failed, replies that announce a change are withheld (the clients
+    /// will retry); the others go out. Without `commit`, sends only the replies that need no
+    /// save ([`Pending::waits`]) and keeps the others for the next commit.
+    async fn finish_batch(&mut self, sockets: &Sockets<'_>, commit: bool) {
+        let stored = if commit && std::mem::take(&mut self.batch_changed) {
             self.save()
         } else {
             Ok(())
         };
-        let pending = std::mem::take(&mut self.pending);
-        for item in &pending {
+        let mut pending = std::mem::take(&mut self.pending);
+        // Per socket: the replies (destination, bytes) and the requests they answer.
+        let mut out: [Vec<(SocketAddrV4, &[u8])>; 2] = [Vec::new(), Vec::new()];
+        let mut answered: [Vec<&Summary>; 2] = [Vec::new(), Vec::new()];
+        let held: Vec<bool> = pending.iter().map(|item| !commit && item.waits()).collect();
+        for (item, _) in pending.iter().zip(&held).filter(|(_, held)| !**held) {
             let summary = &item.summary;
-            let mac = summary.mac.to_string();
+            // Formatted inside the log macros only: they skip their fields when disabled.
+            let mac = || summary.mac.to_string();
             if item.changed
                 && let Err(err) = &stored
             {
@@ -845,23 +926,23 @@ impl Driver<'_> {
                     metrics.reply(summary.reply, ReplyOutcome::Withheld);
                 }
                 match item.reply {
-                    Some(_) => tracing::error!(mac, error = %err,
+                    Some(_) => tracing::error!(mac = mac(), error = %err,
                         "lease not saved: reply withheld (the client will retry)"),
-                    None => tracing::error!(mac, error = %err, "lease change not saved"),
+                    None => tracing::error!(mac = mac(), error = %err, "lease change not saved"),
                 }
                 continue;
             }
             let Some((dst, start, len)) = item.reply else {
                 tracing::info!(
                     interface = self.iface,
-                    mac,
+                    mac = mac(),
                     request = summary.request.name(),
                     ip = summary.requested_ip.map(tracing::field::display),
                     hostname = summary.hostname.as_deref(),
                     "DHCP"
                 );
                 if let Some(watch) = &self.watch {
-                    watch.dhcp(summary, port, None);
+                    watch.dhcp(summary, item.port, None);
                 }
                 continue;
             };
@@ -874,9 +955,9 @@ impl Driver<'_> {
             {
                 self.book.record(ip, summary.mac.0);
             }
-            log_exchange(self.iface, port, summary);
+            log_exchange(self.iface, item.port, summary);
             if let Some(watch) = &self.watch {
-                watch.dhcp(summary, port, None);
+                watch.dhcp(summary, item.port, None);
             }
             let to = match dst {
                 Destination::Unicast(to) => to,
@@ -886,22 +967,32 @@ impl Driver<'_> {
                     SocketAddrV4::new(Ipv4Addr::BROADCAST, port)
                 }
             };
-            let sent = socket.send_to(bytes, to).await;
-            if let Some(metrics) = self.metrics.as_deref() {
-                let outcome = match sent {
-                    Ok(_) => ReplyOutcome::Sent,
-                    Err(_) => ReplyOutcome::Failed,
-                };
-                metrics.reply(summary.reply, outcome);
-            }
-            if let Err(err) = sent {
-                tracing::warn!(interface = self.iface, mac, to = %to,
-                    error = %err, "cannot send DHCP reply");
+            let which = usize::from(item.port != sockets.main.1);
+            out[which].push((to, bytes));
+            answered[which].push(summary);
+        }
+        let targets = [Some(sockets.main), sockets.pxe];
+        for ((target, packets), summaries) in targets.iter().zip(&out).zip(&answered) {
+            if let Some((socket, _)) = target {
+                let sent = send_all(socket, self.iface, packets, summaries).await;
+                if let Some(metrics) = self.metrics.as_deref() {
+                    for (summary, sent) in summaries.iter().zip(sent) {
+                        let outcome = if sent {
+                            ReplyOutcome::Sent
+                        } else {
+                            ReplyOutcome::Failed
+                        };
+                        metrics.reply(summary.reply, outcome);
+                    }
+                }
             }
         }
+        let mut kept = held.iter();
+        pending.retain(|_| kept.next().is_some_and(|held| *held));
+        if pending.is_empty() {
+            self.tx_used = 0;
+        }
         self.pending = pending;
-        self.pending.clear();
-        self.tx_used = 0;
         self.report_pool();
     }
 
@@ -955,6 +1046,7 @@ impl Driver<'_> {
     /// there is no journal yet, the last append failed, the file at the path is no longer the
     /// journal's, or superseded records outnumber live ones ([`COMPACT_SLACK`]).
     fn save(&mut self) -> Result<(), LeaseFileError> {
+        self.last_save = Some(tokio::time::Instant::now());
         let changes = std::mem::take(&mut self.changes);
         let Some(file) = self.file else { return Ok(()) };
         if let Some(journal) = self.journal.as_ref()
@@ -1110,11 +1202,79 @@ fn log_ignored(
     }
 }
 
-async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+/// A DHCP socket, registered with tokio for readability only: sends are never awaited (a UDP
+/// send buffer is rarely full), so the kernel's "room to send" after each reply does not wake
+/// the loop.
+type DhcpSocket = AsyncFd<std::net::UdpSocket>;
+
+/// `socket` as a [`DhcpSocket`].
+fn readable_only(socket: UdpSocket, iface: &str, port: u16) -> Result<DhcpSocket, DhcpTaskError> {
+    socket
+        .into_std()
+        .and_then(|std| {
+            // SAFETY: the std socket owns its descriptor, which stays open and the same for as
+            // long as the `AsyncFd` owns the socket.
+            unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }
+                .map_err(io::Error::from)
+        })
+        .map_err(|error| DhcpTaskError::Socket {
+            iface: iface.to_owned(),
+            port,
+            error,
+        })
+}
+
+async fn readable_opt(
+    socket: Option<&DhcpSocket>,
+) -> io::Result<AsyncFdReadyGuard<'_, std::net::UdpSocket>> {
     match socket {
-        Some(socket) => socket.recv_from(buf).await,
+        Some(socket) => socket.readable().await,
         None => std::future::pending().await,
     }
+}
+
+/// Sends `packets` on `socket` with as few `sendmmsg(2)` calls as the kernel allows, waiting
+/// [`SEND_RETRY`] when the send buffer is full; a reply the kernel refuses is logged (with the
+/// MAC of the client in `answered`, same order) and skipped. Whether each packet was sent, in
+/// order.
+async fn send_all(
+    socket: &DhcpSocket,
+    iface: &str,
+    packets: &[(SocketAddrV4, &[u8])],
+    answered: &[&Summary],
+) -> Vec<bool> {
+    let mut sent = vec![false; packets.len()];
+    let mut next = 0;
+    // Each pass sends at least one reply, skips one, or waits once for room.
+    for _ in 0..2 * packets.len() + 2 {
+        let Some(rest) = packets.get(next..).filter(|rest| !rest.is_empty()) else {
+            return sent;
+        };
+        match udp_batch::send_many(socket.get_ref().as_fd(), rest) {
+            Ok(count) => {
+                let end = (next + count).min(packets.len());
+                sent[next..end].fill(true);
+                next += count.max(1);
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(SEND_RETRY).await;
+            }
+            Err(err) => {
+                tracing::warn!(interface = iface,
+                    mac = answered.get(next).map(|s| s.mac.to_string()),
+                    to = %rest[0].0, error = %err, "cannot send DHCP reply");
+                next += 1;
+            }
+        }
+    }
+    if next < packets.len() {
+        tracing::warn!(
+            interface = iface,
+            unsent = packets.len() - next,
+            "DHCP replies not sent: the send buffer stayed full"
+        );
+    }
+    sent
 }
 
 fn unix_ms() -> u64 {
@@ -1134,9 +1294,16 @@ const MAX_LEASE_SLOTS: usize = 65_536;
 const RX_BUF_LEN: usize = 9000;
 /// Replies: the core honours option 57 (at most 65535) but stays within what fits.
 const TX_BUF_LEN: usize = 9000;
-/// Datagrams handled before the lease file is saved and their replies sent: under load, one
-/// durable write covers up to this many ACKs.
+/// Datagrams read from a socket in one go, before the replies that need no save go out.
 const MAX_BATCH: usize = 256;
+/// Under load, the lease file is synced at most once per this interval; replies that wait
+/// for a save wait at most this long (plus the save).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
+/// Under load, the lease file is synced once this many ACKs wait, if that comes before
+/// [`COMMIT_INTERVAL`] (they then leave with one `sendmmsg`).
+const COMMIT_BATCH: usize = 64;
+/// How long to wait before sending again when a DHCP socket's send buffer is full.
+const SEND_RETRY: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {

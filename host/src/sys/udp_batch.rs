@@ -1,8 +1,8 @@
-//! Batched UDP system calls for the TFTP data path: `recvmmsg(2)` to read every queued ACK with
-//! one call (and learn that the queue is empty without a second one), UDP GSO (`UDP_SEGMENT`,
-//! Linux 4.18) to send a whole window of equal-sized DATA blocks with one `sendmsg(2)`, and
-//! `sendmmsg(2)` for anything else. The load tool (`bench`) reads whole windows of DATA with
-//! [`recv_slots`].
+//! Batched UDP system calls for the TFTP data path and the DHCP server: `recvmmsg(2)` to read
+//! every queued ACK or DHCP request with one call (and learn that the queue is empty without a
+//! second one), UDP GSO (`UDP_SEGMENT`, Linux 4.18) to send a whole window of equal-sized DATA
+//! blocks with one `sendmsg(2)`, and `sendmmsg(2)` for anything else (a batch of DHCP
+//! replies). The DHCP server and the load tool (`bench`) read with [`recv_slots`].
 //!
 //! These are thin, bounds-checked wrappers; every `unsafe` block builds the kernel's structures
 //! over buffers borrowed for the duration of the call only.
