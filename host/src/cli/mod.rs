@@ -10,7 +10,9 @@ mod tftp;
 pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub(crate) use serve::boot_file;
-pub use serve::{AddrRange, BootArg, BootMacArg, Optional, ReserveArg, ServeArgs, ServeMode};
+pub use serve::{
+    AddrRange, BootArg, BootMacArg, Optional, RelaySubnetArg, ReserveArg, ServeArgs, ServeMode,
+};
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};
 

@@ -28,7 +28,7 @@ use crate::sys::udp::transient;
 use crate::sys::udp::{BindOptions, ListenError};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
-    LeaseSlot, Mode, PXE_PORT, Pool, Reservation, Summary,
+    LeaseSlot, Mode, PXE_PORT, Pool, RelaySubnet, Reservation, Summary,
 };
 use pocketpxe_core::wire::dhcp::MessageType;
 use pocketpxe_core::{Destination, Instant, Mac, Received};
@@ -126,6 +126,26 @@ pub struct DhcpTaskConfig {
     pub leases: Option<LeaseFile>,
     /// The DHCP server port (67).
     pub port: u16,
+    /// Subnets behind relay agents (authoritative mode); fixed until a restart.
+    pub relay_subnets: Vec<RelaySubnetSpec>,
+}
+
+/// A subnet behind a relay agent (see [`RelaySubnet`]), chosen by `giaddr` or option 82 link
+/// selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySubnetSpec {
+    /// The subnet.
+    pub network: Ipv4Cidr,
+    /// Addresses to lease there.
+    pub pool: Pool,
+    /// Option 3; `None`: the relay's `giaddr`.
+    pub router: Option<Ipv4Addr>,
+    /// Option 6; empty: the interface's.
+    pub dns: Vec<Ipv4Addr>,
+    /// The lease time; `None`: the interface's.
+    pub lease_time: Option<Duration>,
+    /// Fixed addresses there.
+    pub hosts: Vec<Reservation>,
 }
 
 /// Why the DHCP task could not start or had to stop. Every message names the interface or file.
@@ -264,7 +284,16 @@ impl DhcpService {
         let slot_count = match &cfg.mode {
             DhcpModeConfig::Authoritative { pool, .. } => {
                 let pool_len = u32::from(pool.end).saturating_sub(u32::from(pool.start)) as usize;
-                (pool_len + 1 + cfg.reservations.len() + stored.len() + 16).min(MAX_LEASE_SLOTS)
+                let relayed: usize = cfg
+                    .relay_subnets
+                    .iter()
+                    .map(|r| {
+                        let len = u32::from(r.pool.end).saturating_sub(u32::from(r.pool.start));
+                        len as usize + 1 + r.hosts.len()
+                    })
+                    .sum();
+                (pool_len + 1 + relayed + cfg.reservations.len() + stored.len() + 16)
+                    .min(MAX_LEASE_SLOTS)
             }
             DhcpModeConfig::Proxy => 0,
         };
@@ -275,6 +304,19 @@ impl DhcpService {
         let mut carry = Carry::new(book, watch);
         let mut rx_main = vec![0u8; RX_BUF_LEN];
         let mut rx_pxe = vec![0u8; RX_BUF_LEN];
+        let relays: Vec<RelaySubnet<'_>> = cfg
+            .relay_subnets
+            .iter()
+            .map(|r| RelaySubnet {
+                router: r.router,
+                dns: &r.dns,
+                lease_time: r.lease_time,
+                ..RelaySubnet::new(r.pool, r.network.mask())
+            })
+            .collect();
+        let served: Vec<Ipv4Cidr> = std::iter::once(cfg.server)
+            .chain(cfg.relay_subnets.iter().map(|r| r.network))
+            .collect();
         loop {
             let rules: Vec<BootRule<'_>> = boot
                 .iter()
@@ -283,7 +325,13 @@ impl DhcpService {
                     ..BootRule::new(b.class, &b.file)
                 })
                 .collect();
-            let core_cfg = core_config(&cfg, &rules, &reservations);
+            // A reload replaces `reservations`; the relayed subnets' hosts stay.
+            let all_reservations: Vec<Reservation> = reservations
+                .iter()
+                .chain(cfg.relay_subnets.iter().flat_map(|r| &r.hosts))
+                .copied()
+                .collect();
+            let core_cfg = core_config(&cfg, &rules, &all_reservations, &relays);
             let server = if stored.is_some() {
                 DhcpServer::new(core_cfg, &mut slots[..])
             } else {
@@ -291,7 +339,7 @@ impl DhcpService {
             };
             let mut driver = carry.into_driver(server, cfg.leases.as_ref(), &cfg.interface);
             if let Some(stored) = stored.take() {
-                driver.restore(stored, cfg.server);
+                driver.restore(stored, &served);
                 driver.report_pool();
                 tracing::info!(
                     interface = %cfg.interface,
@@ -316,6 +364,7 @@ impl DhcpService {
                 .await;
             carry = driver.into_carry();
             drop(rules);
+            drop(all_reservations);
             match exit? {
                 Exit::Stop => {
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");
@@ -451,6 +500,7 @@ fn core_config<'a>(
     cfg: &'a DhcpTaskConfig,
     rules: &'a [BootRule<'a>],
     reservations: &'a [Reservation],
+    relays: &'a [RelaySubnet<'a>],
 ) -> DhcpConfig<'a> {
     let mode = match &cfg.mode {
         DhcpModeConfig::Authoritative {
@@ -464,7 +514,7 @@ fn core_config<'a>(
             router: *router,
             dns,
             broadcast: Some(cfg.server.broadcast()),
-            relay_subnets: &[],
+            relay_subnets: relays,
         },
         DhcpModeConfig::Proxy => Mode::Proxy,
     };
@@ -656,8 +706,9 @@ impl Driver<'_> {
         }
     }
 
-    /// Puts the stored leases back; drops the ones that ran out while we were stopped.
-    fn restore(&mut self, stored: Vec<LeaseRecord>, subnet: Ipv4Cidr) {
+    /// Puts the stored leases back; drops the ones that ran out while we were stopped, and
+    /// those in none of the `served` subnets (ours first, then the relayed ones).
+    fn restore(&mut self, stored: Vec<LeaseRecord>, served: &[Ipv4Cidr]) {
         let Some(file) = self.file else { return };
         let now_unix_ms = unix_ms();
         let now = self.clock.now();
@@ -672,9 +723,10 @@ impl Driver<'_> {
                 dropped += 1;
                 continue;
             }
-            if !subnet.contains(record.ip) {
+            if !served.iter().any(|s| s.contains(record.ip)) {
+                let subnets: Vec<String> = served.iter().map(ToString::to_string).collect();
                 tracing::warn!(file = %file.path().display(), mac, ip = %record.ip,
-                    "stored lease is outside {subnet}: dropped");
+                    "stored lease is outside {}: dropped", subnets.join(", "));
                 dropped += 1;
                 continue;
             }
