@@ -350,6 +350,11 @@ impl DhcpService {
                         DhcpModeConfig::Proxy => None,
                     },
                     leases = driver.server.leases().count(),
+                    relay_subnets = (!cfg.relay_subnets.is_empty()).then(|| {
+                        let nets: Vec<String> =
+                            cfg.relay_subnets.iter().map(|r| r.network.to_string()).collect();
+                        nets.join(",")
+                    }),
                     "DHCP server ready"
                 );
             }
