@@ -1117,7 +1117,8 @@ fn log_ignored(
         | IgnoreReason::LeaseTableFull
         | IgnoreReason::BootFileTooLong
         | IgnoreReason::ReplyTooLarge
-        | IgnoreReason::EventQueueFull => ignored!(warn),
+        | IgnoreReason::EventQueueFull
+        | IgnoreReason::NoSubnetForRelay => ignored!(warn),
         IgnoreReason::NoBootRule => ignored!(info),
         _ => ignored!(debug),
     }
