@@ -173,6 +173,30 @@ fn clients_behind_dhcrelay_get_their_subnets_addresses_and_keep_them_across_a_re
         log.contains("ACK to 10.1.0.1:67") && log.contains("ACK to 10.2.0.1:67"),
         "{log}"
     );
+    // As a PXE client it gets the interface's boot file, and fetches it over TFTP through the
+    // router.
+    let pxe = ["-V", "PXEClient:Arch:00000:UNDI:002001"];
+    let (env, out) = udhcpc_with(&lab.cli2, "eth0", &dir, &pxe);
+    let env = env.unwrap_or_else(|| panic!("no PXE lease: {out:?}\n{}", server.log()));
+    assert_eq!(env["ip"], ip2);
+    assert_eq!(
+        env.get("boot_file").map(String::as_str),
+        Some("pxelinux.0"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("siaddr").map(String::as_str),
+        Some("192.168.50.1"),
+        "{env:?}"
+    );
+    lab.cli2
+        .ip(&["addr", "add", &format!("{ip2}/24"), "dev", "eth0"]);
+    lab.cli2.ip(&["route", "add", "default", "via", &router2]);
+    let got = lab.tmp.join("pxelinux.got");
+    let out = busybox_tftp_get(&lab.cli2, "pxelinux.0", &got, "192.168.50.1");
+    assert!(out.status.success(), "{out:?}\n{}", server.log());
+    assert_eq!(std::fs::read(&got).unwrap(), b"pxelinux");
+
     let file = lab.leases();
     assert!(
         file.contains(" 10.1.0.10 ") && file.contains(" 10.2.0.50 "),
