@@ -71,10 +71,19 @@ impl RelayLab {
     /// dhcrelay in the router: clients on c1 and c2, the server up0's way; option 82 added
     /// (`-a`: circuit id = the client link), so replies must carry it back.
     fn relay(&self) -> Proc {
+        self.relay_with(&[
+            "-a", "-m", "replace", "-iu", "up0", "-id", "c1", "-id", "c2",
+        ])
+    }
+
+    /// dhcrelay with `flags` (interfaces included), relaying to the server.
+    fn relay_with(&self, flags: &[&str]) -> Proc {
         let mut cmd = self.rtr.command("dhcrelay");
-        cmd.args(["-4", "-d", "-a", "-m", "replace", "-pf"])
+        cmd.args(["-4", "-d"])
+            .args(flags)
+            .arg("-pf")
             .arg(self.tmp.join("dhcrelay.pid"))
-            .args(["-iu", "up0", "-id", "c1", "-id", "c2", "192.168.50.1"]);
+            .arg("192.168.50.1");
         let mut relay = Proc::spawn("dhcrelay", cmd);
         relay.wait_log("Sending on", Duration::from_secs(10));
         // Its sockets are open once it has listed them all.
@@ -233,4 +242,40 @@ fn clients_behind_dhcrelay_get_their_subnets_addresses_and_keep_them_across_a_re
     let (ip, _, time) = lease(&lab.cli1, &dir);
     assert_eq!((ip.as_str(), time.as_str()), (ip1.as_str(), "1200"));
     assert_eq!(lease(&lab.cli2, &dir).0, ip2);
+}
+
+/// `dhcrelay -U up0`: giaddr is the relay's address on the server's own link and the client's
+/// link travels in option 82's link selection sub-option (RFC 3527). The server must pick the
+/// subnet from the sub-option, and echo option 82 (RFC 3046 §2.2): the relay finds the client's
+/// link from it, not from giaddr.
+#[test]
+fn link_selection_from_dhcrelay_picks_the_clients_subnet() {
+    let test = "serve_relay link selection";
+    if !netns_available(test)
+        || !have_tool(test, "dhcrelay", "isc-dhcp-relay")
+        || !have_tool(test, "busybox", "busybox-static")
+    {
+        return;
+    }
+    let lab = RelayLab::new();
+    // dhcrelay 4.4.3 crashes on -U together with -iu/-id: plain -i for the client links.
+    let _relay = lab.relay_with(&["-U", "up0", "-i", "c1", "-i", "c2"]);
+    let server = lab.serve();
+    let dir = lab.tmp.path.clone();
+    let (env, out) = udhcpc(&lab.cli1, "eth0", &dir);
+    let env = env.unwrap_or_else(|| panic!("no lease: {out:?}\n{}", server.log()));
+    assert_eq!(env["ip"], "10.1.0.10", "not the server's own pool: {env:?}");
+    assert_eq!(env["subnet"], "255.255.255.0");
+    assert!(
+        !env.contains_key("router"),
+        "giaddr is not on the client's link, so no router: {env:?}"
+    );
+    assert!(
+        server.log().contains("ACK to 192.168.50.2:67"),
+        "replies go to giaddr:\n{}",
+        server.log()
+    );
+    let (env, out) = udhcpc(&lab.cli2, "eth0", &dir);
+    let env = env.unwrap_or_else(|| panic!("no lease: {out:?}\n{}", server.log()));
+    assert_eq!(env["ip"], "10.2.0.50");
 }
