@@ -271,6 +271,7 @@ struct Subnet {
     dns: Option<Dns>,
     #[serde(default, deserialize_with = "lease_time")]
     lease_time: Option<Duration>,
+    boot: Option<BootTable>,
     host: Option<Vec<SubnetHost>>,
 }
 
@@ -297,6 +298,7 @@ impl Subnet {
             })
             .collect();
         arg.lease_time = self.lease_time;
+        arg.boot = self.boot.clone().map(BootTable::rules).unwrap_or_default();
         arg.hosts = self
             .host
             .iter()
@@ -834,8 +836,18 @@ pub fn describe(args: &ServeArgs) -> String {
         let router = r
             .router
             .map_or_else(|| "relay".to_owned(), |ip| ip.to_string());
+        let boot: Vec<String> = r
+            .boot
+            .iter()
+            .map(|b| format!("{}={}", b.class, b.file))
+            .collect();
+        let boot = if boot.is_empty() {
+            "interface's".to_owned()
+        } else {
+            boot.join(",")
+        };
         out.push_str(&format!(
-            " relay-subnet={r}(router={router},hosts={})",
+            " relay-subnet={r}(router={router},hosts={},boot={boot})",
             r.hosts.len()
         ));
     }
@@ -956,6 +968,19 @@ fn check_section(
         );
     }
     for (j, table) in s.subnet.iter().flatten().enumerate() {
+        for (key, rule) in table.boot.iter().flat_map(|b| &b.0) {
+            if let Err(message) = rule {
+                let rest = [
+                    Seg::Key("subnet"),
+                    Seg::Index(j),
+                    Seg::Key("boot"),
+                    Seg::Key(key),
+                ];
+                let path = path(index, &rest);
+                let span = doc.span(&path).unwrap_or(0..0);
+                return Err(doc.error(span, &path, message));
+            }
+        }
         let arg = match table.to_arg() {
             Ok(arg) => arg,
             Err((key, message)) => {

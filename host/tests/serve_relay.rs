@@ -91,8 +91,8 @@ impl RelayLab {
         relay
     }
 
-    /// The config file: eth1 with 10.1.0.0/24 relayed, its lease time `lease_time`, and one
-    /// fixed address there.
+    /// The config file: eth1 with 10.1.0.0/24 relayed, its lease time `lease_time`, its own
+    /// boot file, and one fixed address there.
     fn config(&self, lease_time: &str) -> std::path::PathBuf {
         let path = self.tmp.join("pocketpxe.toml");
         std::fs::write(
@@ -100,7 +100,7 @@ impl RelayLab {
             format!(
                 "[[interface]]\nname = \"eth1\"\nrange = \"192.168.50.100-192.168.50.110\"\n\n\
                  [[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n\
-                 lease-time = \"{lease_time}\"\n\n\
+                 lease-time = \"{lease_time}\"\nboot = {{ bios = \"lab.0\" }}\n\n\
                  [[interface.subnet.host]]\nmac = \"{FIXED_MAC}\"\nip = \"10.1.0.15\"\n"
             ),
         )
@@ -205,6 +205,16 @@ fn clients_behind_dhcrelay_get_their_subnets_addresses_and_keep_them_across_a_re
     let out = busybox_tftp_get(&lab.cli2, "pxelinux.0", &got, "192.168.50.1");
     assert!(out.status.success(), "{out:?}\n{}", server.log());
     assert_eq!(std::fs::read(&got).unwrap(), b"pxelinux");
+
+    // 10.1.0.0/24 has a boot table of its own.
+    let (env, out) = udhcpc_with(&lab.cli1, "eth0", &dir, &pxe);
+    let env = env.unwrap_or_else(|| panic!("no PXE lease: {out:?}\n{}", server.log()));
+    assert_eq!(env["ip"], ip1);
+    assert_eq!(
+        env.get("boot_file").map(String::as_str),
+        Some("lab.0"),
+        "{env:?}"
+    );
 
     let file = lab.leases();
     assert!(

@@ -84,7 +84,7 @@ impl<'a> DhcpServer<'a> {
                 let mut reply = self.base(ctx.req, MessageType::Ack);
                 reply.client_ip = ctx.req.client_ip;
                 self.add_subnet(&mut reply, &subnet, false);
-                self.add_boot_if_client(&mut reply, ctx, scratch)?;
+                self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
                 return Ok(Plan {
                     reply: Some(reply),
                     nak: false,
@@ -95,7 +95,7 @@ impl<'a> DhcpServer<'a> {
         };
         let mut reply = reply;
         self.add_subnet(&mut reply, &subnet, true);
-        self.add_boot_if_client(&mut reply, ctx, scratch)?;
+        self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
         Ok(Plan {
             reply: Some(reply),
             nak: false,
@@ -733,5 +733,31 @@ mod tests {
         assert_eq!(read(&[5, 4, 10, 7]), None, "truncated");
         assert_eq!(read(&[1, 9, 1]), None);
         assert_eq!(read(&[]), None);
+    }
+
+    #[test]
+    fn relayed_subnet_boot_table_replaces_the_servers() {
+        const LAB: [BootRule<'static>; 1] = [BootRule::new(ClientClass::EfiX64, "lab.efi")];
+        let mut relays = two_relay_subnets();
+        relays[0].boot = &LAB;
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(relayed(&relays), &mut slots[..]);
+        let mut r = msg(MessageType::Discover, MAC, Some(7));
+        r.relay_agent_ip = Ipv4Addr::new(10, 9, 0, 1);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"lab.efi");
+        // A BIOS client there has no rule in the subnet's table: a plain lease.
+        let mut bios = msg(MessageType::Discover, MAC2, Some(0));
+        bios.relay_agent_ip = r.relay_agent_ip;
+        let (_, offer) = send(&mut s, 0, &bios).reply();
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 9, 0, 101));
+        assert_eq!(offer.boot_file, b"");
+        // The other relayed subnet and the local one keep the server's table.
+        r.relay_agent_ip = Ipv4Addr::new(10, 7, 0, 1);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/bootnetx64.efi");
+        r.relay_agent_ip = Ipv4Addr::UNSPECIFIED;
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/bootnetx64.efi");
     }
 }

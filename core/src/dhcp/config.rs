@@ -123,11 +123,14 @@ pub struct RelaySubnet<'a> {
     pub dns: &'a [Ipv4Addr],
     /// The lease time there; `None`: the server's own `lease_time`.
     pub lease_time: Option<Duration>,
+    /// The boot table for clients there; empty: the server's own
+    /// [`boot`](DhcpConfig::boot). It replaces that table whole (per-MAC rules included).
+    pub boot: &'a [BootRule<'a>],
 }
 
 impl RelaySubnet<'_> {
-    /// A subnet with `pool` under `subnet_mask`, the relay as router, the server's DNS servers
-    /// and lease time.
+    /// A subnet with `pool` under `subnet_mask`, the relay as router, the server's DNS servers,
+    /// lease time and boot table.
     pub const fn new(pool: Pool, subnet_mask: Ipv4Addr) -> Self {
         Self {
             pool,
@@ -135,6 +138,7 @@ impl RelaySubnet<'_> {
             router: None,
             dns: &[],
             lease_time: None,
+            boot: &[],
         }
     }
 }
@@ -189,6 +193,7 @@ pub(super) struct Subnet<'a> {
     pub(super) broadcast: Option<Ipv4Addr>,
     pub(super) dns: &'a [Ipv4Addr],
     pub(super) lease_time: Duration,
+    pub(super) boot: &'a [BootRule<'a>],
 }
 
 impl Subnet<'_> {
@@ -241,6 +246,7 @@ impl<'a> DhcpConfig<'a> {
                 broadcast,
                 dns,
                 lease_time,
+                boot: self.boot,
             });
         }
         relay_subnets
@@ -255,6 +261,7 @@ impl<'a> DhcpConfig<'a> {
                 broadcast: None,
                 dns: if r.dns.is_empty() { dns } else { r.dns },
                 lease_time: r.lease_time.unwrap_or(lease_time),
+                boot: if r.boot.is_empty() { self.boot } else { r.boot },
             })
             .ok_or(IgnoreReason::NoSubnetForRelay)
     }

@@ -98,12 +98,14 @@ impl<'a> DhcpServer<'a> {
         })
     }
 
-    /// Boot information for PXE/HTTP clients that have a rule; plain leases for everyone else.
+    /// Boot information for PXE/HTTP clients that have a rule in `boot` (the client's subnet's
+    /// table); plain leases for everyone else.
     pub(super) fn add_boot_if_client<'r>(
         &self,
         reply: &mut Repr<'r>,
         ctx: &Ctx<'_, 'r>,
         scratch: &'r mut Scratch,
+        boot: &'a [super::BootRule<'a>],
     ) -> Result<(), IgnoreReason>
     where
         'a: 'r,
@@ -111,7 +113,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Ok(());
         }
-        let Some(choice) = choose(self.cfg.boot, &ctx.info, ctx.mac) else {
+        let Some(choice) = choose(boot, &ctx.info, ctx.mac) else {
             return Ok(());
         };
         self.add_boot(

@@ -369,6 +369,8 @@ pub struct RelaySubnetArg {
     pub lease_time: Option<Duration>,
     /// Fixed addresses in this subnet.
     pub hosts: Vec<ReserveArg>,
+    /// Boot files per class for clients there; empty: the interface's `--boot` rules.
+    pub boot: Vec<BootArg>,
 }
 
 impl RelaySubnetArg {
@@ -391,6 +393,7 @@ impl RelaySubnetArg {
             dns: Vec::new(),
             lease_time: None,
             hosts: Vec::new(),
+            boot: Vec::new(),
         })
     }
 }

@@ -442,6 +442,7 @@ network = "10.1.0.0/24"
 range = "10.1.0.10-10.1.0.99"
 dns = ["10.1.0.53"]
 lease-time = "10m"
+boot = { efi-x64 = "lab.efi" }
 
 [[interface.subnet.host]]
 mac = "52:54:00:00:01:01"
@@ -464,14 +465,19 @@ fn relayed_subnets_read_from_tables_and_the_key() {
     assert_eq!(r[0].lease_time, Some(Duration::from_secs(600)));
     assert_eq!(r[0].hosts.len(), 1);
     assert_eq!(r[0].hosts[0].ip, Ipv4Addr::new(10, 1, 0, 200));
+    assert_eq!(r[0].boot.len(), 1);
+    assert_eq!(r[0].boot[0].file, "lab.efi");
+    assert!(r[1].boot.is_empty());
     assert_eq!(r[1].router, Some(Ipv4Addr::new(10, 2, 0, 254)));
     assert_eq!(r[1].lease_time, None);
     assert_eq!(r[2].to_string(), "10.3.0.0/24=10.3.0.10-10.3.0.20");
     let line = describe(&all[0]);
     assert!(
-        line.contains("relay-subnet=10.1.0.0/24=10.1.0.10-10.1.0.99(router=relay,hosts=1)")
-            && line
-                .contains("relay-subnet=10.2.0.0/16=10.2.1.1-10.2.1.50(router=10.2.0.254,hosts=0)"),
+        line.contains(
+            "relay-subnet=10.1.0.0/24=10.1.0.10-10.1.0.99(router=relay,hosts=1,boot=efi-x64=lab.efi)"
+        ) && line.contains(
+            "relay-subnet=10.2.0.0/16=10.2.1.1-10.2.1.50(router=10.2.0.254,hosts=0,boot=interface's)"
+        ),
         "{line}"
     );
     // The flag replaces the key; the tables stay.
@@ -499,6 +505,10 @@ fn relayed_subnet_errors_point_at_their_place() {
         (
             "[[interface.subnet]]\nnetwork = \"10.1.0.5/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n",
             "pocketpxe.toml:6:11: interface \"br0\": subnet[0].network: 10.1.0.5/24 is not a network address: write 10.1.0.0/24",
+        ),
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\nboot = { efi-x65 = \"a\" }\n",
+            "pocketpxe.toml:8:20: interface \"br0\": subnet[0].boot.efi-x65: 'efi-x65': unknown client class",
         ),
         (
             "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\n",

@@ -146,6 +146,9 @@ pub struct RelaySubnetSpec {
     pub lease_time: Option<Duration>,
     /// Fixed addresses there.
     pub hosts: Vec<Reservation>,
+    /// Boot rules per class there (`mac` unset); empty: the interface's table. The interface's
+    /// per-MAC rules apply there too.
+    pub boot: Vec<BootSpec>,
 }
 
 /// Why the DHCP task could not start or had to stop. Every message names the interface or file.
@@ -304,16 +307,6 @@ impl DhcpService {
         let mut carry = Carry::new(book, watch);
         let mut rx_main = vec![0u8; RX_BUF_LEN];
         let mut rx_pxe = vec![0u8; RX_BUF_LEN];
-        let relays: Vec<RelaySubnet<'_>> = cfg
-            .relay_subnets
-            .iter()
-            .map(|r| RelaySubnet {
-                router: r.router,
-                dns: &r.dns,
-                lease_time: r.lease_time,
-                ..RelaySubnet::new(r.pool, r.network.mask())
-            })
-            .collect();
         let served: Vec<Ipv4Cidr> = std::iter::once(cfg.server)
             .chain(cfg.relay_subnets.iter().map(|r| r.network))
             .collect();
@@ -323,6 +316,36 @@ impl DhcpService {
                 .map(|b| BootRule {
                     mac: b.mac,
                     ..BootRule::new(b.class, &b.file)
+                })
+                .collect();
+            // A relayed subnet's own table, then the interface's per-MAC rules (as reloaded).
+            let subnet_rules: Vec<Vec<BootRule<'_>>> = cfg
+                .relay_subnets
+                .iter()
+                .map(|r| {
+                    if r.boot.is_empty() {
+                        return Vec::new();
+                    }
+                    r.boot
+                        .iter()
+                        .chain(boot.iter().filter(|b| b.mac.is_some()))
+                        .map(|b| BootRule {
+                            mac: b.mac,
+                            ..BootRule::new(b.class, &b.file)
+                        })
+                        .collect()
+                })
+                .collect();
+            let relays: Vec<RelaySubnet<'_>> = cfg
+                .relay_subnets
+                .iter()
+                .zip(&subnet_rules)
+                .map(|(r, rules)| RelaySubnet {
+                    router: r.router,
+                    dns: &r.dns,
+                    lease_time: r.lease_time,
+                    boot: rules,
+                    ..RelaySubnet::new(r.pool, r.network.mask())
                 })
                 .collect();
             // A reload replaces `reservations`; the relayed subnets' hosts stay.
@@ -370,6 +393,8 @@ impl DhcpService {
             carry = driver.into_carry();
             drop(rules);
             drop(all_reservations);
+            drop(relays);
+            drop(subnet_rules);
             match exit? {
                 Exit::Stop => {
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");

@@ -737,6 +737,15 @@ fn relay_subnets(
             router: r.router,
             dns: r.dns.clone(),
             lease_time: r.lease_time,
+            boot: r
+                .boot
+                .iter()
+                .map(|b| BootSpec {
+                    class: b.class,
+                    mac: None,
+                    file: b.file.clone(),
+                })
+                .collect(),
             hosts: r
                 .hosts
                 .iter()
