@@ -124,8 +124,26 @@ impl RelayLab {
                 leases.to_str().unwrap(),
                 "--relay-subnet",
                 "10.2.0.0/24=10.2.0.50-10.2.0.60",
+                "--status-socket",
+                self.status_socket().to_str().unwrap(),
             ],
         )
+    }
+
+    fn status_socket(&self) -> std::path::PathBuf {
+        self.tmp.join("status.sock")
+    }
+
+    /// `pocketpxe status --json` of the running server.
+    fn status(&self) -> serde_json::Value {
+        let out = common::run_bounded(
+            std::process::Command::new(pocketpxe_bin())
+                .args(["status", "--json", "--socket"])
+                .arg(self.status_socket()),
+            Duration::from_secs(10),
+        );
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     fn leases(&self) -> String {
@@ -214,6 +232,15 @@ fn clients_behind_dhcrelay_get_their_subnets_addresses_and_keep_them_across_a_re
         env.get("boot_file").map(String::as_str),
         Some("lab.0"),
         "{env:?}"
+    );
+
+    // The interface's own pool is untouched by the relayed leases.
+    let report = lab.status();
+    let pool = &report["interfaces"][0]["pool"];
+    assert_eq!(
+        (&pool["size"], &pool["used"]),
+        (&11.into(), &0.into()),
+        "{report:#}"
     );
 
     let file = lab.leases();

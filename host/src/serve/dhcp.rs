@@ -949,7 +949,20 @@ impl Driver<'_> {
     /// Tells the boot timeline how many leases the lease file holds.
     fn report_pool(&self) {
         if let Some(watch) = &self.watch {
-            watch.set_pool_used(self.iface, self.saved.len());
+            // The interface's pool: leases in relayed subnets are not counted in it.
+            let used = match self.server.config().mode {
+                Mode::Authoritative { relay_subnets, .. } if !relay_subnets.is_empty() => {
+                    let relayed = |ip: Ipv4Addr| {
+                        relay_subnets.iter().any(|r| {
+                            let mask = u32::from(r.subnet_mask);
+                            u32::from(ip) & mask == u32::from(r.pool.start) & mask
+                        })
+                    };
+                    self.saved.by_ip.keys().filter(|ip| !relayed(**ip)).count()
+                }
+                _ => self.saved.len(),
+            };
+            watch.set_pool_used(self.iface, used);
         }
     }
 
