@@ -556,3 +556,34 @@ fn relayed_subnet_errors_point_at_their_place() {
         "{e}"
     );
 }
+
+#[test]
+fn top_level_subnets_are_defaults_of_dhcp_interfaces() {
+    let text = "root = \"/r\"\n\
+        [[subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n\
+        [[interface]]\nname = \"br0\"\n\
+        [[interface]]\nname = \"br1\"\nmode = \"proxy\"\n";
+    let all = ok(text);
+    assert_eq!(all[0].relay_subnet.len(), 1);
+    assert!(
+        all[1].relay_subnet.is_empty(),
+        "a proxy interface skips them"
+    );
+    // Two dhcp interfaces would both declare it.
+    let e = err(&text.replace("mode = \"proxy\"\n", ""));
+    assert!(
+        e.contains("subnet[0]: subnet 10.1.0.0/24 overlaps subnet 10.1.0.0/24 (of br0)"),
+        "{e}"
+    );
+    // An interface's own tables replace the top level's.
+    let own = ok(&text.replace(
+        "name = \"br0\"\n",
+        "name = \"br0\"\n[[interface.subnet]]\nnetwork = \"10.5.0.0/16\"\nrange = \"10.5.1.1-10.5.1.9\"\n",
+    ));
+    let nets: Vec<String> = own[0]
+        .relay_subnet
+        .iter()
+        .map(|r| r.network.to_string())
+        .collect();
+    assert_eq!(nets, ["10.5.0.0/16"]);
+}
