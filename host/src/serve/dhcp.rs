@@ -318,42 +318,9 @@ impl DhcpService {
                     ..BootRule::new(b.class, &b.file)
                 })
                 .collect();
-            // A relayed subnet's own table, then the interface's per-MAC rules (as reloaded).
-            let subnet_rules: Vec<Vec<BootRule<'_>>> = cfg
-                .relay_subnets
-                .iter()
-                .map(|r| {
-                    if r.boot.is_empty() {
-                        return Vec::new();
-                    }
-                    r.boot
-                        .iter()
-                        .chain(boot.iter().filter(|b| b.mac.is_some()))
-                        .map(|b| BootRule {
-                            mac: b.mac,
-                            ..BootRule::new(b.class, &b.file)
-                        })
-                        .collect()
-                })
-                .collect();
-            let relays: Vec<RelaySubnet<'_>> = cfg
-                .relay_subnets
-                .iter()
-                .zip(&subnet_rules)
-                .map(|(r, rules)| RelaySubnet {
-                    router: r.router,
-                    dns: &r.dns,
-                    lease_time: r.lease_time,
-                    boot: rules,
-                    ..RelaySubnet::new(r.pool, r.network.mask())
-                })
-                .collect();
-            // A reload replaces `reservations`; the relayed subnets' hosts stay.
-            let all_reservations: Vec<Reservation> = reservations
-                .iter()
-                .chain(cfg.relay_subnets.iter().flat_map(|r| &r.hosts))
-                .copied()
-                .collect();
+            let subnet_rules = relay_boot_rules(&cfg, &boot);
+            let relays = relay_subnets(&cfg, &subnet_rules);
+            let all_reservations = with_relay_hosts(&cfg, &reservations);
             let core_cfg = core_config(&cfg, &rules, &all_reservations, &relays);
             let server = if stored.is_some() {
                 DhcpServer::new(core_cfg, &mut slots[..])
@@ -552,6 +519,54 @@ fn core_config<'a>(
     core_cfg.boot = rules;
     core_cfg.reservations = reservations;
     core_cfg
+}
+
+/// The boot table of each relayed subnet: its own classes, then the interface's per-MAC rules
+/// from `boot` (as reloaded); empty for a subnet without a table of its own.
+fn relay_boot_rules<'a>(cfg: &'a DhcpTaskConfig, boot: &'a [BootSpec]) -> Vec<Vec<BootRule<'a>>> {
+    cfg.relay_subnets
+        .iter()
+        .map(|r| {
+            if r.boot.is_empty() {
+                return Vec::new();
+            }
+            r.boot
+                .iter()
+                .chain(boot.iter().filter(|b| b.mac.is_some()))
+                .map(|b| BootRule {
+                    mac: b.mac,
+                    ..BootRule::new(b.class, &b.file)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The core's view of the relayed subnets, with their boot tables from [`relay_boot_rules`].
+fn relay_subnets<'a>(
+    cfg: &'a DhcpTaskConfig,
+    rules: &'a [Vec<BootRule<'a>>],
+) -> Vec<RelaySubnet<'a>> {
+    cfg.relay_subnets
+        .iter()
+        .zip(rules)
+        .map(|(r, rules)| RelaySubnet {
+            router: r.router,
+            dns: &r.dns,
+            lease_time: r.lease_time,
+            boot: rules,
+            ..RelaySubnet::new(r.pool, r.network.mask())
+        })
+        .collect()
+}
+
+/// `reservations` (which a reload replaces) and the relayed subnets' hosts (which stay).
+fn with_relay_hosts(cfg: &DhcpTaskConfig, reservations: &[Reservation]) -> Vec<Reservation> {
+    reservations
+        .iter()
+        .chain(cfg.relay_subnets.iter().flat_map(|r| &r.hosts))
+        .copied()
+        .collect()
 }
 
 /// The driver's state that outlives a rebuild of the core server.
