@@ -15,8 +15,8 @@
 //! Every error names the file, line and column, and the key (`interface "br0": boot.efi-x64`).
 
 use crate::cli::{
-    AddrRange, BootArg, BootMacArg, OnOff, Optional, ReserveArg, ServeArgs, ServeMode, Via,
-    parse_duration,
+    AddrRange, BootArg, BootMacArg, OnOff, Optional, RelaySubnetArg, ReserveArg, ServeArgs,
+    ServeMode, Via, parse_duration,
 };
 use crate::fetch::menus::SerialConsole;
 use crate::sys::netif::{Ipv4Cidr, format_mac, parse_mac};
@@ -260,7 +260,79 @@ struct Section {
     via: Option<Via>,
     http_port: Option<u16>,
     no_http: Option<bool>,
+    relay_subnet: Option<Vec<Parsed<RelaySubnetArg>>>,
+    /// `[[subnet]]` / `[[interface.subnet]]`: subnets behind relay agents.
+    subnet: Option<Vec<Subnet>>,
 }
+
+/// `[[interface.subnet]]` (or a top-level `[[subnet]]`, inherited like any key): a subnet
+/// behind a relay agent, with its own range, router, DNS, lease time and fixed addresses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Subnet {
+    #[serde(default, deserialize_with = "parsed")]
+    network: Option<Ipv4Cidr>,
+    #[serde(default, deserialize_with = "parsed")]
+    range: Option<AddrRange>,
+    #[serde(default, deserialize_with = "parsed")]
+    router: Option<Ipv4Addr>,
+    dns: Option<Dns>,
+    #[serde(default, deserialize_with = "lease_time")]
+    lease_time: Option<Duration>,
+    boot: Option<BootTable>,
+    host: Option<Vec<SubnetHost>>,
+}
+
+impl Subnet {
+    /// The subnet as the flag's value, or what is wrong with it and the key to blame.
+    fn to_arg(&self) -> Result<RelaySubnetArg, (&'static str, String)> {
+        let network = self.network.ok_or((
+            "network",
+            "a [[subnet]] needs network = \"CIDR\", e.g. \"10.1.0.0/24\"".to_owned(),
+        ))?;
+        let range = self.range.ok_or((
+            "range",
+            format!("subnet {network} needs range = \"START-END\": the addresses to lease there"),
+        ))?;
+        let mut arg = RelaySubnetArg::new(network, range).map_err(|m| ("network", m))?;
+        arg.router = self.router;
+        arg.dns = self
+            .dns
+            .iter()
+            .flat_map(|d| &d.0)
+            .filter_map(|d| match d {
+                Optional::Some(ip) => Some(*ip),
+                Optional::None => None,
+            })
+            .collect();
+        arg.lease_time = self.lease_time;
+        arg.boot = self.boot.clone().map(BootTable::rules).unwrap_or_default();
+        arg.hosts = self
+            .host
+            .iter()
+            .flatten()
+            .map(|h| ReserveArg {
+                mac: h.mac,
+                ip: h.ip,
+            })
+            .collect();
+        Ok(arg)
+    }
+}
+
+/// `[[interface.subnet.host]]`: a fixed address in a relayed subnet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubnetHost {
+    #[serde(deserialize_with = "mac")]
+    mac: [u8; 6],
+    #[serde(deserialize_with = "parsed_value")]
+    ip: Ipv4Addr,
+}
+
+/// A value read from a string by its flag's parser.
+#[derive(Debug, Clone)]
+struct Parsed<T>(T);
 
 /// `[[interface.host]]`: a fixed address and/or a boot file for one client.
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +449,23 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     set!("via", via, via, |v| v);
     set!("http_port", http_port, http_port, |v| v);
     set!("no_http", no_http, no_http, |v| v);
+    // Relayed subnets (dhcp mode): the [[subnet]] tables (the interface's, else the top
+    // level's), then --relay-subnet, else the relay-subnet key.
+    if dhcp {
+        let tables = iface.subnet.as_ref().or(top.subnet.as_ref());
+        let keyed = if cli.given("relay_subnet") {
+            cli.relay_subnet.clone()
+        } else {
+            let key = iface.relay_subnet.as_ref().or(top.relay_subnet.as_ref());
+            key.into_iter().flatten().map(|p| p.0.clone()).collect()
+        };
+        a.relay_subnet = tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter_map(|t| t.to_arg().ok())
+            .chain(keyed)
+            .collect();
+    }
     // Process-wide: the top level only (validate refuses them in an interface).
     if !cli.given("user") && top.user.is_some() {
         a.user.clone_from(&top.user);
@@ -456,6 +545,7 @@ fn validate(
         check_section(doc, cli, section, Some(i))?;
     }
     let mut names: Vec<&str> = Vec::new();
+    let mut relayed: Vec<(Ipv4Cidr, &str)> = Vec::new();
     let mut lease_files: Vec<(PathBuf, &str)> = Vec::new();
     let mut nat: Option<&str> = None;
     for (index, args) in chosen {
@@ -601,8 +691,125 @@ fn validate(
                 ));
             }
         }
+        // Relayed subnets: apart from each other, from the interface's and from other
+        // interfaces'; one client per address across all of them.
+        let places = relay_places(doc, cli, top, *index, args);
+        let at_relay = |n: usize| match places.get(n) {
+            Some(Some((span, path))) => Place::File(span.clone(), path.clone()),
+            _ => Place::Flag("--relay-subnet".to_owned()),
+        };
+        for (n, r) in args.relay_subnet.iter().enumerate() {
+            if let Err((_, message)) = check_relay_subnet(r) {
+                return Err(fail(at_relay(n), message));
+            }
+            if let Some(server) = args.address
+                && overlap(r.network, server)
+            {
+                return Err(fail(
+                    at_relay(n),
+                    format!(
+                        "subnet {} overlaps {iface}'s own subnet {server}: a relayed subnet \
+                         lies behind a relay agent, elsewhere",
+                        r.network
+                    ),
+                ));
+            }
+            if let Some((other, on)) = relayed.iter().find(|(o, _)| overlap(*o, r.network)) {
+                return Err(fail(
+                    at_relay(n),
+                    format!(
+                        "subnet {} overlaps subnet {other} (of {on}): each relayed subnet once",
+                        r.network
+                    ),
+                ));
+            }
+            relayed.push((r.network, iface));
+            let earlier = args
+                .reserve
+                .iter()
+                .chain(args.relay_subnet[..n].iter().flat_map(|e| &e.hosts));
+            for (k, h) in r.hosts.iter().enumerate() {
+                if let Some(dup) = earlier
+                    .clone()
+                    .chain(&r.hosts[..k])
+                    .find(|d| d.mac == h.mac || d.ip == h.ip)
+                {
+                    return Err(fail(
+                        at_relay(n),
+                        format!(
+                            "hosts {}={} and {}={} share {}: one address per client, one \
+                             client per address",
+                            format_mac(&dup.mac),
+                            dup.ip,
+                            format_mac(&h.mac),
+                            h.ip,
+                            if dup.mac == h.mac {
+                                "the MAC"
+                            } else {
+                                "the address"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// Whether two subnets share an address.
+fn overlap(a: Ipv4Cidr, b: Ipv4Cidr) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
+}
+
+/// Where each of `args.relay_subnet` comes from, in its order: a `[[subnet]]` table (the
+/// interface's or the top level's) or a `relay-subnet` entry, with its span; `None` for a flag.
+fn relay_places(
+    doc: &Doc<'_>,
+    cli: &ServeArgs,
+    top: &Section,
+    index: Option<usize>,
+    args: &ServeArgs,
+) -> Vec<Option<(Range<usize>, Vec<Seg<'static>>)>> {
+    if args.mode != ServeMode::Dhcp {
+        return Vec::new();
+    }
+    let sections = top.interface.as_deref().unwrap_or_default();
+    let section = index.and_then(|i| sections.get(i));
+    let prefix = |own: bool, key: &'static str, n: usize| {
+        let mut path = match (own, index) {
+            (true, Some(i)) => vec![Seg::Key("interface"), Seg::Index(i)],
+            _ => Vec::new(),
+        };
+        path.extend([Seg::Key(key), Seg::Index(n)]);
+        path
+    };
+    let own_tables = section.is_some_and(|s| s.subnet.is_some());
+    let tables = if own_tables {
+        section.and_then(|s| s.subnet.as_ref())
+    } else {
+        top.subnet.as_ref()
+    };
+    let mut places: Vec<Option<(Range<usize>, Vec<Seg<'static>>)>> = (0..tables
+        .map_or(0, Vec::len))
+        .map(|n| {
+            let path = prefix(own_tables, "subnet", n);
+            Some((doc.span(&path).unwrap_or(0..0), path))
+        })
+        .collect();
+    if !cli.given("relay_subnet") {
+        let own_key = section.is_some_and(|s| s.relay_subnet.is_some());
+        let key = if own_key {
+            section.and_then(|s| s.relay_subnet.as_ref())
+        } else {
+            top.relay_subnet.as_ref()
+        };
+        places.extend((0..key.map_or(0, Vec::len)).map(|n| {
+            let path = prefix(own_key, "relay-subnet", n);
+            Some((doc.span(&path).unwrap_or(0..0), path))
+        }));
+    }
+    places
 }
 
 /// What `check-config` prints for one interface: one line of its resolved settings.
@@ -640,6 +847,25 @@ pub fn describe(args: &ServeArgs) -> String {
         args.reserve.len(),
         args.boot_mac.len()
     ));
+    for r in &args.relay_subnet {
+        let router = r
+            .router
+            .map_or_else(|| "relay".to_owned(), |ip| ip.to_string());
+        let boot: Vec<String> = r
+            .boot
+            .iter()
+            .map(|b| format!("{}={}", b.class, b.file))
+            .collect();
+        let boot = if boot.is_empty() {
+            "interface's".to_owned()
+        } else {
+            boot.join(",")
+        };
+        out.push_str(&format!(
+            " relay-subnet={r}(router={router},hosts={},boot={boot})",
+            r.hosts.len()
+        ));
+    }
     if args.nat {
         out.push_str(" nat=on");
     }
@@ -655,6 +881,38 @@ enum Place {
 /// The lease file of `iface` when none is named.
 pub fn default_lease_file(iface: &str) -> PathBuf {
     PathBuf::from(format!("/var/lib/pocketpxe/{iface}.leases"))
+}
+
+/// The range of a relayed subnet inside its network, without the network and broadcast
+/// addresses; its hosts' addresses likewise. The error names the host (its index) if one is to
+/// blame.
+pub(crate) fn check_relay_subnet(r: &RelaySubnetArg) -> Result<(), (Option<usize>, String)> {
+    let net = r.network;
+    let client = |ip: Ipv4Addr| {
+        net.contains(ip) && (net.prefix >= 31 || (ip != net.network() && ip != net.broadcast()))
+    };
+    if !client(r.range.start) || !client(r.range.end) {
+        return Err((
+            None,
+            format!(
+                "range {} is not inside {net} (without its network and broadcast addresses)",
+                r.range
+            ),
+        ));
+    }
+    for (k, h) in r.hosts.iter().enumerate() {
+        if !client(h.ip) {
+            return Err((
+                Some(k),
+                format!(
+                    "host {}={} is not a client address in its subnet {net}",
+                    format_mac(&h.mac),
+                    h.ip
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks of one section's own keys: mode, ranges of numbers, hosts, `--debian` companions.
@@ -708,6 +966,72 @@ fn check_section(
                 "a fixed address only applies to mode = \"dhcp\": in proxy mode the other DHCP \
                  server hands out addresses; remove ip (boot still applies)",
             );
+        }
+    }
+    let relayed = s.subnet.as_ref().map(|t| ("subnet", t.len()));
+    let keyed = s.relay_subnet.as_ref().map(|k| ("relay-subnet", k.len()));
+    if proxy
+        && index.is_some()
+        && let Some((key, _)) = relayed.or(keyed)
+    {
+        return fail(
+            &[Seg::Key(key)],
+            &format!(
+                "`{key}` only applies to mode = \"dhcp\": relayed clients get their \
+                 addresses from the server that hands out addresses; remove it"
+            ),
+        );
+    }
+    for (j, table) in s.subnet.iter().flatten().enumerate() {
+        for (key, rule) in table.boot.iter().flat_map(|b| &b.0) {
+            if let Err(message) = rule {
+                let rest = [
+                    Seg::Key("subnet"),
+                    Seg::Index(j),
+                    Seg::Key("boot"),
+                    Seg::Key(key),
+                ];
+                let path = path(index, &rest);
+                let span = doc.span(&path).unwrap_or(0..0);
+                return Err(doc.error(span, &path, message));
+            }
+        }
+        let arg = match table.to_arg() {
+            Ok(arg) => arg,
+            Err((key, message)) => {
+                let key_path = [Seg::Key("subnet"), Seg::Index(j), Seg::Key(key)];
+                let table_path = [Seg::Key("subnet"), Seg::Index(j)];
+                let full = path(index, &key_path);
+                let at = if doc.span(&full).is_some() {
+                    &key_path[..]
+                } else {
+                    &table_path[..]
+                };
+                return fail(at, &message);
+            }
+        };
+        if let Err((host, message)) = check_relay_subnet(&arg) {
+            return match host {
+                Some(k) => fail(
+                    &[
+                        Seg::Key("subnet"),
+                        Seg::Index(j),
+                        Seg::Key("host"),
+                        Seg::Index(k),
+                        Seg::Key("ip"),
+                    ],
+                    &message,
+                ),
+                None => fail(
+                    &[Seg::Key("subnet"), Seg::Index(j), Seg::Key("range")],
+                    &message,
+                ),
+            };
+        }
+    }
+    for (n, arg) in s.relay_subnet.iter().flatten().enumerate() {
+        if let Err((_, message)) = check_relay_subnet(&arg.0) {
+            return fail(&[Seg::Key("relay-subnet"), Seg::Index(n)], &message);
         }
     }
     let ranges: [(&str, Option<u64>, u64, u64); 5] = [
@@ -999,6 +1323,21 @@ where
 {
     let s = String::deserialize(d)?;
     s.parse().map(Some).map_err(de::Error::custom)
+}
+
+fn parsed_value<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err: fmt::Display>,
+{
+    let s = String::deserialize(d)?;
+    s.parse().map_err(de::Error::custom)
+}
+
+impl<'de, T: FromStr<Err: fmt::Display>> Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parsed_value(d).map(Self)
+    }
 }
 
 fn mac<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 6], D::Error> {

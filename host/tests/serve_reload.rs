@@ -187,6 +187,7 @@ fn a_running_dhcp_task_applies_new_rules_keeping_leases() {
         leases: Some(LeaseFile::new(lab.leases())),
         port: 67,
         http_port: None,
+        relay_subnets: Vec::new(),
     };
     let (runtime, rules, trigger, task) = lab.srv.run(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()

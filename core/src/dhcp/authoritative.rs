@@ -18,7 +18,7 @@ impl<'a> DhcpServer<'a> {
     where
         'a: 'r,
     {
-        let subnet = self.cfg.subnet_for(ctx.req.relay_agent_ip)?;
+        let subnet = self.cfg.subnet_for(ctx.req)?;
         let (commit, reply) = match ctx.msg {
             MessageType::Discover => {
                 let (slot, entry) = self.pick_address(ctx, &subnet)?;
@@ -84,7 +84,7 @@ impl<'a> DhcpServer<'a> {
                 let mut reply = self.base(ctx.req, MessageType::Ack);
                 reply.client_ip = ctx.req.client_ip;
                 self.add_subnet(&mut reply, &subnet, false);
-                self.add_boot_if_client(&mut reply, ctx, scratch)?;
+                self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
                 return Ok(Plan {
                     reply: Some(reply),
                     nak: false,
@@ -95,7 +95,7 @@ impl<'a> DhcpServer<'a> {
         };
         let mut reply = reply;
         self.add_subnet(&mut reply, &subnet, true);
-        self.add_boot_if_client(&mut reply, ctx, scratch)?;
+        self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
         Ok(Plan {
             reply: Some(reply),
             nak: false,
@@ -104,7 +104,7 @@ impl<'a> DhcpServer<'a> {
     }
 
     /// DHCPREQUEST in authoritative mode (RFC 2131 §4.3.2): a binding to ACK, or a NAK.
-    fn request(&mut self, ctx: &Ctx<'_, '_>, subnet: &Subnet) -> Result<Answer, IgnoreReason> {
+    fn request(&mut self, ctx: &Ctx<'_, '_>, subnet: &Subnet<'_>) -> Result<Answer, IgnoreReason> {
         let req = ctx.req;
         let ciaddr = Some(req.client_ip).filter(|ip| !ip.is_unspecified());
         let ip = match req.server_identifier {
@@ -119,7 +119,7 @@ impl<'a> DhcpServer<'a> {
         }
         .ok_or(IgnoreReason::MissingAddress)?;
 
-        let expires_at = ctx.now + self.cfg.lease_time();
+        let expires_at = ctx.now + subnet.lease_time;
         let lease = Lease {
             mac: ctx.mac,
             ip,
@@ -195,7 +195,7 @@ impl<'a> DhcpServer<'a> {
     pub(super) fn pick_address(
         &self,
         ctx: &Ctx<'_, '_>,
-        subnet: &Subnet,
+        subnet: &Subnet<'_>,
     ) -> Result<(usize, Entry), IgnoreReason> {
         let mac = ctx.mac;
         if let Some(found) =
@@ -236,16 +236,17 @@ impl<'a> DhcpServer<'a> {
     }
 
     /// Options 1, 3, 6, 28 and (for a lease) 51, 58, 59.
-    pub(super) fn add_subnet(&self, reply: &mut Repr<'a>, subnet: &Subnet, lease: bool) {
-        let Mode::Authoritative { dns, .. } = self.cfg.mode else {
+    pub(super) fn add_subnet(&self, reply: &mut Repr<'a>, subnet: &Subnet<'a>, lease: bool) {
+        if !matches!(self.cfg.mode, Mode::Authoritative { .. }) {
             return;
-        };
+        }
+        let dns = subnet.dns;
         reply.subnet_mask = Some(subnet.mask);
         reply.router = subnet.router;
         reply.broadcast_address = subnet.broadcast;
         reply.dns_servers = (!dns.is_empty()).then_some(AddrList::Addrs(dns));
         if lease {
-            let secs = u32::try_from(self.cfg.lease_time().as_secs()).unwrap_or(u32::MAX);
+            let secs = u32::try_from(subnet.lease_time.as_secs()).unwrap_or(u32::MAX);
             reply.lease_time = Some(secs);
             // An infinite lease is never renewed: no T1, T2 (RFC 2131 §4.4.5 defines them as
             // fractions of a finite duration).
@@ -533,12 +534,14 @@ mod tests {
     #[test]
     fn relay_uses_giaddr_subnet_and_port_67() {
         let relays = [RelaySubnet {
-            pool: Pool {
-                start: Ipv4Addr::new(10, 9, 0, 100),
-                end: Ipv4Addr::new(10, 9, 0, 110),
-            },
-            subnet_mask: MASK,
             router: Some(Ipv4Addr::new(10, 9, 0, 1)),
+            ..RelaySubnet::new(
+                Pool {
+                    start: Ipv4Addr::new(10, 9, 0, 100),
+                    end: Ipv4Addr::new(10, 9, 0, 110),
+                },
+                MASK,
+            )
         }];
         let mut cfg = auth(88, 99);
         if let Mode::Authoritative { relay_subnets, .. } = &mut cfg.mode {
@@ -561,5 +564,200 @@ mod tests {
             send(&mut s, 0, &r).outcome.ignore_reason(),
             Some(IgnoreReason::NoSubnetForRelay)
         );
+    }
+
+    /// Two relayed subnets: 10.9.0.0/24 (router given, own lease time and DNS) and
+    /// 10.7.0.0/24 (router: the relay).
+    fn relayed(relays: &[RelaySubnet<'static>]) -> DhcpConfig<'static> {
+        let mut cfg = auth(88, 99);
+        let relays: &'static [RelaySubnet<'static>] = Vec::leak(relays.to_vec());
+        if let Mode::Authoritative { relay_subnets, .. } = &mut cfg.mode {
+            *relay_subnets = relays;
+        }
+        cfg
+    }
+
+    const RELAY_DNS: [Ipv4Addr; 1] = [Ipv4Addr::new(10, 9, 0, 53)];
+
+    fn two_relay_subnets() -> [RelaySubnet<'static>; 2] {
+        let pool = |net: u8| Pool {
+            start: Ipv4Addr::new(10, net, 0, 100),
+            end: Ipv4Addr::new(10, net, 0, 110),
+        };
+        [
+            RelaySubnet {
+                router: Some(Ipv4Addr::new(10, 9, 0, 254)),
+                dns: &RELAY_DNS,
+                lease_time: Some(Duration::from_secs(600)),
+                ..RelaySubnet::new(pool(9), MASK)
+            },
+            RelaySubnet::new(pool(7), MASK),
+        ]
+    }
+
+    /// Option 82 with a circuit id (sub-option 1) and, if given, a link selection (5).
+    fn agent_info(link: Option<Ipv4Addr>) -> &'static [u8] {
+        let mut v = vec![1, 3, b'e', b't', b'h'];
+        if let Some(link) = link {
+            v.extend_from_slice(&[5, 4]);
+            v.extend_from_slice(&link.octets());
+        }
+        Vec::leak(v)
+    }
+
+    #[test]
+    fn relay_router_defaults_to_giaddr_and_subnet_settings_apply() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(relayed(&two_relay_subnets()), &mut slots[..]);
+        let mut r = msg(MessageType::Discover, MAC, None);
+        r.relay_agent_ip = Ipv4Addr::new(10, 7, 0, 1);
+        let (dst, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(
+            dst,
+            Destination::Unicast(SocketAddrV4::new(r.relay_agent_ip, 67))
+        );
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 7, 0, 100));
+        assert_eq!(offer.router, Some(r.relay_agent_ip), "the relay routes");
+        assert_eq!(
+            offer.dns_servers,
+            Some(AddrList::Addrs(&DNS)),
+            "server's DNS"
+        );
+        assert_eq!(offer.lease_time, Some(3600), "server's lease time");
+        assert_eq!(offer.broadcast_address, None);
+
+        let mut r = msg(MessageType::Discover, MAC2, None);
+        r.relay_agent_ip = Ipv4Addr::new(10, 9, 0, 1);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 9, 0, 100));
+        assert_eq!(offer.router, Some(Ipv4Addr::new(10, 9, 0, 254)));
+        assert_eq!(offer.dns_servers, Some(AddrList::Addrs(&RELAY_DNS)));
+        assert_eq!(offer.lease_time, Some(600));
+        assert_eq!(offer.renewal_time, Some(300));
+        let mut req = request(MAC2, offer.your_ip, None);
+        req.relay_agent_ip = r.relay_agent_ip;
+        let (_, ack) = send(&mut s, 1000, &req).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert!(matches!(
+            s.poll_event(),
+            Some(DhcpEvent::LeaseGranted(l)) if l.expires_at == Instant::from_millis(601_000)
+        ));
+        // A relayed client asking for an address of another subnet is refused.
+        let mut wrong = msg(MessageType::Request, MAC, None);
+        wrong.relay_agent_ip = Ipv4Addr::new(10, 7, 0, 1);
+        wrong.requested_ip = Some(Ipv4Addr::new(10, 9, 0, 105));
+        let (dst, nak) = send(&mut s, 2000, &wrong).reply();
+        assert_eq!(nak.message_type, Some(MessageType::Nak));
+        assert_eq!(
+            dst,
+            Destination::Unicast(SocketAddrV4::new(wrong.relay_agent_ip, 67)),
+            "a NAK goes to the relay too (RFC 2131 §4.1)"
+        );
+    }
+
+    #[test]
+    fn link_selection_picks_the_subnet_and_replies_go_to_giaddr() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(relayed(&two_relay_subnets()), &mut slots[..]);
+        // The relay's giaddr is on 10.9.0.0/24 but the client sits on 10.7.0.0/24.
+        let mut r = msg(MessageType::Discover, MAC, None);
+        r.relay_agent_ip = Ipv4Addr::new(10, 9, 0, 1);
+        r.relay_agent_info = Some(OptionBytes::new(agent_info(Some(Ipv4Addr::new(
+            10, 7, 0, 0,
+        )))));
+        let (dst, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 7, 0, 100));
+        assert_eq!(
+            dst,
+            Destination::Unicast(SocketAddrV4::new(r.relay_agent_ip, 67))
+        );
+        assert_eq!(offer.router, None, "giaddr is not on the client's link");
+        // A link selection naming no configured subnet is not served from giaddr's.
+        r.relay_agent_info = Some(OptionBytes::new(agent_info(Some(Ipv4Addr::new(
+            10, 5, 0, 0,
+        )))));
+        assert_eq!(
+            send(&mut s, 0, &r).outcome.ignore_reason(),
+            Some(IgnoreReason::NoSubnetForRelay)
+        );
+        // Without giaddr the sub-option is not trusted: the client is local.
+        r.relay_agent_ip = Ipv4Addr::UNSPECIFIED;
+        r.relay_agent_info = Some(OptionBytes::new(agent_info(Some(Ipv4Addr::new(
+            10, 7, 0, 0,
+        )))));
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.your_ip, ip(88));
+    }
+
+    #[test]
+    fn option_82_is_echoed_last() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(relayed(&two_relay_subnets()), &mut slots[..]);
+        let info = agent_info(Some(Ipv4Addr::new(10, 7, 0, 0)));
+        let mut r = msg(MessageType::Discover, MAC, Some(7));
+        r.relay_agent_ip = Ipv4Addr::new(10, 7, 0, 1);
+        r.relay_agent_info = Some(OptionBytes::new(info));
+        let out = send(&mut s, 0, &r);
+        let (_, offer) = out.reply();
+        assert_eq!(offer.relay_agent_info, Some(OptionBytes::new(info)));
+        // On the wire: the last option before End.
+        let bytes = &out.bytes[..out.outcome.transmit().unwrap().len];
+        let mut at = 240;
+        let mut last = None;
+        while bytes[at] != 255 {
+            if bytes[at] == 0 {
+                at += 1;
+                continue;
+            }
+            last = Some(at);
+            at += 2 + usize::from(bytes[at + 1]);
+        }
+        let last = last.unwrap();
+        assert_eq!(bytes[last], 82);
+        assert_eq!(&bytes[last + 2..last + 2 + info.len()], info);
+        // A request without option 82 gets none back.
+        let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC2, None)).reply();
+        assert_eq!(offer.relay_agent_info, None);
+    }
+
+    #[test]
+    fn link_selection_reads_only_a_well_formed_sub_option_5() {
+        let read = |b: &[u8]| link_selection(OptionBytes::new(b));
+        assert_eq!(read(&[5, 4, 10, 7, 0, 0]), Some(Ipv4Addr::new(10, 7, 0, 0)));
+        assert_eq!(
+            read(&[1, 2, 5, 4, 2, 0, 5, 4, 10, 7, 0, 0]),
+            Some(Ipv4Addr::new(10, 7, 0, 0)),
+            "a 5 inside another sub-option's data is data"
+        );
+        assert_eq!(read(&[5, 3, 10, 7, 0]), None, "wrong length");
+        assert_eq!(read(&[5, 4, 10, 7]), None, "truncated");
+        assert_eq!(read(&[1, 9, 1]), None);
+        assert_eq!(read(&[]), None);
+    }
+
+    #[test]
+    fn relayed_subnet_boot_table_replaces_the_servers() {
+        const LAB: [BootRule<'static>; 1] = [BootRule::new(ClientClass::EfiX64, "lab.efi")];
+        let mut relays = two_relay_subnets();
+        relays[0].boot = &LAB;
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(relayed(&relays), &mut slots[..]);
+        let mut r = msg(MessageType::Discover, MAC, Some(7));
+        r.relay_agent_ip = Ipv4Addr::new(10, 9, 0, 1);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"lab.efi");
+        // A BIOS client there has no rule in the subnet's table: a plain lease.
+        let mut bios = msg(MessageType::Discover, MAC2, Some(0));
+        bios.relay_agent_ip = r.relay_agent_ip;
+        let (_, offer) = send(&mut s, 0, &bios).reply();
+        assert_eq!(offer.your_ip, Ipv4Addr::new(10, 9, 0, 101));
+        assert_eq!(offer.boot_file, b"");
+        // The other relayed subnet and the local one keep the server's table.
+        r.relay_agent_ip = Ipv4Addr::new(10, 7, 0, 1);
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/bootnetx64.efi");
+        r.relay_agent_ip = Ipv4Addr::UNSPECIFIED;
+        let (_, offer) = send(&mut s, 0, &r).reply();
+        assert_eq!(offer.boot_file, b"debian-installer/amd64/bootnetx64.efi");
     }
 }

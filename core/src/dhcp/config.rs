@@ -4,6 +4,8 @@ use core::net::Ipv4Addr;
 use core::time::Duration;
 
 use super::{BootRule, IgnoreReason};
+use crate::wire::dhcp::Repr;
+use crate::wire::dhcp_option::OptionBytes;
 
 /// Server configuration. All borrowed data lives as long as the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +85,9 @@ pub enum Mode<'a> {
         dns: &'a [Ipv4Addr],
         /// Option 28.
         broadcast: Option<Ipv4Addr>,
-        /// Pools for clients behind relay agents, chosen by `giaddr`'s subnet.
-        relay_subnets: &'a [RelaySubnet],
+        /// Pools for clients behind relay agents, chosen by `giaddr`'s subnet, or by the link
+        /// selection sub-option of option 82 when the relay sends one (RFC 3527 §3).
+        relay_subnets: &'a [RelaySubnet<'a>],
     },
     /// proxyDHCP: boot information only, `yiaddr` 0 (PXE spec 2.1 §2.2.5, docs/protocol.md §2).
     Proxy,
@@ -113,16 +116,59 @@ impl Pool {
 }
 
 /// A subnet reached through a relay agent (RFC 2131 §4.3.1: the server picks the address from
-/// `giaddr`'s subnet).
+/// `giaddr`'s subnet; RFC 3527: or from the subnet the relay names in option 82 sub-option 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RelaySubnet {
+pub struct RelaySubnet<'a> {
     /// Addresses to lease there; the subnet is `pool.start` under `subnet_mask`.
     pub pool: Pool,
     /// Option 1 for clients there.
     pub subnet_mask: Ipv4Addr,
-    /// Option 3 for clients there.
+    /// Option 3 for clients there. `None`: the relay's `giaddr` when it lies in this subnet
+    /// (the relay agent's address on the client's link, normally its router), else no option 3.
     pub router: Option<Ipv4Addr>,
+    /// Option 6 for clients there; empty: the server's own `dns`.
+    pub dns: &'a [Ipv4Addr],
+    /// The lease time there; `None`: the server's own `lease_time`.
+    pub lease_time: Option<Duration>,
+    /// The boot table for clients there; empty: the server's own
+    /// [`boot`](DhcpConfig::boot). It replaces that table whole (per-MAC rules included).
+    pub boot: &'a [BootRule<'a>],
+}
+
+impl RelaySubnet<'_> {
+    /// A subnet with `pool` under `subnet_mask`, the relay as router, the server's DNS servers,
+    /// lease time and boot table.
+    pub const fn new(pool: Pool, subnet_mask: Ipv4Addr) -> Self {
+        Self {
+            pool,
+            subnet_mask,
+            router: None,
+            dns: &[],
+            lease_time: None,
+            boot: &[],
+        }
+    }
+}
+
+/// Sub-option 5 of option 82, link selection (RFC 3527 §3): the subnet the client sits on,
+/// when it differs from `giaddr`'s. `None` if absent, malformed or not 4 bytes long.
+pub fn link_selection(relay_agent_info: OptionBytes<'_>) -> Option<Ipv4Addr> {
+    let mut bytes = relay_agent_info.bytes();
+    // Sub-options are code, length, data (RFC 3046 §2.0); bounded by the option's length.
+    while let (Some(code), Some(len)) = (bytes.next(), bytes.next()) {
+        if code == LINK_SELECTION && len == 4 {
+            let mut addr = [0u8; 4];
+            for b in &mut addr {
+                *b = bytes.next()?;
+            }
+            return Some(Ipv4Addr::from(addr));
+        }
+        for _ in 0..len {
+            bytes.next()?;
+        }
+    }
+    None
 }
 
 /// A fixed address for one MAC.
@@ -143,25 +189,31 @@ pub struct LinkCaps {
     pub unicast_to_mac: bool,
 }
 
+/// The link selection sub-option of option 82 (RFC 3527 §3).
+const LINK_SELECTION: u8 = 5;
+
 /// The subnet a client sits on.
 #[derive(Clone, Copy)]
-pub(super) struct Subnet {
+pub(super) struct Subnet<'a> {
     pub(super) pool: Pool,
     pub(super) mask: Ipv4Addr,
     pub(super) router: Option<Ipv4Addr>,
     pub(super) broadcast: Option<Ipv4Addr>,
+    pub(super) dns: &'a [Ipv4Addr],
+    pub(super) lease_time: Duration,
+    pub(super) boot: &'a [BootRule<'a>],
 }
 
-impl Subnet {
+impl Subnet<'_> {
     pub(super) fn holds(&self, ip: Ipv4Addr) -> bool {
         same_net(ip, self.pool.start, self.mask)
     }
 }
 
-impl DhcpConfig<'_> {
+impl<'a> DhcpConfig<'a> {
     /// Whether `mac` may hold `ip` on `subnet`: its reservation, or a pool address that is not
     /// ours and not reserved for someone else.
-    pub(super) fn allowed(&self, mac: [u8; 6], ip: Ipv4Addr, subnet: &Subnet) -> bool {
+    pub(super) fn allowed(&self, mac: [u8; 6], ip: Ipv4Addr, subnet: &Subnet<'_>) -> bool {
         let mut reserved = self.reservations.iter().filter(|r| r.ip == ip);
         if reserved.clone().any(|r| r.mac == mac) {
             return subnet.holds(ip);
@@ -174,43 +226,52 @@ impl DhcpConfig<'_> {
             && !ip.is_broadcast()
     }
 
-    /// The subnet of a client: ours, or the relay's (RFC 2131 §4.3.1).
-    pub(super) fn subnet_for(&self, giaddr: Ipv4Addr) -> Result<Subnet, IgnoreReason> {
+    /// The subnet of a client: ours, or the relay's (RFC 2131 §4.3.1): the one holding the
+    /// link selection address of option 82 if the relay sent one (RFC 3527 §3), else the one
+    /// holding `giaddr`.
+    pub(super) fn subnet_for(&self, req: &Repr<'_>) -> Result<Subnet<'a>, IgnoreReason> {
         let Mode::Authoritative {
             pool,
+            lease_time,
             router,
+            dns,
             broadcast,
             relay_subnets,
-            ..
         } = self.mode
         else {
             return Err(IgnoreReason::UnexpectedMessage);
         };
-        if giaddr.is_unspecified() || same_net(giaddr, self.server_ip, self.subnet_mask) {
+        let giaddr = req.relay_agent_ip;
+        let link = match req.relay_agent_info.and_then(link_selection) {
+            Some(link) if !giaddr.is_unspecified() => link,
+            _ => giaddr,
+        };
+        if link.is_unspecified() || same_net(link, self.server_ip, self.subnet_mask) {
             return Ok(Subnet {
                 pool,
                 mask: self.subnet_mask,
                 router,
                 broadcast,
+                dns,
+                lease_time,
+                boot: self.boot,
             });
         }
         relay_subnets
             .iter()
-            .find(|r| same_net(giaddr, r.pool.start, r.subnet_mask))
+            .find(|r| same_net(link, r.pool.start, r.subnet_mask))
             .map(|r| Subnet {
                 pool: r.pool,
                 mask: r.subnet_mask,
-                router: r.router,
+                router: r
+                    .router
+                    .or_else(|| same_net(giaddr, r.pool.start, r.subnet_mask).then_some(giaddr)),
                 broadcast: None,
+                dns: if r.dns.is_empty() { dns } else { r.dns },
+                lease_time: r.lease_time.unwrap_or(lease_time),
+                boot: if r.boot.is_empty() { self.boot } else { r.boot },
             })
             .ok_or(IgnoreReason::NoSubnetForRelay)
-    }
-
-    pub(super) fn lease_time(&self) -> Duration {
-        match self.mode {
-            Mode::Authoritative { lease_time, .. } => lease_time,
-            Mode::Proxy => Duration::ZERO,
-        }
     }
 }
 

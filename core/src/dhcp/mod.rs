@@ -60,7 +60,9 @@ mod test_util;
 pub use boot::{
     BootChoice, BootRule, ClientClass, ClientInfo, ProxyStrategy, UnknownClass, choose,
 };
-pub use config::{DhcpConfig, INFINITE_LEASE, LinkCaps, Mode, Pool, RelaySubnet, Reservation};
+pub use config::{
+    DhcpConfig, INFINITE_LEASE, LinkCaps, Mode, Pool, RelaySubnet, Reservation, link_selection,
+};
 pub use event::DhcpEvent;
 pub use lease::{Lease, LeaseSlot};
 pub use outcome::{DhcpOutcome, IgnoreReason};
@@ -289,15 +291,17 @@ impl Scratch {
 }
 
 impl<'a> DhcpServer<'a> {
-    /// A reply skeleton (RFC 2131 §4.3.1 table 3): xid, flags, giaddr, chaddr copied; 53, 54.
+    /// A reply skeleton (RFC 2131 §4.3.1 table 3): xid, flags, giaddr, chaddr copied; 53, 54;
+    /// option 82 echoed whole (RFC 3046 §2.2).
     ///
     /// Never inlined: each of its six callers would get its own copy of the whole `Repr`
     /// initialisation (about 700 bytes of firmware for nothing).
     #[inline(never)]
-    pub(super) fn base<'r>(&self, req: &Repr<'_>, kind: MessageType) -> Repr<'r> {
+    pub(super) fn base<'r>(&self, req: &Repr<'r>, kind: MessageType) -> Repr<'r> {
         let mut reply = Repr::new(Op::Reply, req.transaction_id, req.client_hw_addr);
         reply.flags = req.flags;
         reply.relay_agent_ip = req.relay_agent_ip;
+        reply.relay_agent_info = req.relay_agent_info;
         reply.message_type = Some(kind);
         reply.server_identifier = Some(self.cfg.server_ip);
         reply
@@ -349,6 +353,7 @@ impl<'a> DhcpServer<'a> {
             ctx.mac,
             self.cfg.link,
         );
+        #[cfg(any(feature = "log", feature = "defmt"))]
         if let Some(kind) = reply.message_type {
             debug!("dhcp: {} to {}", kind, dst);
         }

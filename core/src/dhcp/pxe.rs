@@ -29,7 +29,9 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Err(IgnoreReason::NotPxeClient);
         }
-        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self
+            .choose(self.cfg.boot, ctx)
+            .ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, MessageType::Ack);
         reply.client_ip = ctx.req.client_ip;
         let (url, name, vendor) = (
@@ -75,7 +77,9 @@ impl<'a> DhcpServer<'a> {
             },
             _ => return Err(IgnoreReason::UnexpectedMessage),
         };
-        let choice = self.choose(ctx).ok_or(IgnoreReason::NoBootRule)?;
+        let choice = self
+            .choose(self.cfg.boot, ctx)
+            .ok_or(IgnoreReason::NoBootRule)?;
         let mut reply = self.base(ctx.req, kind);
         self.add_boot(
             &mut reply,
@@ -99,12 +103,14 @@ impl<'a> DhcpServer<'a> {
         })
     }
 
-    /// Boot information for PXE/HTTP clients that have a rule; plain leases for everyone else.
+    /// Boot information for PXE/HTTP clients that have a rule in `boot` (the client's subnet's
+    /// table); plain leases for everyone else.
     pub(super) fn add_boot_if_client<'r>(
         &self,
         reply: &mut Repr<'r>,
         ctx: &Ctx<'_, 'r>,
         scratch: &'r mut Scratch,
+        boot: &'a [super::BootRule<'a>],
     ) -> Result<(), IgnoreReason>
     where
         'a: 'r,
@@ -112,7 +118,7 @@ impl<'a> DhcpServer<'a> {
         if !ctx.info.is_boot_client() {
             return Ok(());
         }
-        let Some(choice) = self.choose(ctx) else {
+        let Some(choice) = self.choose(boot, ctx) else {
             return Ok(());
         };
         self.add_boot(
@@ -134,8 +140,8 @@ impl<'a> DhcpServer<'a> {
     /// without one the URL would lead nowhere and the firmware had better try PXE.
     ///
     /// [`DhcpConfig::http_port`]: super::DhcpConfig::http_port
-    fn choose(&self, ctx: &Ctx<'_, '_>) -> Option<BootChoice<'a>> {
-        choose(self.cfg.boot, &ctx.info, ctx.mac)
+    fn choose(&self, boot: &[super::BootRule<'a>], ctx: &Ctx<'_, '_>) -> Option<BootChoice<'a>> {
+        choose(boot, &ctx.info, ctx.mac)
             .filter(|c| !c.is_http_fallback() || self.cfg.http_port.is_some())
     }
 

@@ -13,7 +13,8 @@ pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub use http::HttpArgs;
 pub(crate) use serve::boot_file;
 pub use serve::{
-    AddrRange, BootArg, BootMacArg, OnOff, Optional, ReserveArg, ServeArgs, ServeMode, Via,
+    AddrRange, BootArg, BootMacArg, OnOff, Optional, RelaySubnetArg, ReserveArg, ServeArgs,
+    ServeMode, Via,
 };
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};

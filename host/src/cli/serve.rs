@@ -176,6 +176,13 @@ pub struct ServeArgs {
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]
     pub explicit: Vec<String>,
+    /// A subnet behind a DHCP relay agent (repeatable, dhcp mode): its network and the
+    /// addresses to lease there, e.g. 10.1.0.0/24=10.1.0.10-10.1.0.99. Its clients get the
+    /// relay's address as router. The relay must reach this server through the interface. See
+    /// docs/relay.md.
+    #[arg(help_heading = DHCP)]
+    #[arg(long = "relay-subnet", value_name = "CIDR=START-END")]
+    pub relay_subnet: Vec<RelaySubnetArg>,
 }
 
 impl ServeArgs {
@@ -406,4 +413,66 @@ pub(crate) fn boot_file(file: &str) -> Result<String, String> {
         ));
     }
     Ok(file.to_owned())
+}
+
+/// A subnet behind a relay agent: `--relay-subnet CIDR=START-END`, or a `[[subnet]]` table of
+/// the config file, which can also set the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySubnetArg {
+    /// The subnet (its network address and prefix).
+    pub network: Ipv4Cidr,
+    /// Addresses to lease there.
+    pub range: AddrRange,
+    /// Option 3; `None`: the relay's address (`giaddr`).
+    pub router: Option<Ipv4Addr>,
+    /// Option 6; empty: the interface's.
+    pub dns: Vec<Ipv4Addr>,
+    /// The lease time; `None`: the interface's.
+    pub lease_time: Option<Duration>,
+    /// Fixed addresses in this subnet.
+    pub hosts: Vec<ReserveArg>,
+    /// Boot files per class for clients there; empty: the interface's `--boot` rules.
+    pub boot: Vec<BootArg>,
+}
+
+impl RelaySubnetArg {
+    /// A subnet with `range` in `network` and every other setting at its default.
+    ///
+    /// # Errors
+    /// If `network` has host bits set.
+    pub fn new(network: Ipv4Cidr, range: AddrRange) -> Result<Self, String> {
+        if network.addr != network.network() {
+            return Err(format!(
+                "{network} is not a network address: write {}/{}",
+                network.network(),
+                network.prefix
+            ));
+        }
+        Ok(Self {
+            network,
+            range,
+            router: None,
+            dns: Vec::new(),
+            lease_time: None,
+            hosts: Vec::new(),
+            boot: Vec::new(),
+        })
+    }
+}
+
+impl FromStr for RelaySubnetArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (network, range) = s.split_once('=').ok_or_else(|| {
+            format!("'{s}' is not CIDR=START-END, e.g. 10.1.0.0/24=10.1.0.10-10.1.0.99")
+        })?;
+        Self::new(network.trim().parse()?, range.parse()?)
+    }
+}
+
+impl std::fmt::Display for RelaySubnetArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.network, self.range)
+    }
 }

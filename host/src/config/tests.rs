@@ -428,3 +428,162 @@ fn times_read_as_their_flags_do() {
         "{e}"
     );
 }
+
+const RELAYED: &str = r#"
+root = "/r"
+
+[[interface]]
+name = "br0"
+address = "192.168.242.1/24"
+relay-subnet = ["10.3.0.0/24=10.3.0.10-10.3.0.20"]
+
+[[interface.subnet]]
+network = "10.1.0.0/24"
+range = "10.1.0.10-10.1.0.99"
+dns = ["10.1.0.53"]
+lease-time = "10m"
+boot = { efi-x64 = "lab.efi" }
+
+[[interface.subnet.host]]
+mac = "52:54:00:00:01:01"
+ip = "10.1.0.200"
+
+[[interface.subnet]]
+network = "10.2.0.0/16"
+range = "10.2.1.1-10.2.1.50"
+router = "10.2.0.254"
+"#;
+
+#[test]
+fn relayed_subnets_read_from_tables_and_the_key() {
+    let all = ok(RELAYED);
+    let r = &all[0].relay_subnet;
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0].to_string(), "10.1.0.0/24=10.1.0.10-10.1.0.99");
+    assert_eq!(r[0].router, None);
+    assert_eq!(r[0].dns, [Ipv4Addr::new(10, 1, 0, 53)]);
+    assert_eq!(r[0].lease_time, Some(Duration::from_secs(600)));
+    assert_eq!(r[0].hosts.len(), 1);
+    assert_eq!(r[0].hosts[0].ip, Ipv4Addr::new(10, 1, 0, 200));
+    assert_eq!(r[0].boot.len(), 1);
+    assert_eq!(r[0].boot[0].file, "lab.efi");
+    assert!(r[1].boot.is_empty());
+    assert_eq!(r[1].router, Some(Ipv4Addr::new(10, 2, 0, 254)));
+    assert_eq!(r[1].lease_time, None);
+    assert_eq!(r[2].to_string(), "10.3.0.0/24=10.3.0.10-10.3.0.20");
+    let line = describe(&all[0]);
+    assert!(
+        line.contains(
+            "relay-subnet=10.1.0.0/24=10.1.0.10-10.1.0.99(router=relay,hosts=1,boot=efi-x64=lab.efi)"
+        ) && line.contains(
+            "relay-subnet=10.2.0.0/16=10.2.1.1-10.2.1.50(router=10.2.0.254,hosts=0,boot=interface's)"
+        ),
+        "{line}"
+    );
+    // The flag replaces the key; the tables stay.
+    let flagged = resolve_with(
+        RELAYED,
+        &["--relay-subnet", "10.9.0.0/24=10.9.0.5-10.9.0.6"],
+    )
+    .unwrap();
+    let nets: Vec<String> = flagged[0]
+        .relay_subnet
+        .iter()
+        .map(|r| r.network.to_string())
+        .collect();
+    assert_eq!(nets, ["10.1.0.0/24", "10.2.0.0/16", "10.9.0.0/24"]);
+}
+
+#[test]
+fn relayed_subnet_errors_point_at_their_place() {
+    let base = "root = \"/r\"\n[[interface]]\nname = \"br0\"\naddress = \"192.168.242.1/24\"\n";
+    for (extra, want) in [
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.1.10-10.1.1.20\"\n",
+            "pocketpxe.toml:7:9: interface \"br0\": subnet[0].range: range 10.1.1.10-10.1.1.20 is not inside 10.1.0.0/24",
+        ),
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.5/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n",
+            "pocketpxe.toml:6:11: interface \"br0\": subnet[0].network: 10.1.0.5/24 is not a network address: write 10.1.0.0/24",
+        ),
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\nboot = { efi-x65 = \"a\" }\n",
+            "pocketpxe.toml:8:20: interface \"br0\": subnet[0].boot.efi-x65: 'efi-x65': unknown client class",
+        ),
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\n",
+            "pocketpxe.toml:5:1: interface \"br0\": subnet[0]: subnet 10.1.0.0/24 needs range",
+        ),
+        (
+            "[[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n[[interface.subnet.host]]\nmac = \"52:54:00:00:01:01\"\nip = \"10.2.0.1\"\n",
+            "pocketpxe.toml:10:6: interface \"br0\": subnet[0].host[0].ip: host 52:54:00:00:01:01=10.2.0.1 is not a client address in its subnet 10.1.0.0/24",
+        ),
+        (
+            "relay-subnet = [\"10.1.0.0/24=10.1.0.1-10.1.0.9\", \"10.1.0.0/25=10.1.0.20-10.1.0.29\"]\n",
+            "pocketpxe.toml:5:50: interface \"br0\": relay-subnet[1]: subnet 10.1.0.0/25 overlaps subnet 10.1.0.0/24 (of br0)",
+        ),
+        (
+            "relay-subnet = [\"192.168.0.0/16=192.168.1.1-192.168.1.9\"]\n",
+            "pocketpxe.toml:5:17: interface \"br0\": relay-subnet[0]: subnet 192.168.0.0/16 overlaps br0's own subnet",
+        ),
+        (
+            "relay-subnet = [\"10.1.0.0/24\"]\n",
+            "pocketpxe.toml:5:16: interface \"br0\": relay-subnet: '10.1.0.0/24' is not CIDR=START-END",
+        ),
+        (
+            "mode = \"proxy\"\nrelay-subnet = [\"10.1.0.0/24=10.1.0.1-10.1.0.9\"]\n",
+            "pocketpxe.toml:6:16: interface \"br0\": relay-subnet: `relay-subnet` only applies to mode = \"dhcp\"",
+        ),
+    ] {
+        let e = err(&format!("{base}{extra}"));
+        let e = e.trim_start_matches("/etc/pocketpxe/");
+        assert!(e.starts_with(want), "got  {e}\nwant {want}");
+    }
+    // The same MAC in a subnet's host and an interface host.
+    let e = err(&format!(
+        "{base}[[interface.host]]\nmac = \"52:54:00:00:01:01\"\nip = \"192.168.242.50\"\n\
+         [[interface.subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n\
+         [[interface.subnet.host]]\nmac = \"52:54:00:00:01:01\"\nip = \"10.1.0.5\"\n"
+    ));
+    assert!(
+        e.contains("subnet[0]: hosts") && e.contains("share the MAC"),
+        "{e}"
+    );
+    // A flag's own error names the flag.
+    let e = resolve_with(base, &["--relay-subnet", "10.1.0.0/24=10.1.1.1-10.1.1.2"]).unwrap_err();
+    assert!(
+        e.starts_with("--relay-subnet: range 10.1.1.1-10.1.1.2 is not inside"),
+        "{e}"
+    );
+}
+
+#[test]
+fn top_level_subnets_are_defaults_of_dhcp_interfaces() {
+    let text = "root = \"/r\"\n\
+        [[subnet]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.10-10.1.0.20\"\n\
+        [[interface]]\nname = \"br0\"\n\
+        [[interface]]\nname = \"br1\"\nmode = \"proxy\"\n";
+    let all = ok(text);
+    assert_eq!(all[0].relay_subnet.len(), 1);
+    assert!(
+        all[1].relay_subnet.is_empty(),
+        "a proxy interface skips them"
+    );
+    // Two dhcp interfaces would both declare it.
+    let e = err(&text.replace("mode = \"proxy\"\n", ""));
+    assert!(
+        e.contains("subnet[0]: subnet 10.1.0.0/24 overlaps subnet 10.1.0.0/24 (of br0)"),
+        "{e}"
+    );
+    // An interface's own tables replace the top level's.
+    let own = ok(&text.replace(
+        "name = \"br0\"\n",
+        "name = \"br0\"\n[[interface.subnet]]\nnetwork = \"10.5.0.0/16\"\nrange = \"10.5.1.1-10.5.1.9\"\n",
+    ));
+    let nets: Vec<String> = own[0]
+        .relay_subnet
+        .iter()
+        .map(|r| r.network.to_string())
+        .collect();
+    assert_eq!(nets, ["10.5.0.0/16"]);
+}

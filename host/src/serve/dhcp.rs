@@ -33,7 +33,7 @@ use crate::sys::udp::{BindOptions, ListenError};
 use crate::sys::udp_batch::{self, RecvSlots};
 use pocketpxe_core::dhcp::{
     BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
-    LeaseSlot, Mode, PXE_PORT, Pool, Reservation, Summary,
+    LeaseSlot, Mode, PXE_PORT, Pool, RelaySubnet, Reservation, Summary,
 };
 use pocketpxe_core::wire::dhcp::MessageType;
 use pocketpxe_core::{Destination, Instant, Mac, Received};
@@ -138,6 +138,29 @@ pub struct DhcpTaskConfig {
     /// their boot file as an `http://` URL, and HTTP boot URLs name the port (see
     /// `pocketpxe_core::dhcp::DhcpConfig::http_port`).
     pub http_port: Option<u16>,
+    /// Subnets behind relay agents (authoritative mode); fixed until a restart.
+    pub relay_subnets: Vec<RelaySubnetSpec>,
+}
+
+/// A subnet behind a relay agent (see [`RelaySubnet`]), chosen by `giaddr` or option 82 link
+/// selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySubnetSpec {
+    /// The subnet.
+    pub network: Ipv4Cidr,
+    /// Addresses to lease there.
+    pub pool: Pool,
+    /// Option 3; `None`: the relay's `giaddr`.
+    pub router: Option<Ipv4Addr>,
+    /// Option 6; empty: the interface's.
+    pub dns: Vec<Ipv4Addr>,
+    /// The lease time; `None`: the interface's.
+    pub lease_time: Option<Duration>,
+    /// Fixed addresses there.
+    pub hosts: Vec<Reservation>,
+    /// Boot rules per class there (`mac` unset); empty: the interface's table. The interface's
+    /// per-MAC rules apply there too.
+    pub boot: Vec<BootSpec>,
 }
 
 /// Why the DHCP task could not start or had to stop. Every message names the interface or file.
@@ -285,7 +308,16 @@ impl DhcpService {
         let slot_count = match &cfg.mode {
             DhcpModeConfig::Authoritative { pool, .. } => {
                 let pool_len = u32::from(pool.end).saturating_sub(u32::from(pool.start)) as usize;
-                (pool_len + 1 + cfg.reservations.len() + stored.len() + 16).min(MAX_LEASE_SLOTS)
+                let relayed: usize = cfg
+                    .relay_subnets
+                    .iter()
+                    .map(|r| {
+                        let len = u32::from(r.pool.end).saturating_sub(u32::from(r.pool.start));
+                        len as usize + 1 + r.hosts.len()
+                    })
+                    .sum();
+                (pool_len + 1 + relayed + cfg.reservations.len() + stored.len() + 16)
+                    .min(MAX_LEASE_SLOTS)
             }
             DhcpModeConfig::Proxy => 0,
         };
@@ -305,6 +337,9 @@ impl DhcpService {
             main: (&main, cfg.port),
             pxe: pxe.as_ref().map(|sock| (sock, PXE_PORT)),
         };
+        let served: Vec<Ipv4Cidr> = std::iter::once(cfg.server)
+            .chain(cfg.relay_subnets.iter().map(|r| r.network))
+            .collect();
         loop {
             let rules: Vec<BootRule<'_>> = boot
                 .iter()
@@ -313,7 +348,10 @@ impl DhcpService {
                     ..BootRule::new(b.class, &b.file)
                 })
                 .collect();
-            let core_cfg = core_config(&cfg, &rules, &reservations);
+            let subnet_rules = relay_boot_rules(&cfg, &boot);
+            let relays = relay_subnets(&cfg, &subnet_rules);
+            let all_reservations = with_relay_hosts(&cfg, &reservations);
+            let core_cfg = core_config(&cfg, &rules, &all_reservations, &relays);
             let server = if stored.is_some() {
                 DhcpServer::new(core_cfg, &mut slots[..])
             } else {
@@ -326,7 +364,7 @@ impl DhcpService {
                 metrics.as_mut(),
             );
             if let Some(stored) = stored.take() {
-                driver.restore(stored, cfg.server);
+                driver.restore(stored, &served);
                 driver.report_pool();
                 tracing::info!(
                     interface = %cfg.interface,
@@ -337,6 +375,11 @@ impl DhcpService {
                         DhcpModeConfig::Proxy => None,
                     },
                     leases = driver.server.leases().count(),
+                    relay_subnets = (!cfg.relay_subnets.is_empty()).then(|| {
+                        let nets: Vec<String> =
+                            cfg.relay_subnets.iter().map(|r| r.network.to_string()).collect();
+                        nets.join(",")
+                    }),
                     "DHCP server ready"
                 );
             }
@@ -345,6 +388,9 @@ impl DhcpService {
                 .await;
             carry = driver.into_carry();
             drop(rules);
+            drop(all_reservations);
+            drop(relays);
+            drop(subnet_rules);
             match exit? {
                 Exit::Stop => {
                     tracing::info!(interface = %cfg.interface, "DHCP server stopped");
@@ -480,6 +526,7 @@ fn core_config<'a>(
     cfg: &'a DhcpTaskConfig,
     rules: &'a [BootRule<'a>],
     reservations: &'a [Reservation],
+    relays: &'a [RelaySubnet<'a>],
 ) -> DhcpConfig<'a> {
     let mode = match &cfg.mode {
         DhcpModeConfig::Authoritative {
@@ -493,7 +540,7 @@ fn core_config<'a>(
             router: *router,
             dns,
             broadcast: Some(cfg.server.broadcast()),
-            relay_subnets: &[],
+            relay_subnets: relays,
         },
         DhcpModeConfig::Proxy => Mode::Proxy,
     };
@@ -502,6 +549,54 @@ fn core_config<'a>(
     core_cfg.reservations = reservations;
     core_cfg.http_port = cfg.http_port;
     core_cfg
+}
+
+/// The boot table of each relayed subnet: its own classes, then the interface's per-MAC rules
+/// from `boot` (as reloaded); empty for a subnet without a table of its own.
+fn relay_boot_rules<'a>(cfg: &'a DhcpTaskConfig, boot: &'a [BootSpec]) -> Vec<Vec<BootRule<'a>>> {
+    cfg.relay_subnets
+        .iter()
+        .map(|r| {
+            if r.boot.is_empty() {
+                return Vec::new();
+            }
+            r.boot
+                .iter()
+                .chain(boot.iter().filter(|b| b.mac.is_some()))
+                .map(|b| BootRule {
+                    mac: b.mac,
+                    ..BootRule::new(b.class, &b.file)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The core's view of the relayed subnets, with their boot tables from [`relay_boot_rules`].
+fn relay_subnets<'a>(
+    cfg: &'a DhcpTaskConfig,
+    rules: &'a [Vec<BootRule<'a>>],
+) -> Vec<RelaySubnet<'a>> {
+    cfg.relay_subnets
+        .iter()
+        .zip(rules)
+        .map(|(r, rules)| RelaySubnet {
+            router: r.router,
+            dns: &r.dns,
+            lease_time: r.lease_time,
+            boot: rules,
+            ..RelaySubnet::new(r.pool, r.network.mask())
+        })
+        .collect()
+}
+
+/// `reservations` (which a reload replaces) and the relayed subnets' hosts (which stay).
+fn with_relay_hosts(cfg: &DhcpTaskConfig, reservations: &[Reservation]) -> Vec<Reservation> {
+    reservations
+        .iter()
+        .chain(cfg.relay_subnets.iter().flat_map(|r| &r.hosts))
+        .copied()
+        .collect()
 }
 
 /// The driver's state that outlives a rebuild of the core server.
@@ -721,8 +816,9 @@ impl Driver<'_> {
         }
     }
 
-    /// Puts the stored leases back; drops the ones that ran out while we were stopped.
-    fn restore(&mut self, stored: Vec<LeaseRecord>, subnet: Ipv4Cidr) {
+    /// Puts the stored leases back; drops the ones that ran out while we were stopped, and
+    /// those in none of the `served` subnets (ours first, then the relayed ones).
+    fn restore(&mut self, stored: Vec<LeaseRecord>, served: &[Ipv4Cidr]) {
         let Some(file) = self.file else { return };
         let now_unix_ms = unix_ms();
         let now = self.clock.now();
@@ -737,9 +833,10 @@ impl Driver<'_> {
                 dropped += 1;
                 continue;
             }
-            if !subnet.contains(record.ip) {
+            if !served.iter().any(|s| s.contains(record.ip)) {
+                let subnets: Vec<String> = served.iter().map(ToString::to_string).collect();
                 tracing::warn!(file = %file.path().display(), mac, ip = %record.ip,
-                    "stored lease is outside {subnet}: dropped");
+                    "stored lease is outside {}: dropped", subnets.join(", "));
                 dropped += 1;
                 continue;
             }
@@ -999,7 +1096,20 @@ impl Driver<'_> {
     /// Tells the boot timeline how many leases the lease file holds.
     fn report_pool(&self) {
         if let Some(watch) = &self.watch {
-            watch.set_pool_used(self.iface, self.saved.len());
+            // The interface's pool: leases in relayed subnets are not counted in it.
+            let used = match self.server.config().mode {
+                Mode::Authoritative { relay_subnets, .. } if !relay_subnets.is_empty() => {
+                    let relayed = |ip: Ipv4Addr| {
+                        relay_subnets.iter().any(|r| {
+                            let mask = u32::from(r.subnet_mask);
+                            u32::from(ip) & mask == u32::from(r.pool.start) & mask
+                        })
+                    };
+                    self.saved.by_ip.keys().filter(|ip| !relayed(**ip)).count()
+                }
+                _ => self.saved.len(),
+            };
+            watch.set_pool_used(self.iface, used);
         }
     }
 
@@ -1196,7 +1306,8 @@ fn log_ignored(
         | IgnoreReason::LeaseTableFull
         | IgnoreReason::BootFileTooLong
         | IgnoreReason::ReplyTooLarge
-        | IgnoreReason::EventQueueFull => ignored!(warn),
+        | IgnoreReason::EventQueueFull
+        | IgnoreReason::NoSubnetForRelay => ignored!(warn),
         IgnoreReason::NoBootRule => ignored!(info),
         _ => ignored!(debug),
     }

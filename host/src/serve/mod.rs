@@ -425,6 +425,7 @@ fn prepare_one(
         };
     let mode = dhcp_mode(args, iface_name, server)?;
     let reservations = reservations(args, iface_name, server)?;
+    let relay_subnets = relay_subnets(args, iface_name, server)?;
     if let Some(dist) = &args.debian {
         fetch_debian(args, dist, server)?;
     }
@@ -451,6 +452,7 @@ fn prepare_one(
         port: args.dhcp_port,
         // HTTP boot URLs and iPXE scripts point at the HTTP server, unless it is off.
         http_port: (!args.no_http).then_some(args.http_port),
+        relay_subnets,
     })?;
     let tftp_listen = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.tftp_port);
     let listener = crate::sys::udp::bind(
@@ -836,6 +838,71 @@ fn reservations(
             ip: r.ip,
         })
         .collect())
+}
+
+/// The subnets behind relay agents (`--relay-subnet`, `[[subnet]]`), checked: dhcp mode only,
+/// ranges and hosts inside their network, apart from each other and from the server's subnet.
+///
+/// # Errors
+/// A message naming the subnet and what is wrong.
+fn relay_subnets(
+    args: &ServeArgs,
+    iface: &str,
+    server: Ipv4Cidr,
+) -> Result<Vec<dhcp::RelaySubnetSpec>, ServeError> {
+    if args.relay_subnet.is_empty() {
+        return Ok(Vec::new());
+    }
+    if args.mode != ServeMode::Dhcp {
+        return Err(ServeError::Range(format!(
+            "relayed subnets on {iface} only apply in dhcp mode"
+        )));
+    }
+    let overlap = |a: Ipv4Cidr, b: Ipv4Cidr| a.contains(b.network()) || b.contains(a.network());
+    let mut out: Vec<dhcp::RelaySubnetSpec> = Vec::new();
+    for r in &args.relay_subnet {
+        crate::config::check_relay_subnet(r).map_err(|(_, m)| ServeError::Range(m))?;
+        if overlap(r.network, server) {
+            return Err(ServeError::Range(format!(
+                "relayed subnet {} overlaps {iface}'s own subnet {server}",
+                r.network
+            )));
+        }
+        if let Some(other) = out.iter().find(|o| overlap(o.network, r.network)) {
+            return Err(ServeError::Range(format!(
+                "relayed subnets {} and {} overlap",
+                other.network, r.network
+            )));
+        }
+        out.push(dhcp::RelaySubnetSpec {
+            network: r.network,
+            pool: Pool {
+                start: r.range.start,
+                end: r.range.end,
+            },
+            router: r.router,
+            dns: r.dns.clone(),
+            lease_time: r.lease_time,
+            boot: r
+                .boot
+                .iter()
+                .map(|b| BootSpec {
+                    class: b.class,
+                    mac: None,
+                    file: b.file.clone(),
+                })
+                .collect(),
+            hosts: r
+                .hosts
+                .iter()
+                .map(|h| Reservation {
+                    mac: h.mac,
+                    ip: h.ip,
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// The rules a reload can change, per interface, from resolved settings (flags, or a config

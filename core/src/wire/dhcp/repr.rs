@@ -88,6 +88,9 @@ pub struct Repr<'a> {
     pub client_uuid: Option<OptionBytes<'a>>,
     /// Option 175 (iPXE).
     pub ipxe_encap: Option<OptionBytes<'a>>,
+    /// Option 82, the relay agent information (RFC 3046): sub-options, kept whole. Emitted
+    /// last, as RFC 3046 §2.2 asks of a server echoing it.
+    pub relay_agent_info: Option<OptionBytes<'a>>,
 }
 
 impl<'a> Repr<'a> {
@@ -130,6 +133,7 @@ impl<'a> Repr<'a> {
             client_ndi: None,
             client_uuid: None,
             ipxe_encap: None,
+            relay_agent_info: None,
         }
     }
 
@@ -192,6 +196,7 @@ impl<'a> Repr<'a> {
                 code::CLIENT_NDI => &mut repr.client_ndi,
                 code::CLIENT_UUID => &mut repr.client_uuid,
                 code::IPXE_ENCAP => &mut repr.ipxe_encap,
+                code::RELAY_AGENT_INFO => &mut repr.relay_agent_info,
                 code::OVERLOAD => {
                     if !matches!(opt.data, [1..=3]) {
                         return Err(Error::BadOption { code: opt.code });
@@ -363,7 +368,7 @@ impl<'a> Repr<'a> {
         Ok(())
     }
 
-    fn byte_options(&self) -> [(u8, Option<OptionBytes<'a>>); 13] {
+    fn byte_options(&self) -> [(u8, Option<OptionBytes<'a>>); 14] {
         [
             (code::VENDOR_CLASS_ID, self.vendor_class_id),
             (code::CLIENT_IDENTIFIER, self.client_identifier),
@@ -378,6 +383,8 @@ impl<'a> Repr<'a> {
             (code::CLIENT_UUID, self.client_uuid),
             (code::VENDOR_SPECIFIC, self.vendor_specific),
             (code::IPXE_ENCAP, self.ipxe_encap),
+            // Last (RFC 3046 §2.2).
+            (code::RELAY_AGENT_INFO, self.relay_agent_info),
         ]
     }
 

@@ -219,6 +219,8 @@ pub mod code {
     pub const BOOTFILE_NAME: u8 = 67;
     /// User class (RFC 3004 §4); iPXE sends `iPXE` unframed.
     pub const USER_CLASS: u8 = 77;
+    /// Relay agent information (RFC 3046 §2.0).
+    pub const RELAY_AGENT_INFO: u8 = 82;
     /// Client system architecture (RFC 4578 §2.1).
     pub const CLIENT_ARCH: u8 = 93;
     /// Client network device interface (RFC 4578 §2.2).
