@@ -10,9 +10,9 @@
 //! call) and handled (a batch), the leases the batch changed are appended to the lease file
 //! with one `fdatasync`, and only then do the batch's ACKs go out (`sendmmsg`, up to 64 per
 //! call); offers and NAKs need no save and go out at once. Under load the saves are group
-//! commits: at most one per [`COMMIT_INTERVAL`] unless [`COMMIT_BATCH`] ACKs wait, so that one
-//! `fdatasync` covers the ACKs of several batches. If the file cannot be written the ACKs that announce a change are
-//! withheld (the clients retry) and the error names the file. On start, the file's unexpired
+//! commits: at most one per 10 ms (`COMMIT_INTERVAL`) unless 64 ACKs (`COMMIT_BATCH`) wait, so
+//! that one `fdatasync` covers the ACKs of several batches. If the file cannot be written the
+//! ACKs that announce a change are withheld (the clients retry) and the error names the file. On start, the file's unexpired
 //! leases are restored and the file is compacted; it is compacted again when superseded
 //! records outnumber live ones (see [`crate::serve::lease_file`]).
 //!
