@@ -90,6 +90,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- peers (no services started)
+# Whether server $1 is to be measured (every one unless --only names others).
+wanted() { [ -z "$ONLY" ] || echo ",$ONLY," | grep -q ",$1,"; }
+
 install_peers() {
     log "installing peers into $PEERS (no services are started)"
     export DEBIAN_FRONTEND=noninteractive
@@ -99,16 +102,17 @@ install_peers() {
             || log "apt-get install failed; peers that need it are skipped"
     fi
     for pkg in tftpd-hpa atftpd; do
-        if [ ! -d "$PEERS/$pkg" ]; then
+        if wanted "$pkg" && [ ! -d "$PEERS/$pkg" ]; then
             (cd "$PEERS" && rm -f "${pkg}"_*.deb && timeout 300 apt-get download "$pkg" >&2 \
                 && dpkg-deb -x "${pkg}"_*.deb "$PEERS/$pkg") || log "$pkg: download failed, skipped"
         fi
     done
-    if [ ! -x "$PEERS/rs/bin/tftpd" ] && command -v cargo >/dev/null; then
+    if wanted rs-tftpd && [ ! -x "$PEERS/rs/bin/tftpd" ] && command -v cargo >/dev/null; then
         timeout 900 cargo install --quiet tftpd --root "$PEERS/rs" >&2 \
             || log "rs-tftpd: cargo install tftpd failed, skipped"
     fi
-    if [ ! -x "$PEERS/async-tftp/target/release/async-tftpd" ] && command -v cargo >/dev/null; then
+    if wanted async-tftp && [ ! -x "$PEERS/async-tftp/target/release/async-tftpd" ] \
+        && command -v cargo >/dev/null; then
         # async-tftp's README server; its examples hard-code 0.0.0.0:6969 and trace logging.
         mkdir -p "$PEERS/async-tftp/src"
         cat > "$PEERS/async-tftp/Cargo.toml" <<'EOF'
@@ -336,7 +340,7 @@ SHA_TINY=$(sha256sum < "$ROOT/tiny.bin" | cut -d' ' -f1)
 
 SERVERS=""
 for s in pocketpxe tftpd-hpa atftpd dnsmasq rs-tftpd async-tftp; do
-    if [ -n "$ONLY" ] && ! echo ",$ONLY," | grep -q ",$s,"; then continue; fi
+    wanted "$s" || continue
     if server_available "$s"; then SERVERS="$SERVERS $s"; else log "$s: not available, skipped"; fi
 done
 log "servers:$SERVERS; scenarios: $SCENARIOS; rounds: $ROUNDS; results in $RESULTS"
