@@ -6,6 +6,9 @@
 #   sudo benches/compare.sh [--quick] [--rounds N] [--out DIR] [--peers DIR] [--max-minutes M]
 #                           [--only SERVER,...] [--scenarios "c64 w16c64 ..."] [--client-threads N]
 #
+# With PPX_BASE=/path/to/an/earlier/pocketpxe, that build is measured too, as pocketpxe-base
+# (before/after in the same run; it is not counted as a peer).
+#
 # Loads with many clients run the load tool with --threads N (default: the number of CPUs),
 # so that the client side is not capped at one CPU while the server may be the bottleneck.
 #
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
         --only) ONLY="$2"; shift ;;
         --scenarios) SCENARIOS="$2"; shift ;;
         --client-threads) CLIENT_THREADS="$2"; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -154,6 +157,8 @@ server_cmd() {
     case "$1" in
         pocketpxe) echo "$PPX tftp --root $ROOT --listen 0.0.0.0:69 --max-transfers 12000 \
             --max-blksize 65464 --max-windowsize 64 -q" ;;
+        pocketpxe-base) echo "$PPX_BASE tftp --root $ROOT --listen 0.0.0.0:69 \
+            --max-transfers 12000 --max-blksize 65464 --max-windowsize 64 -q" ;;
         tftpd-hpa) echo "$PEERS/tftpd-hpa/usr/sbin/in.tftpd --listen --foreground \
             --address 0.0.0.0:69 --user nobody --secure $ROOT" ;;
         atftpd) echo "$PEERS/atftpd/usr/sbin/atftpd --daemon --no-fork --port 69 \
@@ -171,6 +176,7 @@ server_cmd() {
 server_available() {
     case "$1" in
         pocketpxe) [ -x "$PPX" ] ;;
+        pocketpxe-base) [ -n "${PPX_BASE:-}" ] && [ -x "$PPX_BASE" ] ;;
         tftpd-hpa) [ -x "$PEERS/tftpd-hpa/usr/sbin/in.tftpd" ] ;;
         atftpd) [ -x "$PEERS/atftpd/usr/sbin/atftpd" ] ;;
         dnsmasq) command -v dnsmasq >/dev/null ;;
@@ -339,7 +345,7 @@ SHA_SMALL=$(sha256sum < "$ROOT/small.bin" | cut -d' ' -f1)
 SHA_TINY=$(sha256sum < "$ROOT/tiny.bin" | cut -d' ' -f1)
 
 SERVERS=""
-for s in pocketpxe tftpd-hpa atftpd dnsmasq rs-tftpd async-tftp; do
+for s in pocketpxe pocketpxe-base tftpd-hpa atftpd dnsmasq rs-tftpd async-tftp; do
     wanted "$s" || continue
     if server_available "$s"; then SERVERS="$SERVERS $s"; else log "$s: not available, skipped"; fi
 done

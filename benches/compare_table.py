@@ -68,7 +68,8 @@ def main():
             fails[key][0] += int(ok)
             fails[key][1] += int(failed)
             fails[key][2] += int(corrupt)
-    peers = [s for s in servers if s != "pocketpxe"]
+    # pocketpxe-base (PPX_BASE: an earlier build, for before/after) is not a peer.
+    peers = [s for s in servers if not s.startswith("pocketpxe")]
 
     def peers_for(scenario):
         if scenario in WINDOWED:
