@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+use tokio::io::ReadBuf;
 use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 
@@ -409,7 +410,13 @@ impl Driver<'_> {
         let mut rx_buf = vec![0u8; RX_BUF_LEN];
         let mut accepting = true;
         let mut grace_deadline: Option<tokio::time::Instant> = None;
-        // One timer, moved only when the core's deadline moves (no timer churn per datagram).
+        // Made once: a new one per turn would join and leave the shutdown signal's waiters.
+        let shutdown = shutdown.requested();
+        tokio::pin!(shutdown);
+        // One timer, moved only when the core's deadline comes earlier than the timer's: in
+        // lock-step every ACK moves the deadline later, and the timer then rings once per
+        // timeout period (the core finds nothing due and the timer is set again) instead of
+        // being moved per block.
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut timer_at: Option<pocketpxe_core::Instant> = None;
@@ -418,18 +425,17 @@ impl Driver<'_> {
                 tracing::info!("TFTP server stopped");
                 return Ok(());
             }
-            let next = self.server.poll_timeout();
-            if next != timer_at
-                && let Some(at) = next
+            if let Some(at) = self.server.poll_timeout()
+                && timer_at.is_none_or(|armed| at < armed)
             {
                 timer.as_mut().reset(self.clock.deadline(at));
+                timer_at = Some(at);
             }
-            timer_at = next;
             let ready = self.ready.clone();
             let mut ready_ids = std::mem::take(&mut self.ready_ids);
             // Unbiased: a flood of requests must not starve running transfers, nor the reverse.
             tokio::select! {
-                () = shutdown.requested(), if accepting => {
+                () = &mut shutdown, if accepting => {
                     accepting = false;
                     grace_deadline = Some(tokio::time::Instant::now() + grace);
                     tracing::info!(
@@ -446,7 +452,13 @@ impl Driver<'_> {
                     self.abort_running().await;
                     return Ok(());
                 }
-                received = self.listener.recv_from(&mut rx_buf), if accepting => {
+                // Polled in place: the socket keeps one waker, no waiter joins and leaves a list.
+                received = std::future::poll_fn(|cx| {
+                    let mut buf = ReadBuf::new(&mut rx_buf);
+                    self.listener
+                        .poll_recv_from(cx, &mut buf)
+                        .map_ok(|src| (buf.filled().len(), src))
+                }), if accepting => {
                     match received {
                         Ok((len, SocketAddr::V4(src))) => {
                             self.on_request(src, &rx_buf[..len]).await;
