@@ -599,19 +599,29 @@ fn with_relay_hosts(cfg: &DhcpTaskConfig, reservations: &[Reservation]) -> Vec<R
         .collect()
 }
 
-/// The driver's state that outlives a rebuild of the core server.
+/// The driver's state that outlives a rebuild of the core server (a reload of its rules).
 struct Carry {
     clock: Clock,
+    /// Unix time (ms) of the clock's `Instant::ZERO`: converts expiries for the lease file.
     unix_ms_at_zero: u64,
     book: ClientBook,
+    /// The replies of one batch, back to back; `tx_used` bytes are taken.
     tx: Vec<u8>,
     tx_used: usize,
+    /// Requests handled in this batch, in order, waiting for the lease file to be saved.
     pending: Vec<Pending>,
+    /// Whether any request of this batch changed a lease.
     batch_changed: bool,
+    /// When the lease file was last saved (or a save failed).
     last_save: Option<tokio::time::Instant>,
+    /// The lease file open for appending; `None` until the first compaction succeeds, and
+    /// again after a failed append (the next save compacts).
     journal: Option<LeaseJournal>,
+    /// What the lease file holds.
     saved: SavedLeases,
+    /// Lease changes reported by the core and not yet in the lease file.
     changes: Vec<LeaseRecord>,
+    /// The boot timeline, fed every exchange.
     watch: Option<BootWatch>,
 }
 
@@ -641,37 +651,12 @@ impl Carry {
         iface: &'a str,
         metrics: Option<&'a mut DhcpMetrics>,
     ) -> Driver<'a> {
-        let Self {
-            clock,
-            unix_ms_at_zero,
-            book,
-            tx,
-            tx_used,
-            pending,
-            batch_changed,
-            last_save,
-            journal,
-            saved,
-            changes,
-            watch,
-        } = self;
         Driver {
             server,
-            clock,
-            unix_ms_at_zero,
             file,
-            book,
             iface,
-            tx,
-            tx_used,
-            pending,
-            batch_changed,
-            last_save,
-            journal,
-            saved,
-            changes,
-            watch,
             metrics,
+            state: self,
         }
     }
 }
@@ -685,31 +670,11 @@ struct Sockets<'s> {
 /// The loop's state.
 struct Driver<'a> {
     server: DhcpServer<'a>,
-    clock: Clock,
-    /// Unix time (ms) of the clock's `Instant::ZERO`: converts expiries for the lease file.
-    unix_ms_at_zero: u64,
     file: Option<&'a LeaseFile>,
-    book: ClientBook,
     iface: &'a str,
-    /// The replies of one batch, back to back; `tx_used` bytes are taken.
-    tx: Vec<u8>,
-    tx_used: usize,
-    /// Requests handled in this batch, in order, waiting for the lease file to be saved.
-    pending: Vec<Pending>,
-    /// Whether any request of this batch changed a lease.
-    batch_changed: bool,
-    /// When the lease file was last saved (or a save failed).
-    last_save: Option<tokio::time::Instant>,
-    /// The lease file open for appending; `None` until the first compaction succeeds, and
-    /// again after a failed append (the next save compacts).
-    journal: Option<LeaseJournal>,
-    /// What the lease file holds.
-    saved: SavedLeases,
-    /// Lease changes reported by the core and not yet in the lease file.
-    changes: Vec<LeaseRecord>,
-    /// The boot timeline, fed every exchange.
-    watch: Option<BootWatch>,
     metrics: Option<&'a mut DhcpMetrics>,
+    /// Everything else, kept across a rebuild of `server`.
+    state: Carry,
 }
 
 /// A handled request whose reply (if any) waits for the batch's lease-file save.
@@ -749,7 +714,10 @@ impl Driver<'_> {
         let (main, port) = sockets.main;
         let pxe = sockets.pxe.map(|(socket, _)| socket);
         loop {
-            let timer = self.server.poll_timeout().map(|at| self.clock.deadline(at));
+            let timer = self
+                .server
+                .poll_timeout()
+                .map(|at| self.state.clock.deadline(at));
             // ACKs waiting for their save (group commit): the save is due at `hold`; meanwhile
             // the sockets are read as before, what comes joins the batch, and the replies that
             // need no save (offers) go out.
@@ -782,38 +750,7 @@ impl Driver<'_> {
 
     /// Everything but the core server (dropped) and what it borrows.
     fn into_carry(self) -> Carry {
-        let Self {
-            server: _,
-            clock,
-            unix_ms_at_zero,
-            file: _,
-            book,
-            iface: _,
-            tx,
-            tx_used,
-            pending,
-            batch_changed,
-            last_save,
-            journal,
-            saved,
-            changes,
-            watch,
-            metrics: _,
-        } = self;
-        Carry {
-            clock,
-            unix_ms_at_zero,
-            book,
-            tx,
-            tx_used,
-            pending,
-            batch_changed,
-            last_save,
-            journal,
-            saved,
-            changes,
-            watch,
-        }
+        self.state
     }
 
     /// Puts the stored leases back; drops the ones that ran out while we were stopped, and
@@ -821,7 +758,7 @@ impl Driver<'_> {
     fn restore(&mut self, stored: Vec<LeaseRecord>, served: &[Ipv4Cidr]) {
         let Some(file) = self.file else { return };
         let now_unix_ms = unix_ms();
-        let now = self.clock.now();
+        let now = self.state.clock.now();
         let mut dropped = 0usize;
         for record in stored {
             let mac = Mac(record.mac).to_string();
@@ -846,7 +783,7 @@ impl Driver<'_> {
                 expires_at: now + Duration::from_millis(remaining),
             };
             match self.server.restore(lease) {
-                Ok(()) => self.book.record(record.ip, record.mac),
+                Ok(()) => self.state.book.record(record.ip, record.mac),
                 Err(err) => {
                     tracing::warn!(file = %file.path().display(), mac, ip = %record.ip,
                         error = %err, "stored lease not restored");
@@ -885,33 +822,35 @@ impl Driver<'_> {
     /// One datagram: the core answers it into the batch's transmit buffer; the reply waits in
     /// `pending` until [`Driver::finish_batch`] has saved the leases.
     fn on_datagram(&mut self, port: u16, src: SocketAddrV4, payload: &[u8]) {
-        let now = self.clock.now();
+        let now = self.state.clock.now();
         let rx = Received {
             src,
             dst: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
             payload,
         };
-        if self.tx.len() < self.tx_used + TX_BUF_LEN {
-            self.tx.resize(self.tx_used + TX_BUF_LEN, 0);
+        if self.state.tx.len() < self.state.tx_used + TX_BUF_LEN {
+            self.state.tx.resize(self.state.tx_used + TX_BUF_LEN, 0);
         }
-        let outcome = self.server.handle(now, &rx, &mut self.tx[self.tx_used..]);
+        let outcome = self
+            .server
+            .handle(now, &rx, &mut self.state.tx[self.state.tx_used..]);
         let changed = self.drain_events();
-        self.batch_changed |= changed;
+        self.state.batch_changed |= changed;
         if let (Some(metrics), Ok(outcome)) = (self.metrics.as_deref(), &outcome) {
             metrics.received(outcome);
         }
         match outcome {
             Ok(DhcpOutcome::Reply { transmit, summary }) => {
-                let start = self.tx_used;
-                self.tx_used += transmit.len;
-                self.pending.push(Pending {
+                let start = self.state.tx_used;
+                self.state.tx_used += transmit.len;
+                self.state.pending.push(Pending {
                     summary,
                     port,
                     reply: Some((transmit.dst, start, transmit.len)),
                     changed,
                 });
             }
-            Ok(DhcpOutcome::Handled { summary }) => self.pending.push(Pending {
+            Ok(DhcpOutcome::Handled { summary }) => self.state.pending.push(Pending {
                 summary,
                 port,
                 reply: None,
@@ -926,10 +865,10 @@ impl Driver<'_> {
                 ) && let Some(summary) = &summary
                     && let Some(ip) = summary.requested_ip
                 {
-                    self.book.record(ip, summary.mac.0);
+                    self.state.book.record(ip, summary.mac.0);
                 }
                 log_ignored(self.iface, port, src, summary.as_ref(), reason);
-                if let (Some(watch), Some(summary)) = (&self.watch, &summary) {
+                if let (Some(watch), Some(summary)) = (&self.state.watch, &summary) {
                     watch.dhcp(summary, port, Some(reason));
                 }
             }
@@ -943,12 +882,18 @@ impl Driver<'_> {
     /// lease file is synced once per interval or per [`COMMIT_BATCH`] ACKs, whichever comes
     /// first, and a quiet server saves and answers at once.
     fn hold_until(&self) -> Option<tokio::time::Instant> {
-        if !self.batch_changed
-            || self.pending.iter().filter(|item| item.waits()).count() >= COMMIT_BATCH
+        if !self.state.batch_changed
+            || self
+                .state
+                .pending
+                .iter()
+                .filter(|item| item.waits())
+                .count()
+                >= COMMIT_BATCH
         {
             return None;
         }
-        let due = self.last_save? + COMMIT_INTERVAL;
+        let due = self.state.last_save? + COMMIT_INTERVAL;
         (due > tokio::time::Instant::now()).then_some(due)
     }
 
@@ -1002,12 +947,12 @@ impl Driver<'_> {
     /// will retry); the others go out. Without `commit`, sends only the replies that need no
     /// save ([`Pending::waits`]) and keeps the others for the next commit.
     async fn finish_batch(&mut self, sockets: &Sockets<'_>, commit: bool) {
-        let stored = if commit && std::mem::take(&mut self.batch_changed) {
+        let stored = if commit && std::mem::take(&mut self.state.batch_changed) {
             self.save()
         } else {
             Ok(())
         };
-        let mut pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.state.pending);
         // Per socket: the replies (destination, bytes) and the requests they answer.
         let mut out: [Vec<(SocketAddrV4, &[u8])>; 2] = [Vec::new(), Vec::new()];
         let mut answered: [Vec<&Summary>; 2] = [Vec::new(), Vec::new()];
@@ -1038,22 +983,22 @@ impl Driver<'_> {
                     hostname = summary.hostname.as_deref(),
                     "DHCP"
                 );
-                if let Some(watch) = &self.watch {
+                if let Some(watch) = &self.state.watch {
                     watch.dhcp(summary, item.port, None);
                 }
                 continue;
             };
-            let Some(bytes) = self.tx.get(start..start + len) else {
+            let Some(bytes) = self.state.tx.get(start..start + len) else {
                 tracing::error!(len, "bug: reply longer than the buffer");
                 continue;
             };
             if summary.is_ack()
                 && let Some(ip) = summary.address()
             {
-                self.book.record(ip, summary.mac.0);
+                self.state.book.record(ip, summary.mac.0);
             }
             log_exchange(self.iface, item.port, summary);
-            if let Some(watch) = &self.watch {
+            if let Some(watch) = &self.state.watch {
                 watch.dhcp(summary, item.port, None);
             }
             let to = match dst {
@@ -1087,15 +1032,15 @@ impl Driver<'_> {
         let mut kept = held.iter();
         pending.retain(|_| kept.next().is_some_and(|held| *held));
         if pending.is_empty() {
-            self.tx_used = 0;
+            self.state.tx_used = 0;
         }
-        self.pending = pending;
+        self.state.pending = pending;
         self.report_pool();
     }
 
     /// Tells the boot timeline how many leases the lease file holds.
     fn report_pool(&self) {
-        if let Some(watch) = &self.watch {
+        if let Some(watch) = &self.state.watch {
             // The interface's pool: leases in relayed subnets are not counted in it.
             let used = match self.server.config().mode {
                 Mode::Authoritative { relay_subnets, .. } if !relay_subnets.is_empty() => {
@@ -1105,16 +1050,21 @@ impl Driver<'_> {
                             u32::from(ip) & mask == u32::from(r.pool.start) & mask
                         })
                     };
-                    self.saved.by_ip.keys().filter(|ip| !relayed(**ip)).count()
+                    self.state
+                        .saved
+                        .by_ip
+                        .keys()
+                        .filter(|ip| !relayed(**ip))
+                        .count()
                 }
-                _ => self.saved.len(),
+                _ => self.state.saved.len(),
             };
             watch.set_pool_used(self.iface, used);
         }
     }
 
     fn on_timeout(&mut self) {
-        self.server.handle_timeout(self.clock.now());
+        self.server.handle_timeout(self.state.clock.now());
         self.report_pool();
         if self.drain_events()
             && let Err(err) = self.save()
@@ -1141,7 +1091,7 @@ impl Driver<'_> {
                 event,
                 DhcpEvent::LeaseGranted(_) | DhcpEvent::LeaseRenewed(_)
             );
-            self.changes.push(LeaseRecord {
+            self.state.changes.push(LeaseRecord {
                 mac: lease.mac,
                 ip: lease.ip,
                 expires_unix: if held { expires } else { 0 },
@@ -1156,26 +1106,26 @@ impl Driver<'_> {
     /// there is no journal yet, the last append failed, the file at the path is no longer the
     /// journal's, or superseded records outnumber live ones ([`COMPACT_SLACK`]).
     fn save(&mut self) -> Result<(), LeaseFileError> {
-        self.last_save = Some(tokio::time::Instant::now());
-        let changes = std::mem::take(&mut self.changes);
+        self.state.last_save = Some(tokio::time::Instant::now());
+        let changes = std::mem::take(&mut self.state.changes);
         let Some(file) = self.file else { return Ok(()) };
-        if let Some(journal) = self.journal.as_ref()
+        if let Some(journal) = self.state.journal.as_ref()
             && !journal.is_current()
         {
             tracing::warn!(file = %file.path().display(),
                 "lease file was moved, removed or replaced while serving: writing it anew");
-            self.journal = None;
+            self.state.journal = None;
         }
-        if let Some(journal) = self.journal.as_mut()
-            && journal.lines() + changes.len() <= 2 * self.saved.len() + COMPACT_SLACK
+        if let Some(journal) = self.state.journal.as_mut()
+            && journal.lines() + changes.len() <= 2 * self.state.saved.len() + COMPACT_SLACK
         {
             let mut lines = Vec::with_capacity(changes.len());
             for change in changes {
-                self.saved.apply(change, &mut lines);
+                self.state.saved.apply(change, &mut lines);
             }
             if let Err(err) = journal.append(&lines) {
                 // The next save compacts, from the table.
-                self.journal = None;
+                self.state.journal = None;
                 return Err(err);
             }
             return Ok(());
@@ -1189,18 +1139,19 @@ impl Driver<'_> {
                 expires_unix: self.to_unix(l.expires_at),
             })
             .collect();
-        self.journal = None;
-        self.journal = Some(file.rewrite(&current)?);
-        self.saved = SavedLeases::default();
+        self.state.journal = None;
+        self.state.journal = Some(file.rewrite(&current)?);
+        self.state.saved = SavedLeases::default();
         for record in current {
-            self.saved.apply(record, &mut Vec::new());
+            self.state.saved.apply(record, &mut Vec::new());
         }
         Ok(())
     }
 
     /// A core instant as Unix seconds, rounded up.
     fn to_unix(&self, at: Instant) -> u64 {
-        self.unix_ms_at_zero
+        self.state
+            .unix_ms_at_zero
             .saturating_add(at.total_millis())
             .div_ceil(1000)
     }

@@ -294,14 +294,7 @@ impl Serve {
         } in units
         {
             if let Some(http) = http {
-                let (http_trigger, http_shutdown) = (&trigger, inner.clone());
-                tasks.push(Box::pin(async move {
-                    let result = http.run(http_shutdown).await.map_err(ServeError::from);
-                    if result.is_err() {
-                        http_trigger.trigger();
-                    }
-                    result
-                }));
+                tasks.push(stops_all(&trigger, http.run(inner.clone())));
             }
             if let Some(advertiser) = router_advert {
                 let advert_shutdown = inner.clone();
@@ -325,23 +318,8 @@ impl Serve {
                     Ok(())
                 }));
             }
-            let (dhcp_trigger, tftp_trigger) = (&trigger, &trigger);
-            let dhcp_shutdown = inner.clone();
-            tasks.push(Box::pin(async move {
-                let result = dhcp.run(dhcp_shutdown).await.map_err(ServeError::from);
-                if result.is_err() {
-                    dhcp_trigger.trigger();
-                }
-                result
-            }));
-            let tftp_shutdown = inner.clone();
-            tasks.push(Box::pin(async move {
-                let result = tftp.run(tftp_shutdown).await.map_err(ServeError::from);
-                if result.is_err() {
-                    tftp_trigger.trigger();
-                }
-                result
-            }));
+            tasks.push(stops_all(&trigger, dhcp.run(inner.clone())));
+            tasks.push(stops_all(&trigger, tftp.run(inner.clone())));
         }
         let outer = async {
             let status = format!("serving: {summary}");
@@ -371,6 +349,20 @@ impl Serve {
 }
 
 type Task<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), ServeError>> + 'a>>;
+
+/// A serving task whose failure stops every other task (through `trigger`).
+fn stops_all<'a, E: Into<ServeError>>(
+    trigger: &'a crate::sys::shutdown::ShutdownTrigger,
+    task: impl Future<Output = Result<(), E>> + 'a,
+) -> Task<'a> {
+    Box::pin(async move {
+        let result = task.await.map_err(Into::into);
+        if result.is_err() {
+            trigger.trigger();
+        }
+        result
+    })
+}
 
 /// Runs every task to its end; their results in order.
 async fn join_all(mut tasks: Vec<Task<'_>>) -> Vec<Result<(), ServeError>> {
