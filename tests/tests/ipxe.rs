@@ -12,16 +12,16 @@
 //!
 //! The script loads kernel and initrd by relative URIs, resolved against its own URL, so over
 //! HTTP. The server's router advertisement ("no router", on by default in dhcp mode) spares
-//! iPXE its wait for IPv6 routers. The HTTP server here is python3's `http.server` on port
-//! 8080, serving the same root; the boot rule for iPXE is its full URL.
+//! iPXE its wait for IPv6 routers. HTTP is `serve`'s own server (port 80 of the interface,
+//! the same root): the boot rules are plain paths, which HTTP boot and iPXE clients get as
+//! `http://SERVER/PATH`.
 
 // The helper below is test code too: a panic with the harness's report is the failure.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
-use pocketpxe_tests::netns::{BRIDGE, Lab, SERVER_IP};
-use pocketpxe_tests::process::Proc;
+use pocketpxe_tests::netns::{BRIDGE, Lab};
 use pocketpxe_tests::qemu::{Firmware, Vm};
 use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
@@ -30,7 +30,6 @@ use pocketpxe_tests::{begin, gate, secs};
 
 /// The iPXE script, relative to the root.
 const SCRIPT: &str = "debian-installer/amd64/boot.ipxe";
-const HTTP_PORT: u16 = 8080;
 const FIRST_SCREEN: Duration = Duration::from_secs(360);
 
 #[test]
@@ -83,7 +82,6 @@ fn needs(firmware: &'static [gate::Need]) -> Vec<gate::Need> {
     let mut needs = gate::vm_needs(&[firmware]);
     needs.extend([
         gate::Need::File(gate::SNPONLY_EFI),
-        gate::Need::Program("python3"),
         gate::Need::Program("unshare"),
     ]);
     needs
@@ -107,16 +105,6 @@ fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
     let mut lab = Lab::new(true).unwrap();
     let tap = lab.add_tap().unwrap();
 
-    let mut http_cmd = lab.server.command("python3");
-    http_cmd
-        .args(["-u", "-m", "http.server", &HTTP_PORT.to_string()])
-        .args(["--bind", SERVER_IP, "--directory"])
-        .arg(root.path());
-    let http_log = dir.join("http.log");
-    let mut http = Proc::spawn("python3 http.server", http_cmd, &http_log).unwrap();
-    http.wait_for_log("Serving HTTP", Duration::from_secs(20))
-        .unwrap();
-
     // Behind a proxy: the LAN's own DHCP server gives addresses only.
     let _dhcp = proxy.then(|| {
         lab.add_lan_address("192.168.242.254/24").unwrap();
@@ -127,7 +115,6 @@ fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
         )
         .unwrap()
     });
-    let url = format!("http://{SERVER_IP}:{HTTP_PORT}/{SCRIPT}");
     let server_log = dir.join("pocketpxe.log");
     let mut serve = Serve::new(root.path(), dir.path());
     if proxy {
@@ -136,11 +123,8 @@ fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
     let _server = serve
         .boot("bios", PXELINUX)
         .boot("efi-x64", SNPONLY)
-        .boot(
-            "efi-x64-http",
-            &format!("http://{SERVER_IP}:{HTTP_PORT}/{SNPONLY}"),
-        )
-        .boot("ipxe", &url)
+        .boot("efi-x64-http", SNPONLY)
+        .boot("ipxe", SCRIPT)
         .start(&lab.server, &server_log)
         .unwrap();
 
@@ -170,27 +154,38 @@ fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
         );
     }
     // Script, kernel and initrd came over HTTP, complete; TFTP served none of them.
-    let http_text = std::fs::read_to_string(&http_log).unwrap();
+    let server_text = std::fs::read_to_string(&server_log).unwrap();
+    let served_over_http = |path: &str| {
+        server_text.lines().any(|l| {
+            l.contains("HTTP transfer ended")
+                && l.contains(&format!("file={path} "))
+                && l.contains("status=200")
+                && l.contains("outcome=done")
+        })
+    };
     for path in [SCRIPT, KERNEL, INITRD] {
         assert!(
-            http_text.contains(&format!("\"GET /{path} HTTP/1.1\" 200")),
-            "no HTTP GET of /{path}:\n{http_text}"
+            served_over_http(path),
+            "no complete HTTP download of /{path}:\n{server_text}"
         );
     }
-    let server_text = std::fs::read_to_string(&server_log).unwrap();
     if firmware == Firmware::UefiHttp {
         assert!(serial.contains("HTTP Boot"), "no HTTP boot on the console");
         assert!(
-            http_text.contains(&format!("\"GET /{SNPONLY} HTTP/1.1\" 200")),
-            "iPXE did not come over HTTP:\n{http_text}"
+            served_over_http(SNPONLY),
+            "iPXE did not come over HTTP:\n{server_text}"
         );
         assert!(
-            !server_text.contains("transfer ended"),
+            !server_text
+                .lines()
+                .any(|l| l.contains("transfer ended") && !l.contains("HTTP transfer ended")),
             "something crossed TFTP:\n{server_text}"
         );
     }
     assert!(
-        !server_text.contains("file=debian-installer/amd64/linux"),
+        !server_text
+            .lines()
+            .any(|l| l.contains("pocketpxe::serve::tftp") && l.contains(&format!("file={KERNEL}"))),
         "the kernel went over TFTP:\n{server_text}"
     );
     // Proxy mode leaves router advertisements to the network's router.
