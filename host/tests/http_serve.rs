@@ -7,70 +7,30 @@
 mod common;
 mod serve_support;
 
-use common::{TempDir, random_bytes, run_bounded, wait_child};
-use std::io::{BufRead, BufReader, Read, Write};
+use common::{Server, TempDir, random_bytes, run_bounded, wait_child};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &[u8] = b"TOP-SECRET-outside-the-root";
 const INSIDE: &[u8] = b"inside file\n";
 const IPXE: &[u8] = b"#!ipxe\nkernel linux\ninitrd initrd.gz\nboot\n";
 
-/// A running `pocketpxe http`, killed by its PID and reaped on drop.
+/// A running `pocketpxe http`, killed by its PID and reaped on drop ([`Server`]).
 struct HttpServer {
-    child: Child,
+    server: Server,
     addr: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl HttpServer {
     /// `pocketpxe http --root ROOT --listen 127.0.0.1:0 EXTRA`, once it reports its port.
     fn start(root: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pocketpxe"))
-            .arg("http")
-            .arg("--root")
-            .arg(root)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("HTTP server ready") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("listen="))
-                        .and_then(|a| a.parse::<SocketAddr>().ok());
-                    let _ = ready_tx.send(addr);
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let Ok(Some(addr)) = ready_rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "pocketpxe http did not become ready:\n{}",
-                log.lock().unwrap()
-            );
-        };
-        Self { child, addr, log }
+        let server = Server::start_command("http", "HTTP server ready", &[], root, extra);
+        let addr = server.addr();
+        Self { server, addr }
     }
 
     fn url(&self, path: &str) -> String {
@@ -78,7 +38,7 @@ impl HttpServer {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.server.log()
     }
 
     /// Waits until the log holds `needle` `count` times; panics with the log after `limit`.
@@ -91,18 +51,6 @@ impl HttpServer {
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- pocketpxe http log ---\n{}", self.log());
         }
     }
 }
@@ -499,14 +447,17 @@ fn shutdown_lets_a_running_download_finish() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.server.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let done = wait_child(&mut client, Duration::from_secs(25)).expect("curl hung");
     assert!(done.success(), "curl failed:\n{}", server.log());
     assert!(std::fs::read(&got).unwrap() == big, "the download differs");
-    let exit = wait_child(&mut server.child, Duration::from_secs(20)).expect("server hung");
+    let exit = server
+        .server
+        .wait_exit(Duration::from_secs(20))
+        .expect("server hung");
     assert!(exit.success(), "{}", server.log());
     // New connections are refused once shutdown began.
     let out = curl(&["-o", "/dev/null", &server.url("/inside.txt")]);

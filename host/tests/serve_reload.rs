@@ -21,8 +21,6 @@ use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
 use pocketpxe_core::wire::dhcp_option::OptionBytes;
 use serve_support::*;
 use std::net::{Ipv4Addr, UdpSocket};
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -337,36 +335,4 @@ fn send_signal(signal: &str, pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// A unix datagram socket standing in for systemd's notify socket.
-struct NotifySocket {
-    socket: UnixDatagram,
-    path: PathBuf,
-}
-
-impl NotifySocket {
-    fn new(dir: &Path) -> Self {
-        let path = dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        Self { socket, path }
-    }
-
-    /// The next notice, if one arrives within `limit`.
-    fn recv(&self, limit: Duration) -> Option<String> {
-        self.socket.set_read_timeout(Some(limit)).unwrap();
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(len) => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                None
-            }
-            Err(e) => panic!("notify socket: {e}"),
-        }
-    }
 }

@@ -15,7 +15,6 @@ mod serve_support;
 
 use common::{TempDir, rrq, run_bounded, wait_child};
 use serve_support::*;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -247,38 +246,6 @@ fn wait_interface_times_out_naming_the_interface() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("nope0 does not exist"), "{err}");
     assert!(took < Duration::from_secs(5), "{took:?}");
-}
-
-/// The socket systemd would listen on, in a test directory.
-struct NotifySocket {
-    socket: UnixDatagram,
-    path: PathBuf,
-}
-
-impl NotifySocket {
-    fn new(dir: &Path) -> Self {
-        let path = dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        Self { socket, path }
-    }
-
-    /// The next notice, if one arrives within `limit`.
-    fn recv(&self, limit: Duration) -> Option<String> {
-        self.socket.set_read_timeout(Some(limit)).unwrap();
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(len) => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                None
-            }
-            Err(e) => panic!("notify socket: {e}"),
-        }
-    }
 }
 
 /// `pocketpxe serve ARGS` in `ns` with `NOTIFY_SOCKET` set, as systemd starts it.

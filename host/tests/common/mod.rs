@@ -84,6 +84,18 @@ impl Server {
     /// As [`Server::start`], run by `wrapper` (a program and its arguments that execs the
     /// server, such as `prlimit --nofile=…`, so that the PID stays the server's).
     pub fn start_under(wrapper: &[&str], root: &Path, extra: &[&str]) -> Self {
+        Self::start_command("tftp", "TFTP server ready", wrapper, root, extra)
+    }
+
+    /// `pocketpxe SUBCOMMAND --root ROOT --listen 127.0.0.1:0 EXTRA...` (run by `wrapper`, as
+    /// in [`Server::start_under`]), once it logs `ready` with its `listen=` address.
+    pub fn start_command(
+        subcommand: &str,
+        ready: &'static str,
+        wrapper: &[&str],
+        root: &Path,
+        extra: &[&str],
+    ) -> Self {
         let server = env!("CARGO_BIN_EXE_pocketpxe");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -94,7 +106,7 @@ impl Server {
             None => Command::new(server),
         };
         let mut child = command
-            .arg("tftp")
+            .arg(subcommand)
             .arg("--root")
             .arg(root)
             .args(["--listen", "127.0.0.1:0"])
@@ -113,7 +125,7 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("TFTP server ready") {
+                if line.contains(ready) {
                     let _ = ready_tx.send(parse_port(&line));
                 }
                 let mut log = sink.lock().unwrap();

@@ -624,3 +624,37 @@ pub fn busybox_tftp_get(ns: &Netns, file: &str, to: &Path, server: &str) -> Outp
         Duration::from_secs(20),
     )
 }
+
+/// The socket systemd would listen on, in a test directory.
+pub struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    /// Where it listens (`NOTIFY_SOCKET`).
+    pub path: PathBuf,
+}
+
+impl NotifySocket {
+    /// Binds `notify.sock` in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        Self { socket, path }
+    }
+
+    /// The next notice, if one arrives within `limit`.
+    pub fn recv(&self, limit: Duration) -> Option<String> {
+        self.socket.set_read_timeout(Some(limit)).unwrap();
+        let mut buf = [0u8; 4096];
+        match self.socket.recv(&mut buf) {
+            Ok(len) => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("notify socket: {e}"),
+        }
+    }
+}
