@@ -497,6 +497,22 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     a
 }
 
+/// Two fixed addresses (`what`: "reservations" or "hosts") that share a MAC or an address.
+fn shared_reservation(what: &str, first: &ReserveArg, second: &ReserveArg) -> String {
+    format!(
+        "{what} {}={} and {}={} share {}: one address per client, one client per address",
+        format_mac(&first.mac),
+        first.ip,
+        format_mac(&second.mac),
+        second.ip,
+        if first.mac == second.mac {
+            "the MAC"
+        } else {
+            "the address"
+        }
+    )
+}
+
 /// Everything that can be checked without the system: keys at the wrong level or in the wrong
 /// mode, values out of range, the range and reservations against `address`, duplicates.
 fn validate(
@@ -673,22 +689,7 @@ fn validate(
                 .iter()
                 .find(|d| d.mac == r.mac || d.ip == r.ip)
             {
-                return Err(fail(
-                    at_host(n),
-                    format!(
-                        "reservations {}={} and {}={} share {}: one address per client, one \
-                         client per address",
-                        format_mac(&dup.mac),
-                        dup.ip,
-                        format_mac(&r.mac),
-                        r.ip,
-                        if dup.mac == r.mac {
-                            "the MAC"
-                        } else {
-                            "the address"
-                        }
-                    ),
-                ));
+                return Err(fail(at_host(n), shared_reservation("reservations", dup, r)));
             }
         }
         // Relayed subnets: apart from each other, from the interface's and from other
@@ -734,22 +735,7 @@ fn validate(
                     .chain(&r.hosts[..k])
                     .find(|d| d.mac == h.mac || d.ip == h.ip)
                 {
-                    return Err(fail(
-                        at_relay(n),
-                        format!(
-                            "hosts {}={} and {}={} share {}: one address per client, one \
-                             client per address",
-                            format_mac(&dup.mac),
-                            dup.ip,
-                            format_mac(&h.mac),
-                            h.ip,
-                            if dup.mac == h.mac {
-                                "the MAC"
-                            } else {
-                                "the address"
-                            }
-                        ),
-                    ));
+                    return Err(fail(at_relay(n), shared_reservation("hosts", dup, h)));
                 }
             }
         }
