@@ -25,7 +25,7 @@
 use crate::metrics::{DhcpMetrics, ReplyOutcome};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
 use crate::serve::timeline::BootWatch;
-use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::clock::{Clock, sleep_until, unix_ms};
 use crate::sys::netif::Ipv4Cidr;
 use crate::sys::shutdown::Shutdown;
 use crate::sys::udp::transient;
@@ -42,7 +42,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::io::Interest;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::net::UdpSocket;
@@ -1337,12 +1337,6 @@ async fn send_all(
         );
     }
     sent
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `SO_RCVBUF` asked for on the DHCP sockets (the kernel caps it at `net.core.rmem_max`).

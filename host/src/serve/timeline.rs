@@ -9,7 +9,7 @@
 
 use crate::metrics::Metrics;
 use crate::serve::dhcp::ClientBook;
-use crate::sys::clock::Clock;
+use crate::sys::clock::{Clock, unix_ms};
 use crate::sys::shutdown::Shutdown;
 use pocketpxe_core::Mac;
 use pocketpxe_core::dhcp::{ClientClass, IgnoreReason, Summary};
@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Boots followed at once; beyond, the one quiet longest is dropped.
 pub const CLIENT_SLOTS: usize = 1024;
@@ -458,12 +458,6 @@ pub fn nearest_name(root: &Path, path: &str) -> Option<String> {
     } else {
         format!("{dir}/{found}")
     })
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -34,6 +34,14 @@ impl Clock {
     }
 }
 
+/// Wall-clock milliseconds since the Unix epoch (0 before it): for what outlives the process,
+/// such as lease expiries in the lease file and boot end times shown by `pocketpxe status`.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Default for Clock {
     fn default() -> Self {
         Self::new()
