@@ -552,7 +552,7 @@ impl Driver<'_> {
                 tracing::info!(client = %src, mac = mac.as_deref(), file = file.as_deref(),
                     asked = asked.as_deref(), reason = %reason, "request refused");
                 if let (Some(watch), Some(file)) = (&self.watch, file.as_deref()) {
-                    watch.tftp_refused(src, file, reason);
+                    watch.file_refused(src, file, reason);
                 }
                 send(&self.listener, &self.tx, transmit).await;
             }
@@ -605,7 +605,7 @@ impl Driver<'_> {
             asked = non_empty(&log.asked), granted = non_empty(&log.granted), tid = local.port(),
             "transfer started");
         if let Some(watch) = &self.watch {
-            watch.tftp_request(peer, &log.file, log.size);
+            watch.file_request(peer, &log.file, log.size);
         }
         let wake = Arc::new(SocketWake {
             id,
@@ -841,7 +841,7 @@ impl Driver<'_> {
                 log_end(&transfer.log, event.stats(), event.outcome());
                 if let Some(watch) = &self.watch {
                     let log = &transfer.log;
-                    watch.tftp_end(log.peer, &log.file, TransferEnd::new(&event, log.blksize));
+                    watch.file_end(log.peer, &log.file, TransferEnd::new(&event, log.blksize));
                 }
             }
         }

@@ -227,8 +227,8 @@ impl BootWatch {
         self.with(|state, now| state.timeline.handle_dhcp(now, summary, port, ignored));
     }
 
-    /// A TFTP request accepted (TFTP task).
-    pub fn tftp_request(&self, peer: SocketAddrV4, file: &str, size: Option<u64>) {
+    /// A file request accepted (TFTP or HTTP task).
+    pub fn file_request(&self, peer: SocketAddrV4, file: &str, size: Option<u64>) {
         let client = self.peer(peer);
         let mac = client.mac.map(|m| m.to_string());
         self.with(|state, now| {
@@ -244,8 +244,8 @@ impl BootWatch {
         });
     }
 
-    /// A TFTP request refused (TFTP task).
-    pub fn tftp_refused(&self, peer: SocketAddrV4, file: &str, reason: RejectReason) {
+    /// A file request refused (TFTP or HTTP task).
+    pub fn file_refused(&self, peer: SocketAddrV4, file: &str, reason: RejectReason) {
         let client = self.peer(peer);
         self.with(|state, now| {
             state
@@ -254,8 +254,8 @@ impl BootWatch {
         });
     }
 
-    /// A TFTP transfer ended (TFTP task).
-    pub fn tftp_end(&self, peer: SocketAddrV4, file: &str, end: TransferEnd) {
+    /// A file transfer ended (TFTP or HTTP task).
+    pub fn file_end(&self, peer: SocketAddrV4, file: &str, end: TransferEnd) {
         let client = self.peer(peer);
         self.with(|state, now| {
             state.transfers.remove(&(peer, file.to_owned()));

@@ -300,7 +300,7 @@ impl Files {
                     ),
                 };
                 if let Some(watch) = &self.watch {
-                    watch.tftp_refused(peer, &name, reason);
+                    watch.file_refused(peer, &name, reason);
                 }
                 return refuse(status, &reason);
             }
@@ -347,7 +347,7 @@ impl Files {
             let whole = status == StatusCode::OK;
             let watch = self.watch.clone().filter(|_| whole);
             if let Some(watch) = &watch {
-                watch.tftp_request(peer, &name, Some(len));
+                watch.file_request(peer, &name, Some(len));
             }
             let transfer = Transfer {
                 file,
@@ -552,7 +552,7 @@ impl Drop for Transfer {
                     during_negotiation: false,
                 })
             };
-            watch.tftp_end(
+            watch.file_end(
                 log.peer,
                 &log.file,
                 pocketpxe_core::timeline::TransferEnd {
