@@ -45,7 +45,7 @@ pub enum StatusError {
         error: String,
     },
     /// No daemon socket was found.
-    #[error("no pocketpxe serve runs in this network namespace (no status-*.sock in {}): is it running? Otherwise name its socket with --socket", .0.display())]
+    #[error("no pocketpxe serve runs in this network namespace (no daemon answers on a status-*.sock in {}): is it running? Otherwise name its socket with --socket", .0.display())]
     NoDaemon(PathBuf),
 }
 
@@ -150,28 +150,12 @@ pub fn query(path: &Path) -> Result<StatusReport, StatusError> {
 
 /// The sockets of the daemons in this network namespace.
 ///
+/// A socket nobody answers on (a daemon that was killed before it could remove it) is skipped.
+///
 /// # Errors
-/// [`StatusError::NoDaemon`] if there is none.
+/// [`StatusError::NoDaemon`] if no daemon answers.
 pub fn default_sockets() -> Result<Vec<PathBuf>, StatusError> {
-    let dir = crate::sys::nat::default_state_dir();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("status-") && n.ends_with(".sock"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    if found.is_empty() {
-        return Err(StatusError::NoDaemon(dir));
-    }
-    Ok(found)
+    live_sockets_in(&crate::sys::nat::default_state_dir())
 }
 
 /// The report for a person: one block per interface, transfers and boots.
@@ -260,5 +244,53 @@ fn span(secs: f64) -> String {
     } else {
         let whole = secs as u64;
         format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// The `status-*.sock` files in `dir` that a daemon answers on, sorted.
+fn live_sockets_in(dir: &Path) -> Result<Vec<PathBuf>, StatusError> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("status-") && n.ends_with(".sock"))
+                })
+                .filter(|p| std::os::unix::net::UnixStream::connect(p).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if found.is_empty() {
+        return Err(StatusError::NoDaemon(dir.to_owned()));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_nobody_answers_on_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("pocketpxe-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let live = dir.join("status-eth0.sock");
+        let stale = dir.join("status-eth1.sock");
+        let _ = std::fs::remove_file(&live);
+        let _ = std::fs::remove_file(&stale);
+        let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        assert!(
+            stale.exists(),
+            "a dropped listener leaves its file behind, as SIGKILL does"
+        );
+        assert_eq!(live_sockets_in(&dir).unwrap(), vec![live.clone()]);
+        std::fs::remove_file(&live).unwrap();
+        assert!(matches!(live_sockets_in(&dir), Err(StatusError::NoDaemon(d)) if d == dir));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
