@@ -18,7 +18,7 @@ use crate::cli::{
     AddrRange, BootArg, BootMacArg, OnOff, Optional, RelaySubnetArg, ReserveArg, ServeArgs,
     ServeMode, Via, parse_duration,
 };
-use crate::fetch::menus::SerialConsole;
+use crate::fetch::menus::{ArchList, SerialConsole};
 use crate::sys::netif::{Ipv4Cidr, format_mac, parse_mac};
 use pocketpxe_core::dhcp::ClientClass;
 use serde::Deserialize;
@@ -246,6 +246,8 @@ struct Section {
     nat: Option<bool>,
     wait_interface: Option<Wait>,
     debian: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    arch: Option<ArchList>,
     mirror: Option<String>,
     #[serde(default, deserialize_with = "parsed")]
     console: Option<SerialConsole>,
@@ -434,6 +436,7 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
         |w: Wait| w.0
     );
     set!("debian", debian, debian, Some);
+    set!("arch", arch, arch, |v| v);
     set!("mirror", mirror, mirror, |v| v);
     set!("console", console, console, Some);
     set!("keyring", keyring, keyring, Some);
@@ -1064,6 +1067,7 @@ fn check_section(
     }
     let has_debian = s.debian.is_some() || cli.debian.is_some();
     for (key, given) in [
+        ("arch", s.arch.is_some()),
         ("mirror", s.mirror.is_some()),
         ("console", s.console.is_some()),
         ("keyring", s.keyring.is_some()),

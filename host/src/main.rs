@@ -187,58 +187,62 @@ fn check_config(args: &pocketpxe::cli::CheckConfigArgs) -> anyhow::Result<()> {
 
 fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
     use pocketpxe::cli::FetchSource;
-    use pocketpxe::fetch::menus::MenuWrite;
+    use pocketpxe::fetch::menus::{Arch, MenuWrite};
     use pocketpxe::fetch::{FetchAction, FetchMode, FetchRequest};
     let FetchSource::Debian(args) = args.source;
-    let req = FetchRequest {
-        dist: args.dist,
-        arch: args.arch,
-        mirror: args.mirror,
-        root: args.root,
-        console: args.console,
-        tftp_server: args.tftp_server,
-        mode: FetchMode::Check,
-        verification: args.signature.verification(),
-    };
-    let report = pocketpxe::fetch::fetch_debian(&req)?;
-    let what = format!("debian {} {}", req.dist, req.arch);
-    match report.action {
-        FetchAction::AlreadyPresent => tracing::info!(
-            sha256 = %report.sha256,
-            "{what}: already fetched and verified in {}, nothing to download",
-            req.root.display()
-        ),
-        FetchAction::Downloaded { bytes } => tracing::info!(
-            sha256 = %report.sha256,
-            bytes,
-            "{what}: verified and unpacked into {}",
-            req.root.display()
-        ),
-    }
-    for (file, outcome) in &report.menus {
-        let path = req.root.join(file);
-        match outcome {
-            MenuWrite::Created => tracing::info!("wrote boot menu {}", path.display()),
-            MenuWrite::Replaced => tracing::info!("updated boot menu {}", path.display()),
-            MenuWrite::Unchanged => tracing::debug!("boot menu {} is up to date", path.display()),
-            MenuWrite::KeptHandEdited => tracing::warn!(
-                "left boot menu {} alone: it was edited by hand (no pocketpxe marker line); delete it to get a generated one",
-                path.display()
+    for arch in args.arch.as_slice() {
+        let req = FetchRequest {
+            dist: args.dist.clone(),
+            arch: *arch,
+            mirror: args.mirror.clone(),
+            root: args.root.clone(),
+            console: args.console.clone(),
+            tftp_server: args.tftp_server,
+            mode: FetchMode::Check,
+            verification: args.signature.verification(),
+        };
+        let report = pocketpxe::fetch::fetch_debian(&req)?;
+        let what = format!("debian {} {}", req.dist, req.arch);
+        match report.action {
+            FetchAction::AlreadyPresent => tracing::info!(
+                sha256 = %report.sha256,
+                "{what}: already fetched and verified in {}, nothing to download",
+                req.root.display()
+            ),
+            FetchAction::Downloaded { bytes } => tracing::info!(
+                sha256 = %report.sha256,
+                bytes,
+                "{what}: verified and unpacked into {}",
+                req.root.display()
             ),
         }
+        for (file, outcome) in &report.menus {
+            let path = req.root.join(file);
+            match outcome {
+                MenuWrite::Created => tracing::info!("wrote boot menu {}", path.display()),
+                MenuWrite::Replaced => tracing::info!("updated boot menu {}", path.display()),
+                MenuWrite::Unchanged => {
+                    tracing::debug!("boot menu {} is up to date", path.display())
+                }
+                MenuWrite::KeptHandEdited => tracing::warn!(
+                    "left boot menu {} alone: it was edited by hand (no pocketpxe marker line); delete it to get a generated one",
+                    path.display()
+                ),
+            }
+        }
     }
-    if req.arch == pocketpxe::fetch::menus::Arch::Amd64 {
+    if args.arch.contains(Arch::Amd64) {
         let package = std::path::Path::new(pocketpxe::fetch::ipxe::PACKAGE_DIR);
         pocketpxe::fetch::ipxe::log_install(
-            &req.root,
-            &pocketpxe::fetch::ipxe::install_ipxe(&req.root, package)?,
+            &args.root,
+            &pocketpxe::fetch::ipxe::install_ipxe(&args.root, package)?,
         );
     }
     // The result goes to stdout (the log is on stderr): how to boot what was fetched.
     let _ = writeln!(
         std::io::stdout(),
         "To boot it (IFACE: the interface facing the machines):\n  {}",
-        pocketpxe::fetch::serve_command(&req.root, req.arch, req.tftp_server)
+        pocketpxe::fetch::serve_command(&args.root, args.arch.as_slice(), args.tftp_server)
     );
     Ok(())
 }

@@ -160,7 +160,7 @@ impl Mirror {
         );
         let (dist_dir, _) = images.split_once("/main/").unwrap();
         let codename = dist_dir.rsplit('/').next().unwrap();
-        let release = self.release_text(images, codename);
+        let release = self.release_text_all(dist_dir, codename);
         self.put(
             &format!("{dist_dir}/InRelease"),
             self.key.clearsign(&release),
@@ -177,6 +177,27 @@ impl Mirror {
             "1".repeat(64),
             hex(&Sha256::digest(&sums)),
             len = sums.len(),
+        )
+    }
+
+    /// A Release text for `codename` listing every SHA256SUMS published under `dist_dir`
+    /// (one per architecture), as Debian's lists all of them.
+    fn release_text_all(&self, dist_dir: &str, codename: &str) -> String {
+        let prefix = format!("{dist_dir}/");
+        let lines: String = self
+            .files
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(path, body)| {
+                let rel = path.strip_prefix(&prefix)?;
+                rel.ends_with("/SHA256SUMS")
+                    .then(|| format!(" {}    {} {rel}\n", hex(&Sha256::digest(body)), body.len()))
+            })
+            .collect();
+        format!(
+            "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: {codename}\nDate: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n {} 1234 main/binary-all/Packages\n{lines}",
+            "1".repeat(64),
         )
     }
 
@@ -600,6 +621,183 @@ fn arm64_trixie_gets_only_a_grub_menu() {
             && log.contains("404"),
         "{log}"
     );
+}
+
+#[test]
+fn amd64_and_arm64_share_one_root() {
+    let tmp = TempDir::new("fetch-both");
+    // Small trees with the real tarballs' layouts (debian-installer-12-netboot-{amd64,arm64}):
+    // both have a top-level version.info, here from different installer builds.
+    let amd = tmp.join("amd64");
+    let a = amd.join("debian-installer/amd64");
+    std::fs::create_dir_all(a.join("grub")).unwrap();
+    std::fs::create_dir_all(a.join("pxelinux.cfg")).unwrap();
+    for f in [
+        "linux",
+        "initrd.gz",
+        "bootnetx64.efi",
+        "grubx64.efi",
+        "pxelinux.0",
+        "grub/grub.cfg",
+        "pxelinux.cfg/default",
+    ] {
+        std::fs::write(a.join(f), format!("amd64 {f}")).unwrap();
+    }
+    std::os::unix::fs::symlink("debian-installer/amd64/pxelinux.0", amd.join("pxelinux.0"))
+        .unwrap();
+    std::os::unix::fs::symlink(
+        "debian-installer/amd64/pxelinux.cfg",
+        amd.join("pxelinux.cfg"),
+    )
+    .unwrap();
+    std::fs::write(amd.join("version.info"), "Installer build: 1\n").unwrap();
+    let arm = tmp.join("arm64");
+    let r = arm.join("debian-installer/arm64");
+    std::fs::create_dir_all(r.join("grub/arm64-efi")).unwrap();
+    for f in [
+        "linux",
+        "initrd.gz",
+        "bootnetaa64.efi",
+        "grubaa64.efi",
+        "grub/grub.cfg",
+        "grub/arm64-efi/grub.cfg",
+    ] {
+        std::fs::write(r.join(f), format!("arm64 {f}")).unwrap();
+    }
+    std::fs::write(arm.join("version.info"), "Installer build: 2\n").unwrap();
+    let mirror = Mirror::start(&tmp);
+    let dists = "debian/dists/bookworm/main";
+    mirror.publish(
+        &format!("{dists}/installer-amd64/current/images"),
+        &make_tarball(&amd, &tmp.join("amd64.tar.gz")),
+        None,
+    );
+    mirror.publish(
+        &format!("{dists}/installer-arm64/current/images"),
+        &make_tarball(&arm, &tmp.join("arm64.tar.gz")),
+        None,
+    );
+    let root = tmp.join("root");
+    let out = fetch(
+        &root,
+        &mirror,
+        &["--arch", "amd64,arm64", "--console", "ttyAMA0"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mirror.tarball_requests(), 2);
+    let log = stderr(&out);
+    assert!(
+        log.contains("debian bookworm amd64: verified and unpacked")
+            && log.contains("debian bookworm arm64: verified and unpacked"),
+        "{log}"
+    );
+    // The other architecture's top-level file is upstream, not yours: nothing saved aside.
+    assert!(!log.contains("pocketpxe-saved"), "{log}");
+    assert!(
+        !snapshot(&root)
+            .keys()
+            .any(|k| k.ends_with(".pocketpxe-saved")),
+        "{:?}",
+        snapshot(&root)
+    );
+    // Both trees, each with its loader and its own GRUB menu where its GRUB looks.
+    for arch in [Arch::Amd64, Arch::Arm64] {
+        let dir = root.join(format!("debian-installer/{arch}"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("linux")).unwrap(),
+            format!("{arch} linux")
+        );
+        assert!(root.join(arch.efi_loader()).is_file());
+        let spec = MenuSpec {
+            dist: "bookworm".into(),
+            arch,
+            console: Some("ttyAMA0".parse().unwrap()),
+            tftp_server: None,
+        };
+        assert_eq!(
+            std::fs::read_to_string(dir.join("grub/grub.cfg")).unwrap(),
+            menus::grub_menu(&spec)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("boot.ipxe")).unwrap(),
+            menus::ipxe_menu(&spec)
+        );
+        assert!(
+            root.join(format!(".pocketpxe-debian-{arch}.stamp"))
+                .is_file()
+        );
+    }
+    let arm_grub =
+        std::fs::read_to_string(root.join("debian-installer/arm64/grub/grub.cfg")).unwrap();
+    assert!(
+        arm_grub.contains("linux  /debian-installer/arm64/linux console=ttyAMA0,115200 ---")
+            && !arm_grub.contains("amd64"),
+        "{arm_grub}"
+    );
+    // Upstream's arm64-efi/grub.cfg stays: GRUB's `[ -e ]` on a TFTP path is false, so the
+    // netboot GRUB reads grub/grub.cfg.
+    assert!(
+        root.join("debian-installer/arm64/grub/arm64-efi/grub.cfg")
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("pxelinux.0")).unwrap(),
+        Path::new("debian-installer/amd64/pxelinux.0")
+    );
+    // On stdout: one serve command for both.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "To boot it (IFACE: the interface facing the machines):\n  pocketpxe serve \
+             --interface IFACE --root {} --boot bios=pxelinux.0 \
+             --boot efi-x64=debian-installer/amd64/bootnetx64.efi \
+             --boot efi-arm64=debian-installer/arm64/bootnetaa64.efi\n",
+            root.display()
+        )
+    );
+
+    // Again: both already there, nothing downloaded, and the tree is as it was.
+    let before = snapshot(&root);
+    let out = fetch(
+        &root,
+        &mirror,
+        &["--arch", "arm64,amd64", "--console", "ttyAMA0"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mirror.tarball_requests(), 2);
+    assert_eq!(
+        stderr(&out).matches("already fetched and verified").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&root), before);
+
+    // A new arm64 build: only arm64 is fetched again; amd64's tree is untouched.
+    std::fs::write(r.join("linux"), "arm64 linux 2").unwrap();
+    mirror.publish(
+        &format!("{dists}/installer-arm64/current/images"),
+        &make_tarball(&arm, &tmp.join("arm64-2.tar.gz")),
+        None,
+    );
+    let out = fetch(
+        &root,
+        &mirror,
+        &["--arch", "amd64,arm64", "--console", "ttyAMA0"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mirror.tarball_requests(), 3);
+    assert_eq!(
+        std::fs::read_to_string(root.join("debian-installer/arm64/linux")).unwrap(),
+        "arm64 linux 2"
+    );
+    let after = snapshot(&root);
+    for (path, kind) in &before {
+        if path.starts_with("debian-installer/amd64") || path.starts_with("pxelinux") {
+            assert_eq!(after.get(path), Some(kind), "{path}");
+        }
+    }
+    assert!(!after.keys().any(|k| k.ends_with(".pocketpxe-saved")));
 }
 
 /// A small tarball that unpacks as a Debian netboot tree for amd64.

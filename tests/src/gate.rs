@@ -29,6 +29,12 @@ pub const PXE_E1000_ROM: &str = "/usr/lib/ipxe/qemu/pxe-e1000.rom";
 pub const SNPONLY_EFI: &str = "/usr/lib/ipxe/snponly.efi";
 /// The Debian 12 netboot tree (`debian-installer-12-netboot-amd64`).
 pub const DEBIAN_NETBOOT: &str = "/usr/lib/debian-installer/images/12/amd64/text";
+/// QEMU for aarch64 (`qemu-system-arm`).
+pub const QEMU_AARCH64: &str = "qemu-system-aarch64";
+/// EDK2 for QEMU's arm64 `virt` machine (AAVMF, `qemu-efi-aarch64`), as one image for `-bios`.
+pub const AAVMF: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
+/// The Debian 12 arm64 netboot tree (`debian-installer-12-netboot-arm64`, Architecture: all).
+pub const DEBIAN_NETBOOT_ARM64: &str = "/usr/lib/debian-installer/images/12/arm64/text";
 /// Static busybox (`busybox-static`).
 pub const BUSYBOX: &str = "/bin/busybox";
 
@@ -52,6 +58,17 @@ pub const UEFI: &[Need] = &[
     Need::File(
         "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64/bootnetx64.efi",
     ),
+];
+
+/// An arm64 `virt` machine with AAVMF booting the arm64 shim and GRUB.
+pub const ARM64_UEFI: &[Need] = &[
+    Need::Program(QEMU_AARCH64),
+    Need::File(AAVMF),
+    Need::File(
+        "/usr/lib/debian-installer/images/12/arm64/text/debian-installer/arm64/bootnetaa64.efi",
+    ),
+    Need::File("/usr/lib/debian-installer/images/12/arm64/text/debian-installer/arm64/linux"),
+    Need::File("/usr/lib/debian-installer/images/12/arm64/text/debian-installer/arm64/initrd.gz"),
 ];
 
 /// Checks `needs` (build the list with [`vm_needs`]).

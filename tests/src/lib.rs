@@ -8,13 +8,15 @@
 //! * [`netns`]: network namespaces, and [`netns::Lab`], the topology every scenario uses:
 //!   a server namespace, a LAN namespace with a bridge, a veth between them, and taps for VMs.
 //! * [`process`]: child processes stopped by the PID we started, never by name.
-//! * [`qemu`]: QEMU command lines for a SeaBIOS + iPXE client and an OVMF (EDK2 PXE) client.
+//! * [`qemu`]: QEMU command lines for a SeaBIOS + iPXE client, an OVMF (EDK2 PXE) client and
+//!   an arm64 `virt` machine with AAVMF (EDK2 for ARM).
 //! * [`serial`]: waits for text on a VM's serial console, with a timeout that reports the tail.
 //! * [`tftp_root`]: a TFTP root built from the installed Debian netboot tree, with serial
 //!   consoles configured for pxelinux, GRUB and iPXE.
 //! * [`initramfs`]: cpio "newc" archives written in Rust: a busybox initramfs, and extraction of
 //!   kernel modules from the Debian installer's initrd.
 //! * [`server`]: how to start `pocketpxe serve` and dnsmasq.
+//! * [`mirror`]: a signed Debian mirror on disk, for `serve --debian`.
 //!
 //! Nothing here touches the machine's own interfaces: every address, bridge, veth and tap lives
 //! in a namespace that a [`netns::Lab`] created, and is gone when the lab is dropped.
@@ -22,6 +24,7 @@
 pub mod gate;
 pub mod initramfs;
 pub mod lock;
+pub mod mirror;
 pub mod netns;
 pub mod process;
 pub mod qemu;

@@ -8,10 +8,13 @@
 //!   QEMU's virtio-net ROM (iPXE for EFI) would boot instead of EDK2's own PXE.
 //! * [`Firmware::UefiHttp`]: the same with PXE over IPv4 and IPv6 switched off through OVMF's
 //!   fw_cfg knobs, so the first network boot option is EDK2's native HTTP boot over IPv4.
+//! * [`Firmware::UefiArm64`]: `qemu-system-aarch64`, machine `virt` with a Cortex-A57, AAVMF
+//!   (EDK2 for ARM) with its own PXE on virtio-net (no option ROM, as for OVMF); the serial
+//!   console is the machine's PL011 (`ttyAMA0` to Linux).
 
 use std::path::{Path, PathBuf};
 
-use crate::gate::{OVMF, QEMU};
+use crate::gate::{AAVMF, OVMF, QEMU, QEMU_AARCH64};
 use crate::netns::Netns;
 use crate::process::Proc;
 use crate::serial::Console;
@@ -25,6 +28,18 @@ pub enum Firmware {
     Uefi,
     /// OVMF booting over HTTP (UEFI HTTP boot, vendor class `HTTPClient`): no PXE.
     UefiHttp,
+    /// An arm64 `virt` machine: AAVMF with its own PXE on virtio-net (client architecture 11).
+    UefiArm64,
+}
+
+impl Firmware {
+    /// The QEMU program for this firmware's machine.
+    pub fn qemu(self) -> &'static str {
+        match self {
+            Self::UefiArm64 => QEMU_AARCH64,
+            Self::Bios | Self::Uefi | Self::UefiHttp => QEMU,
+        }
+    }
 }
 
 /// One VM to boot from the network.
@@ -56,26 +71,32 @@ impl Vm {
 
     /// QEMU's arguments.
     pub fn args(&self) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-M",
-            "pc",
-            "-accel",
-            "tcg",
-            "-smp",
-            "1",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-parallel",
-            "none",
-            "-no-reboot",
-            "-boot",
-            "n",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let machine: &[&str] = match self.firmware {
+            Firmware::UefiArm64 => &["-M", "virt", "-cpu", "cortex-a57"],
+            Firmware::Bios | Firmware::Uefi | Firmware::UefiHttp => &["-M", "pc"],
+        };
+        let mut args: Vec<String> = machine
+            .iter()
+            .chain(&[
+                "-accel",
+                "tcg",
+                "-smp",
+                "1",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-parallel",
+                "none",
+                "-no-reboot",
+            ])
+            .map(|s| (*s).to_owned())
+            .collect();
+        if self.firmware != Firmware::UefiArm64 {
+            // SeaBIOS and OVMF take the boot order from QEMU; AAVMF without disks boots
+            // from the network by itself, and `virt` has no `-boot` order to give it.
+            args.extend(["-boot".to_owned(), "n".to_owned()]);
+        }
         args.push("-m".into());
         args.push(self.memory_mib.to_string());
         args.push("-serial".into());
@@ -89,6 +110,15 @@ impl Vm {
             Firmware::Bios => {
                 args.push("-device".into());
                 args.push(format!("e1000,netdev=net0,mac={}", self.mac));
+            }
+            Firmware::UefiArm64 => {
+                args.push("-bios".into());
+                args.push(AAVMF.into());
+                args.push("-device".into());
+                args.push(format!(
+                    "virtio-net-pci,netdev=net0,mac={},romfile=",
+                    self.mac
+                ));
             }
             Firmware::Uefi | Firmware::UefiHttp => {
                 if self.firmware == Firmware::UefiHttp {
@@ -115,13 +145,14 @@ impl Vm {
     /// When QEMU cannot be started.
     pub fn start(&self, ns: &Netns) -> crate::Result<(Proc, Console)> {
         let _ = std::fs::remove_file(&self.serial);
-        let mut cmd = ns.command(QEMU);
+        let mut cmd = ns.command(self.firmware.qemu());
         cmd.args(self.args());
         let log = self.serial.with_extension("qemu.log");
         let name = match self.firmware {
             Firmware::Bios => "qemu (BIOS)",
             Firmware::Uefi => "qemu (UEFI)",
             Firmware::UefiHttp => "qemu (UEFI HTTP boot)",
+            Firmware::UefiArm64 => "qemu (arm64 UEFI)",
         };
         let proc = Proc::spawn(name, cmd, &log)?;
         Ok((proc, Console::new(&self.serial)))

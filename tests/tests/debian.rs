@@ -14,11 +14,11 @@
 // The helper below is test code too: a panic with the harness's report is the failure.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pocketpxe_tests::mirror::DebianMirror;
 use pocketpxe_tests::netns::{BRIDGE, Lab, UPLINK_IF, UPSTREAM_IP};
-use pocketpxe_tests::process::{Proc, run};
+use pocketpxe_tests::process::Proc;
 use pocketpxe_tests::qemu::{Firmware, Vm};
 use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
@@ -81,22 +81,10 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str], proxy: boo
         return;
     };
     let dir = TempDir::new("debian").unwrap();
-    let mirror = dir.join("mirror");
-    let images = mirror.join("dists/bookworm/main/installer-amd64/current/images");
-    std::fs::create_dir_all(images.join("netboot")).unwrap();
-    let tarball = images.join("netboot/netboot.tar.gz");
-    let mut tar = Command::new("tar");
-    tar.arg("-C")
-        .arg(gate::DEBIAN_NETBOOT)
-        .arg("-czf")
-        .arg(&tarball)
-        .arg(".");
-    run(tar, Duration::from_secs(120)).unwrap();
-    let mut sum = Command::new("sha256sum");
-    sum.current_dir(&images).arg("./netboot/netboot.tar.gz");
-    let sums = run(sum, Duration::from_secs(60)).unwrap();
-    std::fs::write(images.join("SHA256SUMS"), &sums).unwrap();
-    let keyring = sign_release(&dir, &mirror.join("dists/bookworm"));
+    let mirror = DebianMirror::build(dir.path(), "bookworm", &[("amd64", gate::DEBIAN_NETBOOT)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keyring = mirror.keyring.clone();
+    let mirror = mirror.root;
 
     let mut lab = Lab::new(true).unwrap();
     let tap = lab.add_tap().unwrap();
@@ -175,54 +163,4 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str], proxy: boo
         secs(fetched),
         secs(took)
     ));
-}
-
-/// Writes `dist/InRelease`: a Release for bookworm listing the installer's SHA256SUMS (already
-/// under `dist`), clearsigned by an Ed25519 key GnuPG makes in a home of its own under `dir`.
-/// Returns the file holding that key, for `--keyring`.
-fn sign_release(dir: &TempDir, dist: &std::path::Path) -> std::path::PathBuf {
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let mut cmd = Command::new("gpg");
-        cmd.arg("--homedir").arg(&home);
-        cmd.args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(60)).unwrap()
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "pocketpxe test mirror <mirror@test.invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let keyring = dir.join("mirror-key.pgp");
-    gpg(&["--output", keyring.to_str().unwrap(), "--export"]);
-    let sums = "main/installer-amd64/current/images/SHA256SUMS";
-    let mut sha256sum = Command::new("sha256sum");
-    sha256sum.arg(dist.join(sums));
-    let hash = run(sha256sum, Duration::from_secs(60)).unwrap();
-    let hash = hash.split_whitespace().next().unwrap().to_owned();
-    let size = std::fs::metadata(dist.join(sums)).unwrap().len();
-    let release = format!(
-        "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n\
-         Architectures: amd64\nComponents: main\nSHA256:\n {hash} {size} {sums}\n"
-    );
-    std::fs::write(dist.join("Release"), release).unwrap();
-    let (release, inrelease) = (dist.join("Release"), dist.join("InRelease"));
-    gpg(&[
-        "--output",
-        inrelease.to_str().unwrap(),
-        "--clearsign",
-        release.to_str().unwrap(),
-    ]);
-    // The agent GnuPG started for the home: stopped here, not left behind.
-    let mut kill = Command::new("gpgconf");
-    kill.arg("--homedir")
-        .arg(&home)
-        .args(["--kill", "gpg-agent"]);
-    run(kill, Duration::from_secs(30)).unwrap();
-    keyring
 }

@@ -134,6 +134,7 @@ fn boot_via_ipxe_over_http(firmware: Firmware, proxy: bool) {
         Firmware::Uefi => 7,
         Firmware::UefiHttp if proxy => 9,
         Firmware::UefiHttp => 8,
+        Firmware::UefiArm64 => panic!("Debian's iPXE is x86 only"),
     };
     let (mut vm, console) = Vm::new(firmware, &tap, n, &dir.join("serial.log"))
         .start(&lab.lan)

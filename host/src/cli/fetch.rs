@@ -16,7 +16,8 @@ pub struct FetchArgs {
 pub enum FetchSource {
     /// Debian's netboot installer (netboot.tar.gz, verified through the mirror's signed
     /// InRelease and SHA256SUMS), plus BIOS (pxelinux), UEFI (GRUB) and iPXE (boot.ipxe) boot
-    /// menus; for amd64 also iPXE itself from Debian's ipxe package, when installed.
+    /// menus; for amd64 also iPXE itself from Debian's ipxe package, when installed (Debian
+    /// ships no arm64 iPXE).
     Debian(FetchDebianArgs),
 }
 
@@ -26,9 +27,10 @@ pub struct FetchDebianArgs {
     /// Debian release, e.g. bookworm or trixie.
     #[arg(long, value_name = "DIST", default_value = "bookworm")]
     pub dist: String,
-    /// Architecture: amd64 (BIOS and UEFI) or arm64 (UEFI only).
-    #[arg(long, value_name = "ARCH", default_value = "amd64")]
-    pub arch: crate::fetch::menus::Arch,
+    /// Architectures, comma-separated: amd64 (BIOS and UEFI) and arm64 (UEFI only). Each
+    /// lands in debian-installer/ARCH/ of the same root.
+    #[arg(long, value_name = "ARCH[,ARCH]", default_value = "amd64")]
+    pub arch: crate::fetch::menus::ArchList,
     /// Debian mirror, http:// or https://.
     #[arg(long, value_name = "URL", default_value = crate::fetch::DEFAULT_MIRROR)]
     pub mirror: String,

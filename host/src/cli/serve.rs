@@ -104,10 +104,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IFACE", requires = "nat")]
     pub uplink: Option<String>,
     /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
-    /// verified copy is there, and boot it by default (BIOS pxelinux.0, UEFI x64 bootnetx64.efi).
+    /// verified copy is there, and boot it by default (see --arch).
     #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "DIST")]
     pub debian: Option<String>,
+    /// With --debian: the architectures to fetch and boot, comma-separated: amd64 (BIOS
+    /// pxelinux.0, UEFI x64 bootnetx64.efi) and arm64 (UEFI arm64 bootnetaa64.efi), e.g.
+    /// amd64,arm64.
+    #[arg(help_heading = DEBIAN)]
+    #[arg(
+        long,
+        value_name = "ARCH[,ARCH]",
+        requires = "debian",
+        default_value = "amd64"
+    )]
+    pub arch: crate::fetch::menus::ArchList,
     /// With --debian: the Debian mirror to fetch from (http:// or https://).
     #[arg(help_heading = DEBIAN)]
     #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]

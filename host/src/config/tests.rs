@@ -303,6 +303,33 @@ leases = "/tmp/b.leases"
 }
 
 #[test]
+fn arch_key_chooses_the_debian_architectures() {
+    use crate::fetch::menus::{Arch, ArchList};
+    let all = ok(r#"
+root = "/r"
+debian = "bookworm"
+arch = "amd64,arm64"
+[[interface]]
+name = "a"
+[[interface]]
+name = "b"
+debian = "trixie"
+arch = "arm64"
+"#);
+    assert_eq!(all[0].arch.as_slice(), [Arch::Amd64, Arch::Arm64]);
+    assert_eq!(all[1].arch, ArchList::one(Arch::Arm64));
+    // Without the key: amd64, as without the flag.
+    let all = ok("root = \"/r\"\ndebian = \"bookworm\"\n[[interface]]\nname = \"a\"\n");
+    assert_eq!(all[0].arch, ArchList::default());
+    let e = err(
+        "root = \"/r\"\ndebian = \"bookworm\"\narch = \"arm64,sparc\"\n[[interface]]\nname = \"a\"\n",
+    );
+    assert!(e.contains("sparc"), "{e}");
+    let e = err("root = \"/r\"\n[[interface]]\nname = \"a\"\narch = \"arm64\"\n");
+    assert!(e.contains("goes with debian"), "{e}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let text = include_str!("../../../dist/pocketpxe.example.toml");
     let all = ok(text);

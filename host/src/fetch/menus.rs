@@ -10,7 +10,9 @@
 //! Paths: pxelinux reads `pxelinux.cfg/default` relative to `pxelinux.0` at the TFTP root; in
 //! Debian's tree `pxelinux.cfg` is a symlink to `debian-installer/ARCH/pxelinux.cfg`, so the file
 //! is written there. GRUB as built into Debian's `bootnetx64.efi` has the prefix
-//! `/debian-installer/amd64/grub` and reads `grub.cfg` from it. iPXE gets the URL of
+//! `/debian-installer/amd64/grub` and reads `grub.cfg` from it; on arm64 the shim
+//! (`bootnetaa64.efi`) loads `grubaa64.efi` from its own directory, whose prefix is
+//! `/debian-installer/arm64/grub`, so each architecture's GRUB reads its own menu from one root. iPXE gets the URL of
 //! `debian-installer/ARCH/boot.ipxe` from DHCP; the paths in it are relative URIs, so iPXE
 //! loads kernel and initrd from the server and over the protocol (HTTP or TFTP) the script
 //! itself came by, also behind a proxyDHCP. iPXE needs `#!ipxe` as the first line, so there
@@ -73,6 +75,63 @@ impl FromStr for Arch {
                 "unsupported architecture '{s}': pocketpxe knows amd64 and arm64"
             )),
         }
+    }
+}
+
+/// One or more architectures, e.g. `amd64,arm64` (`--arch`, the `arch` config key): their
+/// installers share one root, each under `debian-installer/ARCH/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchList(Vec<Arch>);
+
+impl ArchList {
+    /// Just `arch`.
+    pub fn one(arch: Arch) -> Self {
+        Self(vec![arch])
+    }
+
+    /// The architectures, in the order given, each once.
+    pub fn as_slice(&self) -> &[Arch] {
+        &self.0
+    }
+
+    /// Whether `arch` is one of them.
+    pub fn contains(&self, arch: Arch) -> bool {
+        self.0.contains(&arch)
+    }
+}
+
+impl Default for ArchList {
+    /// `amd64`.
+    fn default() -> Self {
+        Self::one(Arch::Amd64)
+    }
+}
+
+impl fmt::Display for ArchList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, arch) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(arch.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ArchList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut arches = Vec::new();
+        for word in s.split(',').map(str::trim) {
+            let arch: Arch = word.parse()?;
+            if arches.contains(&arch) {
+                return Err(format!("'{s}' names {arch} twice"));
+            }
+            arches.push(arch);
+        }
+        Ok(Self(arches))
     }
 }
 
@@ -565,6 +624,32 @@ boot
         assert!(is_generated(format!("#!ipxe\r\n{MARKER}\r\n").as_bytes()));
         assert!(!is_generated(format!("#!ipxe\n\n{MARKER}\n").as_bytes()));
         assert!(!is_generated(format!("#!gpxe\n{MARKER}\n").as_bytes()));
+    }
+
+    #[test]
+    fn arch_lists() {
+        let both: ArchList = "amd64,arm64".parse().unwrap();
+        assert_eq!(both.as_slice(), [Arch::Amd64, Arch::Arm64]);
+        assert_eq!(both.to_string(), "amd64,arm64");
+        let arm_first: ArchList = "arm64, amd64".parse().unwrap();
+        assert_eq!(arm_first.as_slice(), [Arch::Arm64, Arch::Amd64]);
+        assert!(arm_first.contains(Arch::Amd64));
+        assert_eq!(ArchList::default(), ArchList::one(Arch::Amd64));
+        assert!(!ArchList::one(Arch::Arm64).contains(Arch::Amd64));
+        assert!(
+            "amd64,amd64"
+                .parse::<ArchList>()
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            "amd64,i386"
+                .parse::<ArchList>()
+                .unwrap_err()
+                .contains("i386")
+        );
+        assert!("".parse::<ArchList>().is_err());
+        assert!("amd64,".parse::<ArchList>().is_err());
     }
 
     #[test]

@@ -20,6 +20,9 @@
 //!    directory are carried over; a file of yours at a path the tarball also has is kept beside
 //!    it as `NAME.pocketpxe-saved`. Then the stamp is replaced atomically.
 //!
+//! Several architectures share one root: each has its own stamp and `debian-installer/ARCH/`;
+//! files both tarballs carry at the top (`version.info`) count as upstream for each.
+//!
 //! Nothing in the root changes before the tarball's hash is verified. By concern: `download`
 //! talks to the mirror; [`signature`] checks InRelease; [`verify`] reads the Release's hashes,
 //! `SHA256SUMS` and the stamp; [`unpack`] unpacks the tar stream; `install` stages the menus
@@ -244,7 +247,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
         console: req.console.clone(),
         tftp_server: req.tftp_server,
     };
-    let stamp_name = format!(".pocketpxe-debian-{}.stamp", req.arch);
+    let stamp_name = stamp_file(req.arch);
     let stamp = Stamp::read(&root.join(&stamp_name));
     let present = stamp
         .as_ref()
@@ -349,9 +352,18 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
         menus_done.push((rel, outcome));
     }
 
-    let old_manifest: HashSet<String> = stamp
+    // Upstream files: this architecture's, and the other architectures' sharing the root
+    // (their trees share top-level files such as `version.info`).
+    let mut old_manifest: HashSet<String> = stamp
         .map(|s| s.files.into_iter().collect())
         .unwrap_or_default();
+    for other in [Arch::Amd64, Arch::Arm64] {
+        if other != req.arch
+            && let Some(s) = Stamp::read(&root.join(stamp_file(other)))
+        {
+            old_manifest.extend(s.files);
+        }
+    }
     let saved = install(root, &staging, &work.path.join("old"), &old_manifest)?;
     Stamp {
         sha256: expected.clone(),
@@ -379,15 +391,20 @@ pub fn debian_boot_files(arch: Arch) -> (Option<String>, String) {
     (bios, arch.efi_loader())
 }
 
+/// The UEFI client class (RFC 4578 §2.1 architecture type) that boots `arch`'s loader:
+/// `efi-x64` (types 7 and 9) for amd64, `efi-arm64` (type 11) for arm64.
+pub fn efi_class(arch: Arch) -> pocketpxe_core::dhcp::ClientClass {
+    use pocketpxe_core::dhcp::ClientClass;
+    match arch {
+        Arch::Amd64 => ClientClass::EfiX64,
+        Arch::Arm64 => ClientClass::EfiArm64,
+    }
+}
+
 /// The `pocketpxe serve` command line that boots what `fetch debian` put into `root` for
-/// `arch` (`IFACE` stands for the interface). With `tftp_server` (GRUB told to ask this server,
-/// for clients behind another DHCP server) it is the proxyDHCP form.
-pub fn serve_command(root: &Path, arch: Arch, tftp_server: Option<Ipv4Addr>) -> String {
-    let (bios, efi) = debian_boot_files(arch);
-    let efi_class = match arch {
-        Arch::Amd64 => "efi-x64",
-        Arch::Arm64 => "efi-arm64",
-    };
+/// `arches` (`IFACE` stands for the interface). With `tftp_server` (GRUB told to ask this
+/// server, for clients behind another DHCP server) it is the proxyDHCP form.
+pub fn serve_command(root: &Path, arches: &[Arch], tftp_server: Option<Ipv4Addr>) -> String {
     let mut line = format!(
         "pocketpxe serve --interface IFACE --root {}",
         shell_word(&root.to_string_lossy())
@@ -395,20 +412,32 @@ pub fn serve_command(root: &Path, arch: Arch, tftp_server: Option<Ipv4Addr>) -> 
     if tftp_server.is_some() {
         line.push_str(" --mode proxy");
     }
-    if let Some(bios) = bios {
-        line.push_str(&format!(" --boot bios={}", shell_word(&bios)));
+    for arch in arches {
+        let (bios, efi) = debian_boot_files(*arch);
+        if let Some(bios) = bios {
+            line.push_str(&format!(" --boot bios={}", shell_word(&bios)));
+        }
+        line.push_str(&format!(
+            " --boot {}={}",
+            efi_class(*arch),
+            shell_word(&efi)
+        ));
     }
-    line.push_str(&format!(" --boot {efi_class}={}", shell_word(&efi)));
     line
 }
 
 /// Whether a verified Debian tree for `dist`/`arch` is present in `root` (no network).
 pub fn debian_present(root: &Path, dist: &str, arch: Arch) -> bool {
-    Stamp::read(&root.join(format!(".pocketpxe-debian-{arch}.stamp")))
+    Stamp::read(&root.join(stamp_file(arch)))
         .is_some_and(|s| s.dist == dist && s.files_present(root))
 }
 
 // ---- private helpers ----
+
+/// `.pocketpxe-debian-ARCH.stamp`, in the root.
+fn stamp_file(arch: Arch) -> String {
+    format!(".pocketpxe-debian-{arch}.stamp")
+}
 
 /// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
 fn shell_word(word: &str) -> String {
@@ -560,7 +589,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        let amd64 = serve_command(Path::new("/srv/tftp"), Arch::Amd64, None);
+        let amd64 = serve_command(Path::new("/srv/tftp"), &[Arch::Amd64], None);
         assert_eq!(
             amd64,
             "pocketpxe serve --interface IFACE --root /srv/tftp --boot bios=pxelinux.0 \
@@ -582,7 +611,7 @@ mod tests {
         );
         let arm64 = serve_command(
             Path::new("/srv/my boot"),
-            Arch::Arm64,
+            &[Arch::Arm64],
             Some("10.0.0.1".parse().unwrap()),
         );
         assert_eq!(
@@ -593,6 +622,21 @@ mod tests {
         let args = parse(&arm64);
         assert_eq!(args.tftp_root(), Path::new("/srv/my boot"));
         assert_eq!(args.mode, crate::cli::ServeMode::Proxy);
+        // Both: each class gets its architecture's loader.
+        let both = serve_command(Path::new("/srv/tftp"), &[Arch::Amd64, Arch::Arm64], None);
+        let boot: Vec<String> = parse(&both)
+            .boot
+            .iter()
+            .map(|b| format!("{}={}", b.class, b.file))
+            .collect();
+        assert_eq!(
+            boot,
+            [
+                "bios=pxelinux.0",
+                "efi-x64=debian-installer/amd64/bootnetx64.efi",
+                "efi-arm64=debian-installer/arm64/bootnetaa64.efi"
+            ]
+        );
         assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 

@@ -952,17 +952,20 @@ pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
 }
 
 /// The boot table without `--boot` flags: BIOS pxelinux.0, and with `--debian` what `fetch
-/// debian` puts in the root for amd64, by `--via`:
-/// * `tftp`: BIOS pxelinux.0, UEFI the signed shim (which chains GRUB), both over TFTP;
-/// * `ipxe`: BIOS `undionly.kpxe`, UEFI `snponly.efi`, and iPXE the generated `boot.ipxe`
+/// debian` puts in the root for each of `--arch`. For amd64, by `--via`:
+/// * `tftp`: BIOS pxelinux.0, UEFI x64 the signed shim (which chains GRUB), both over TFTP;
+/// * `ipxe`: BIOS `undionly.kpxe`, UEFI x64 `snponly.efi`, and iPXE the generated `boot.ipxe`
 ///   (whose kernel and initrd come over HTTP when the server serves HTTP).
 ///
-/// In proxy mode UEFI machines chain through iPXE with either: Debian's GRUB asks the
+/// In proxy mode UEFI x64 machines chain through iPXE with either: Debian's GRUB asks the
 /// address-giving server for its files (docs/protocol.md §2) and stops at its prompt.
-/// UEFI HTTP boot clients get the UEFI file as a URL (the core's fallback to `efi-x64`).
+/// For arm64, UEFI arm64 (RFC 4578 architecture type 11) gets the signed shim
+/// `bootnetaa64.efi` whatever `--via` says: Debian's ipxe package has no arm64 iPXE.
+/// UEFI HTTP boot clients get their architecture's UEFI file as a URL (the core's fallback
+/// from `efi-x64-http` to `efi-x64`, `efi-arm64-http` to `efi-arm64`).
 fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
     use crate::cli::Via;
-    use crate::fetch::{ipxe, menus};
+    use crate::fetch::{efi_class, ipxe, menus::Arch};
     let spec = |class, file: &str| BootSpec {
         class,
         mac: None,
@@ -971,64 +974,91 @@ fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
     if args.debian.is_none() {
         return vec![spec(ClientClass::Bios, DEFAULT_BIOS_BOOT)];
     }
-    let arch = menus::Arch::Amd64;
     let chain = args.via == Via::Ipxe;
     let uefi_chain = chain || args.mode == ServeMode::Proxy;
-    let mut table = vec![
-        spec(
-            ClientClass::EfiX64,
-            &if uefi_chain {
-                ipxe::UEFI_X64.to_owned()
-            } else {
-                arch.efi_loader()
-            },
-        ),
-        spec(
-            ClientClass::Bios,
-            if chain { ipxe::BIOS } else { DEFAULT_BIOS_BOOT },
-        ),
-    ];
+    let mut table = Vec::new();
+    for arch in args.arch.as_slice() {
+        match arch {
+            Arch::Amd64 => {
+                table.push(spec(
+                    efi_class(*arch),
+                    &if uefi_chain {
+                        ipxe::UEFI_X64.to_owned()
+                    } else {
+                        arch.efi_loader()
+                    },
+                ));
+                table.push(spec(
+                    ClientClass::Bios,
+                    if chain { ipxe::BIOS } else { DEFAULT_BIOS_BOOT },
+                ));
+            }
+            Arch::Arm64 => table.push(spec(efi_class(*arch), &arch.efi_loader())),
+        }
+    }
     if uefi_chain {
-        table.push(spec(ClientClass::Ipxe, &menus::ipxe_script_path(arch)));
+        // The iPXE that is handed out is Debian's x86 one: it runs amd64's script.
+        let script_arch = if args.arch.contains(Arch::Amd64) {
+            Arch::Amd64
+        } else {
+            args.arch.as_slice()[0]
+        };
+        table.push(spec(
+            ClientClass::Ipxe,
+            &crate::fetch::menus::ipxe_script_path(script_arch),
+        ));
     }
     table
 }
 
-/// `--debian DIST`: fetches Debian's netboot installer into the root unless a verified copy is
-/// there (no network then), and (re)writes its generated menus.
+/// `--debian DIST`: fetches Debian's netboot installer for each of `--arch` into the root
+/// unless a verified copy is there (no network then), and (re)writes its generated menus.
 fn fetch_debian(args: &ServeArgs, dist: &str, server: Ipv4Cidr) -> Result<(), ServeError> {
+    use crate::fetch::menus::{Arch, MenuWrite};
     use crate::fetch::{FetchAction, FetchMode, FetchRequest};
-    let req = FetchRequest {
-        dist: dist.to_owned(),
-        arch: crate::fetch::menus::Arch::Amd64,
-        mirror: args.mirror.clone(),
-        root: args.tftp_root().to_owned(),
-        console: args.console.clone(),
-        // docs/protocol.md §2: behind another DHCP server, GRUB must be told where the files are.
-        tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
-        mode: FetchMode::IfMissing,
-        verification: crate::fetch::Verification::from_flags(
-            args.keyring.clone(),
-            args.no_verify_signature,
-        ),
-    };
-    let report = crate::fetch::fetch_debian(&req)?;
-    let package = std::path::Path::new(crate::fetch::ipxe::PACKAGE_DIR);
-    crate::fetch::ipxe::log_install(
-        args.tftp_root(),
-        &crate::fetch::ipxe::install_ipxe(args.tftp_root(), package)?,
-    );
-    if let FetchAction::Downloaded { bytes } = report.action {
-        tracing::info!(dist, bytes, sha256 = %report.sha256, root = %args.tftp_root().display(),
-            "Debian installer fetched and verified");
-    }
-    for (file, outcome) in report.menus {
-        if outcome == crate::fetch::menus::MenuWrite::KeptHandEdited {
-            tracing::warn!(
-                file,
-                "boot menu edited by hand (no pocketpxe marker line): left as it is"
-            );
+    for arch in args.arch.as_slice() {
+        let req = FetchRequest {
+            dist: dist.to_owned(),
+            arch: *arch,
+            mirror: args.mirror.clone(),
+            root: args.tftp_root().to_owned(),
+            console: args.console.clone(),
+            // docs/protocol.md §2: behind another DHCP server, GRUB must be told where the
+            // files are.
+            tftp_server: (args.mode == ServeMode::Proxy).then_some(server.addr),
+            mode: FetchMode::IfMissing,
+            verification: crate::fetch::Verification::from_flags(
+                args.keyring.clone(),
+                args.no_verify_signature,
+            ),
+        };
+        let report = crate::fetch::fetch_debian(&req)?;
+        if let FetchAction::Downloaded { bytes } = report.action {
+            tracing::info!(dist, arch = %arch, bytes, sha256 = %report.sha256,
+                root = %args.tftp_root().display(), "Debian installer fetched and verified");
         }
+        for (file, outcome) in report.menus {
+            if outcome == MenuWrite::KeptHandEdited {
+                tracing::warn!(
+                    file,
+                    "boot menu edited by hand (no pocketpxe marker line): left as it is"
+                );
+            }
+        }
+    }
+    if args.arch.contains(Arch::Amd64) {
+        let package = std::path::Path::new(crate::fetch::ipxe::PACKAGE_DIR);
+        crate::fetch::ipxe::log_install(
+            args.tftp_root(),
+            &crate::fetch::ipxe::install_ipxe(args.tftp_root(), package)?,
+        );
+    }
+    if args.arch.contains(Arch::Arm64) && args.mode == ServeMode::Proxy {
+        tracing::warn!(
+            "arm64 behind another DHCP server: Debian's arm64 GRUB asks that server for its \
+             grub.cfg, and Debian has no arm64 iPXE to chain through instead; boot arm64 \
+             machines in dhcp mode (docs/arm64.md)"
+        );
     }
     Ok(())
 }
@@ -1593,6 +1623,87 @@ mod tests {
         assert!(Cli::try_parse_from(argv(&["--uplink", "eth0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--console", "ttyS0"])).is_err());
         assert!(Cli::try_parse_from(argv(&["--nat", "--uplink", "eth0"])).is_ok());
+    }
+
+    #[test]
+    fn debian_arches_map_each_uefi_class_to_its_loader() {
+        use pocketpxe_core::dhcp::{BootRule, ClientInfo, choose};
+        let files = |extra: &[&str]| -> Vec<(ClientClass, String)> {
+            let mut argv = vec!["--debian", "bookworm"];
+            argv.extend_from_slice(extra);
+            boot_table(&parse(&argv))
+                .into_iter()
+                .map(|b| (b.class, b.file))
+                .collect()
+        };
+        let amd64 = [
+            (
+                ClientClass::EfiX64,
+                "debian-installer/amd64/bootnetx64.efi".to_owned(),
+            ),
+            (ClientClass::Bios, "pxelinux.0".to_owned()),
+        ];
+        let arm64 = (
+            ClientClass::EfiArm64,
+            "debian-installer/arm64/bootnetaa64.efi".to_owned(),
+        );
+        // amd64 is the default, and unchanged.
+        assert_eq!(files(&[]), amd64);
+        assert_eq!(files(&["--arch", "amd64"]), amd64);
+        let mut both = amd64.to_vec();
+        both.push(arm64.clone());
+        assert_eq!(files(&["--arch", "amd64,arm64"]), both);
+        assert_eq!(files(&["--arch", "arm64"]), std::slice::from_ref(&arm64));
+        // No arm64 iPXE in Debian: arm64 keeps shim and GRUB; iPXE runs amd64's script.
+        assert_eq!(
+            files(&["--arch", "arm64,amd64", "--via", "ipxe"]),
+            [
+                arm64.clone(),
+                (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
+                (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
+                (
+                    ClientClass::Ipxe,
+                    "debian-installer/amd64/boot.ipxe".to_owned()
+                ),
+            ]
+        );
+        // Through the core: a client of architecture type 11 (RFC 4578 §2.1) gets the arm64
+        // shim, type 7 and 9 the amd64 one, type 0 pxelinux, type 19 (arm64 HTTP boot) the
+        // arm64 shim as a URL.
+        let table = boot_table(&parse(&["--debian", "bookworm", "--arch", "amd64,arm64"]));
+        let rules: Vec<BootRule<'_>> = table
+            .iter()
+            .map(|b| BootRule::new(b.class, &b.file))
+            .collect();
+        for (arch_type, want) in [
+            (11u8, "debian-installer/arm64/bootnetaa64.efi"),
+            (7, "debian-installer/amd64/bootnetx64.efi"),
+            (9, "debian-installer/amd64/bootnetx64.efi"),
+            (0, "pxelinux.0"),
+            (19, "debian-installer/arm64/bootnetaa64.efi"),
+        ] {
+            let arch = pocketpxe_core::wire::dhcp_option::Arch::from(u16::from(arch_type));
+            let info = ClientInfo {
+                arch: Some(arch),
+                arch_class: ClientClass::from_arch(arch),
+                pxe: true,
+                http: arch_type == 19,
+                ipxe: false,
+            };
+            let choice = choose(&rules, &info, [0x52, 0x54, 0, 0, 0, 1]).unwrap();
+            assert_eq!(choice.rule.file, want, "architecture type {arch_type}");
+        }
+        let argv = |extra: &[&'static str]| {
+            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+            v.extend_from_slice(extra);
+            v
+        };
+        // --arch goes with --debian, and names known architectures once.
+        assert!(Cli::try_parse_from(argv(&["--arch", "arm64"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["--debian", "bookworm", "--arch", "i386"])).is_err());
+        assert!(
+            Cli::try_parse_from(argv(&["--debian", "bookworm", "--arch", "arm64,arm64"])).is_err()
+        );
     }
 
     #[test]
