@@ -587,3 +587,33 @@ fn top_level_subnets_are_defaults_of_dhcp_interfaces() {
         .collect();
     assert_eq!(nets, ["10.5.0.0/16"]);
 }
+
+#[test]
+fn the_raspberry_pi_directory_is_the_boot_tables_rpi_key() {
+    let all = ok(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+boot = { bios = "pxelinux.0", rpi = "rpi" }
+"#);
+    assert_eq!(
+        all[0].boot,
+        [
+            BootArg {
+                class: ClientClass::Bios,
+                file: "pxelinux.0".into()
+            },
+            BootArg {
+                class: ClientClass::RaspberryPi,
+                file: "rpi".into()
+            }
+        ]
+    );
+    let e = err(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+boot = { raspberry = "rpi" }
+"#);
+    assert!(e.contains("ipxe or rpi"), "{e}");
+}
