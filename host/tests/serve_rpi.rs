@@ -57,6 +57,23 @@ fn exchange(lab: &Lab, packet: Vec<u8>) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `path` from the server over TFTP with curl in `cli`, as the Pi asks (`blksize` 1024); `None`
+/// if the transfer fails (file not found).
+fn fetch(lab: &Lab, path: &str) -> Option<Vec<u8>> {
+    let out = lab.tmp.join("fetched");
+    let _ = std::fs::remove_file(&out);
+    let done = run_bounded(
+        lab.cli
+            .command("curl")
+            .args(["-s", "--path-as-is", "--max-time", "10"])
+            .args(["--tftp-blksize", "1024", "-o"])
+            .arg(&out)
+            .arg(format!("tftp://192.168.242.1/{path}")),
+        Duration::from_secs(15),
+    );
+    done.status.success().then(|| std::fs::read(&out).unwrap())
+}
+
 fn parse(bytes: &[u8]) -> Repr<'_> {
     Repr::parse(&Packet::new_checked(bytes).unwrap()).unwrap()
 }
@@ -111,7 +128,7 @@ fn populate(root: &Path) {
 #[test]
 fn pis_in_dhcp_mode() {
     const T: &str = "pis_in_dhcp_mode";
-    if !netns_available(T) {
+    if !netns_available(T) || !have_tool(T, "curl", "curl") {
         return;
     }
     let lab = Lab::new("serve-rpi-dhcp");
@@ -135,6 +152,32 @@ fn pis_in_dhcp_mode() {
         leases.contains(&format!("b8:27:eb:28:f6:6d {} ", offer.your_ip)),
         "the Pi 3B's lease is stored with its offer; lease file:\n{leases}"
     );
+    // It fetches bootcode.bin from its offered address, and the log knows whose address it is.
+    lab.cli.ip(&[
+        "addr",
+        "add",
+        &format!("{}/24", offer.your_ip),
+        "dev",
+        "eth0",
+    ]);
+    let want = "rpi/bootcode.bin\n".repeat(300).into_bytes();
+    assert_eq!(fetch(&lab, "bootcode.bin"), Some(want));
+    assert_eq!(fetch(&lab, "bootsig.bin"), None);
+    server.wait_log("transfer ended", Duration::from_secs(5));
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("transfer ended")
+            && l.contains("file=bootcode.bin")
+            && l.contains("mac=b8:27:eb:28:f6:6d")),
+        "{log}"
+    );
+    lab.cli.ip(&[
+        "addr",
+        "del",
+        &format!("{}/24", offer.your_ip),
+        "dev",
+        "eth0",
+    ]);
 
     for (name, mac) in [
         ("pi4-discover.hex", "dc:a6:32:01:36:c2"),
@@ -221,20 +264,7 @@ fn pis_in_proxy_mode_and_a_pi4_tftp_sequence() {
     // The Pi has its address from another server; TFTP from it.
     lab.cli
         .ip(&["addr", "add", "192.168.242.60/24", "dev", "eth0"]);
-    let fetch = |path: &str| -> Option<Vec<u8>> {
-        let out = lab.tmp.join("fetched");
-        let _ = std::fs::remove_file(&out);
-        let done = run_bounded(
-            lab.cli
-                .command("curl")
-                .args(["-s", "--path-as-is", "--max-time", "10"])
-                .args(["--tftp-blksize", "1024", "-o"])
-                .arg(&out)
-                .arg(format!("tftp://192.168.242.1/{path}")),
-            Duration::from_secs(15),
-        );
-        done.status.success().then(|| std::fs::read(&out).unwrap())
-    };
+    let fetch = |path: &str| fetch(&lab, path);
     let expect = |path: &str, from: Option<&str>| {
         let got = fetch(path);
         let want = from.map(|f| format!("rpi/{f}\n").repeat(300).into_bytes());
