@@ -325,6 +325,11 @@ impl FromStr for BootArg {
     }
 }
 
+/// Why `rpi` takes no per-client rule: the TFTP server maps every Pi's requests into one
+/// directory, and the bootloader itself picks a Pi's own subdirectory.
+pub(crate) const RPI_PER_MAC: &str = "rpi takes no per-client rule: put a Pi's own files in \
+     DIR/SERIAL/ or DIR/MAC/ of --boot rpi=DIR (docs/raspberry-pi.md)";
+
 /// `MAC[@CLASS]=PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootMacArg {
@@ -350,6 +355,9 @@ impl FromStr for BootMacArg {
             ),
             None => (who, None),
         };
+        if class == Some(ClientClass::RaspberryPi) {
+            return Err(RPI_PER_MAC.to_owned());
+        }
         Ok(Self {
             mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
             class,

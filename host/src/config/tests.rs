@@ -617,3 +617,28 @@ boot = { raspberry = "rpi" }
 "#);
     assert!(e.contains("ipxe or rpi"), "{e}");
 }
+
+#[test]
+fn rpi_takes_no_per_client_rule() {
+    let e = err(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+[[interface.host]]
+mac = "dc:a6:32:01:36:c2"
+boot = "rpi/pi4"
+class = "rpi"
+"#);
+    assert!(e.contains("rpi takes no per-client rule"), "{e}");
+    let e = parse_from([
+        "pocketpxe",
+        "serve",
+        "--interface",
+        "eth1",
+        "--boot-mac",
+        "dc:a6:32:01:36:c2@rpi=rpi/pi4",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rpi takes no per-client rule"), "{e}");
+}
