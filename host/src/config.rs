@@ -1048,6 +1048,12 @@ fn check_section(
         }
     }
     for (i, h) in s.host.iter().flatten().enumerate() {
+        if h.class == Some(ClientClass::RaspberryPi) {
+            return fail(
+                &[Seg::Key("host"), Seg::Index(i), Seg::Key("class")],
+                crate::cli::RPI_PER_MAC,
+            );
+        }
         if h.class.is_some() && h.boot.is_none() {
             return fail(
                 &[Seg::Key("host"), Seg::Index(i), Seg::Key("class")],

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 pub struct FsStore {
     root: OwnedFd,
     root_path: PathBuf,
+    /// A directory under the root where files missing from the root are looked for next.
+    fallback: Option<String>,
     files: Vec<Entry>,
     free: Vec<u32>,
     /// Chunks of open files, shared by every handle of the same file.
@@ -128,6 +130,7 @@ impl FsStore {
         Ok(Self {
             root: fd,
             root_path: path,
+            fallback: None,
             files: Vec::new(),
             free: Vec::new(),
             shared: HashMap::new(),
@@ -201,6 +204,17 @@ impl FsStore {
         self.cached
     }
 
+    /// Looks for a file missing from the root under `dir` (relative to the root) next: the
+    /// Raspberry Pi boot directory of `--boot rpi=DIR`, whose bootloader asks for its files at
+    /// the top of the TFTP tree (docs/raspberry-pi.md §2). Lookups there are confined to the
+    /// root like every other.
+    pub fn with_fallback_dir(mut self, dir: Option<&str>) -> Self {
+        self.fallback = dir
+            .map(|d| d.trim_matches('/').to_owned())
+            .filter(|d| !d.is_empty());
+        self
+    }
+
     /// The root as configured.
     pub fn root(&self) -> &Path {
         &self.root_path
@@ -216,7 +230,15 @@ impl FsStore {
         self.shared.len()
     }
 
+    /// Opens `rel`, or, when the root has no such file, `rel` under the fallback directory.
     fn open_file(&self, rel: &str) -> Result<(File, FileKey), OpenError<io::Error>> {
+        match (self.open_here(rel), &self.fallback) {
+            (Err(OpenError::NotFound), Some(dir)) => self.open_here(&format!("{dir}/{rel}")),
+            (found, _) => found,
+        }
+    }
+
+    fn open_here(&self, rel: &str) -> Result<(File, FileKey), OpenError<io::Error>> {
         let fd = rustix::fs::openat2(
             &self.root,
             rel,
@@ -632,6 +654,45 @@ mod tests {
         ));
         assert!(matches!(
             open(&mut store, b"pxelinux.0/x"),
+            Err(OpenError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn files_missing_from_the_root_come_from_the_fallback_dir() {
+        let tmp = TempDir::new("fallback");
+        let root = tmp.0.join("root");
+        std::fs::create_dir_all(root.join("rpi/9ffefdef")).unwrap();
+        std::fs::write(root.join("config.txt"), b"root").unwrap();
+        std::fs::write(root.join("rpi/config.txt"), b"pi").unwrap();
+        std::fs::write(root.join("rpi/start4.elf"), b"shared").unwrap();
+        std::fs::write(root.join("rpi/9ffefdef/start4.elf"), b"own").unwrap();
+        std::fs::write(tmp.0.join("outside"), b"secret").unwrap();
+        symlink("../../outside", root.join("rpi/escape")).unwrap();
+        let mut store = FsStore::open_root(&root)
+            .unwrap()
+            .with_fallback_dir(Some("/rpi/"));
+        for (name, want) in [
+            (&b"config.txt"[..], &b"root"[..]),
+            (b"start4.elf", b"shared"),
+            (b"9ffefdef/start4.elf", b"own"),
+            (b"rpi/start4.elf", b"shared"),
+        ] {
+            let h = open(&mut store, name).unwrap().handle;
+            assert_eq!(read_all(&mut store, h), want, "{name:?}");
+        }
+        assert!(matches!(
+            open(&mut store, b"9ffefdef/fixup4.dat"),
+            Err(OpenError::NotFound)
+        ));
+        assert!(matches!(
+            open(&mut store, b"escape"),
+            Err(OpenError::Denied)
+        ));
+        // Without a fallback, only the root.
+        let mut plain = FsStore::open_root(&root).unwrap().with_fallback_dir(None);
+        assert!(matches!(
+            open(&mut plain, b"start4.elf"),
             Err(OpenError::NotFound)
         ));
     }

@@ -26,6 +26,21 @@ impl<'a> DhcpServer<'a> {
                 reply.your_ip = entry.lease.ip;
                 let hold_until = ctx.now + self.cfg.offer_hold;
                 let commit = match entry.state {
+                    // A client that never sends a DHCPREQUEST is bound by its offer, reported
+                    // like an ACK's binding so the driver stores it before the offer goes out.
+                    state if ctx.info.binds_at_offer(ctx.mac) => {
+                        let lease = Lease {
+                            mac: ctx.mac,
+                            ip: entry.lease.ip,
+                            expires_at: ctx.now + subnet.lease_time,
+                        };
+                        let event = if state == State::Bound {
+                            DhcpEvent::LeaseRenewed(lease)
+                        } else {
+                            DhcpEvent::LeaseGranted(lease)
+                        };
+                        Binding { slot, lease, event }.commit()
+                    }
                     // Offering a client its own lease does not shorten it.
                     State::Bound if entry.lease.expires_at >= hold_until => Commit::Nothing,
                     // ...but holds it at least as long as any offer (RFC 2131 §4.3.1).

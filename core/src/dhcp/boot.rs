@@ -1,8 +1,10 @@
 //! PXE client classification and the boot table.
 //!
 //! A client is classified from option 93 (RFC 4578 §2.1), option 60 (`PXEClient`/`HTTPClient`,
-//! matched by prefix, PXE spec 2.1 §2.2 and UEFI 2.x §24.7) and option 77/175 (iPXE). The
-//! boot table then maps the class, plus an optional per-MAC override, to a boot file.
+//! matched by prefix, PXE spec 2.1 §2.2 and UEFI 2.x §24.7) and option 77/175 (iPXE). A
+//! Raspberry Pi's bootloader, which sends architecture 0 like a BIOS PC, is told apart by option
+//! 97 or its MAC address (docs/raspberry-pi.md). The boot table then maps the class, plus an
+//! optional per-MAC override, to a boot file.
 
 use core::net::Ipv4Addr;
 use core::str::FromStr;
@@ -30,11 +32,14 @@ pub enum ClientClass {
     EfiArm64Http,
     /// `ipxe`: a client already running iPXE (option 77 `iPXE` or option 175 present).
     Ipxe,
+    /// `rpi`: a Raspberry Pi's network bootloader (the Pi 3's boot ROM, the Pi 4's and 5's
+    /// EEPROM), which sends arch 0; its rule names the directory of the Pi's boot files.
+    RaspberryPi,
 }
 
 impl ClientClass {
     /// Every class, in table order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Bios,
         Self::EfiIa32,
         Self::EfiX64,
@@ -43,6 +48,7 @@ impl ClientClass {
         Self::EfiX64Http,
         Self::EfiArm64Http,
         Self::Ipxe,
+        Self::RaspberryPi,
     ];
 
     /// The configuration name (`bios`, `efi-x64`, ...).
@@ -56,6 +62,7 @@ impl ClientClass {
             Self::EfiX64Http => "efi-x64-http",
             Self::EfiArm64Http => "efi-arm64-http",
             Self::Ipxe => "ipxe",
+            Self::RaspberryPi => "rpi",
         }
     }
 
@@ -71,6 +78,12 @@ impl ClientClass {
             Arch::EfiArm64Http => Self::EfiArm64Http,
             _ => return None,
         })
+    }
+
+    /// Whether this is [`Self::RaspberryPi`] and the `rpi` feature answers it as one (without
+    /// the feature no client is classified so and its code is left out).
+    pub(super) const fn is_pi(self) -> bool {
+        cfg!(feature = "rpi") && matches!(self, Self::RaspberryPi)
     }
 
     /// Whether this class boots over HTTP (UEFI HTTP boot): replies carry option 60
@@ -91,6 +104,7 @@ impl ClientClass {
 
     /// The proxyDHCP strategy used when a rule does not choose one (docs/protocol.md §2): EDK2-style
     /// "BINL" (no option 43, then a request on port 4011) for UEFI, option 43 for BIOS and iPXE.
+    /// A Raspberry Pi gets its own option 43 whatever the strategy (docs/raspberry-pi.md §1).
     pub const fn default_proxy_strategy(self) -> ProxyStrategy {
         match self {
             Self::Bios | Self::Ipxe => ProxyStrategy::Option43,
@@ -125,7 +139,7 @@ impl core::fmt::Display for UnknownClass {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(
             "unknown client class (expected bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, \
-             efi-x64-http, efi-arm64-http or ipxe)",
+             efi-x64-http, efi-arm64-http, ipxe or rpi)",
         )
     }
 }
@@ -182,7 +196,8 @@ impl<'a> BootRule<'a> {
 pub struct ClientInfo {
     /// The first architecture in option 93 (or from option 60's `Arch:` field).
     pub arch: Option<Arch>,
-    /// The class derived from the architecture (without the iPXE override).
+    /// The class derived from the architecture (without the iPXE override);
+    /// [`ClientClass::RaspberryPi`] for a Raspberry Pi's arch-0 bootloader.
     pub arch_class: Option<ClientClass>,
     /// Option 60 starts with `PXEClient`.
     pub pxe: bool,
@@ -197,7 +212,9 @@ impl ClientInfo {
     ///
     /// The architecture is the first entry of option 93 that pocketpxe knows; without option 93,
     /// the `Arch:NNNNN` field of option 60 (`PXEClient:Arch:00007:...`); a `PXEClient` without
-    /// either is taken as BIOS (early PXE ROMs omit 93).
+    /// either is taken as BIOS (early PXE ROMs omit 93). A `PXEClient` of arch 0 is a Raspberry
+    /// Pi when option 97 starts with the bootloader's `RPi` tag or the MAC address is one of
+    /// Raspberry Pi's.
     pub fn classify(req: &Repr<'_>) -> Self {
         let vendor = req.vendor_class_id;
         let pxe = vendor.is_some_and(|v| v.starts_with(b"PXEClient"));
@@ -222,9 +239,14 @@ impl ClientInfo {
             }),
         };
         let arch = arch.or(if pxe { Some(Arch::BiosX86) } else { None });
+        let arch_class = if pxe && arch == Some(Arch::BiosX86) && is_raspberry_pi(req) {
+            Some(ClientClass::RaspberryPi)
+        } else {
+            arch.and_then(ClientClass::from_arch)
+        };
         Self {
             arch,
-            arch_class: arch.and_then(ClientClass::from_arch),
+            arch_class,
             pxe,
             http,
             ipxe,
@@ -235,7 +257,42 @@ impl ClientInfo {
     pub fn is_boot_client(&self) -> bool {
         self.pxe || self.http || self.arch.is_some()
     }
+
+    /// Whether the client takes the address of a DHCPOFFER without ever sending a DHCPREQUEST,
+    /// so the server binds it at OFFER time: the Raspberry Pi 3's boot ROM (its MAC addresses
+    /// are in `b8:27:eb`, the range of the Pis before the 4, whose EEPROM bootloaders do
+    /// request; docs/raspberry-pi.md §1).
+    pub fn binds_at_offer(&self, mac: [u8; 6]) -> bool {
+        self.arch_class.is_some_and(ClientClass::is_pi) && mac[..3] == RPI_OUIS[0]
+    }
 }
+
+/// Whether a request comes from a Raspberry Pi (docs/raspberry-pi.md §1): option 97 is the
+/// Pi 4's and 5's GUID, type 0 then the tag `RPi4`/`RPi5`, or the MAC address lies in one of
+/// Raspberry Pi's IEEE OUIs (the Pi 3's ROM sends a constant option 97).
+/// Always false without the `rpi` feature.
+fn is_raspberry_pi(req: &Repr<'_>) -> bool {
+    if !cfg!(feature = "rpi") {
+        return false;
+    }
+    let tagged = req.client_uuid.is_some_and(|uuid| {
+        let mut b = uuid.bytes();
+        uuid.len() == 17 && b.next() == Some(0) && b.take(3).eq(*b"RPi")
+    });
+    let oui = req.client_hw_addr.mac().map(|m| [m[0], m[1], m[2]]);
+    tagged || oui.is_some_and(|oui| RPI_OUIS.contains(&oui))
+}
+
+/// Raspberry Pi's IEEE OUIs: Raspberry Pi Foundation (`b8:27:eb`, the Pis up to the 3) and
+/// Raspberry Pi (Trading) Ltd (the Pi 4 and later).
+const RPI_OUIS: [[u8; 3]; 6] = [
+    [0xb8, 0x27, 0xeb],
+    [0xdc, 0xa6, 0x32],
+    [0xe4, 0x5f, 0x01],
+    [0x28, 0xcd, 0xc1],
+    [0xd8, 0x3a, 0xdd],
+    [0x2c, 0xcf, 0x67],
+];
 
 /// The boot file and server chosen for one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +511,61 @@ mod tests {
         let bios = ClientInfo::classify(&req(Some(b"PXEClient"), Some(&[0, 0]), None));
         assert_eq!(choose(&table, &bios, MAC), None);
         assert_eq!(ClientClass::EfiIa32.http_fallback(), None);
+    }
+
+    #[test]
+    #[cfg(feature = "rpi")]
+    fn raspberry_pis_by_option_97_or_mac() {
+        const VENDOR: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
+        let with = |mac: [u8; 6], uuid: &'static [u8], arch: &'static [u8]| {
+            let mut r = req(Some(VENDOR), Some(arch), None);
+            r.client_hw_addr = HwAddr::ethernet(mac);
+            r.client_uuid = Some(OptionBytes::new(uuid));
+            ClientInfo::classify(&r)
+        };
+        let pi3_uuid = b"\0DDDDDDDDDDDDDDDD";
+        let pi4_uuid = b"\0RPi4\x11\x31\xc0\0\x32\x01\x36\xc2\xef\xfd\xfe\x9f";
+        let pi5_uuid = b"\0RPi5\x70\x41\xd0\0\xdd\xe8\x27\x1e\x4d\x3a\x2b\x1c";
+        for (mac, uuid, rom) in [
+            ([0xb8, 0x27, 0xeb, 0x28, 0xf6, 0x6d], &pi3_uuid[..], true),
+            // A Pi 4 with DHCP_OPTION97=0: its serial four times, known by its MAC.
+            (
+                [0xdc, 0xa6, 0x32, 1, 2, 3],
+                b"\0\x9f\xfe\xfd\xef\x9f\xfe\xfd\xef\x9f\xfe\xfd\xef\x9f\xfe\xfd\xef",
+                false,
+            ),
+            ([0xe4, 0x5f, 0x01, 1, 2, 3], &pi3_uuid[..], false),
+            ([0x28, 0xcd, 0xc1, 1, 2, 3], &pi3_uuid[..], false),
+            ([0xd8, 0x3a, 0xdd, 1, 2, 3], &pi3_uuid[..], false),
+            ([0x2c, 0xcf, 0x67, 1, 2, 3], &pi3_uuid[..], false),
+            // A MAC_ADDRESS override: known by the tag.
+            (MAC, &pi4_uuid[..], false),
+            (MAC, &pi5_uuid[..], false),
+        ] {
+            let info = with(mac, uuid, &[0, 0]);
+            assert_eq!(
+                info.arch_class,
+                Some(ClientClass::RaspberryPi),
+                "{mac:02x?}"
+            );
+            assert_eq!(info.binds_at_offer(mac), rom, "{mac:02x?}");
+        }
+        // A PC: same vendor class, no tag, another MAC.
+        let pc = with(MAC, pi3_uuid, &[0, 0]);
+        assert_eq!(pc.arch_class, Some(ClientClass::Bios));
+        assert!(!pc.binds_at_offer(MAC));
+        // A Pi running UEFI firmware (arch 11) is an arm64 UEFI client.
+        let uefi = with([0xdc, 0xa6, 0x32, 1, 2, 3], pi4_uuid, &[0, 11]);
+        assert_eq!(uefi.arch_class, Some(ClientClass::EfiArm64));
+        // A tag must be at the start of a 17-byte option 97 of type 0.
+        assert_eq!(
+            with(MAC, b"\x01RPi4DDDDDDDDDDDD", &[0, 0]).arch_class,
+            Some(ClientClass::Bios)
+        );
+        assert_eq!(
+            with(MAC, b"\0RPi4", &[0, 0]).arch_class,
+            Some(ClientClass::Bios)
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ impl<'a> DhcpServer<'a> {
             &mut scratch.server_name,
         )?;
         add_pxe_identity(&mut reply, ctx.req, &choice);
-        if choice.proxy_strategy() == ProxyStrategy::Option43 {
+        if choice.class.is_pi() {
+            reply.vendor_specific = Some(OptionBytes::new(&RPI_OPTION_43));
+        } else if choice.proxy_strategy() == ProxyStrategy::Option43 {
             // "Boot the file in the offer" (PXE spec 2.1 §2.4.1.1).
             let flags = DiscoveryControl::BOOT_FILE_IN_OFFER;
             reply.vendor_specific = Some(pxe_options(&mut scratch.vendor, |w| {
@@ -130,6 +132,12 @@ impl<'a> DhcpServer<'a> {
         )?;
         if choice.class.is_http() {
             reply.vendor_class_id = Some(OptionBytes::new(b"HTTPClient"));
+        }
+        if choice.class.is_pi() {
+            // The bootloader only fetches files after a reply that names itself PXE and carries
+            // its boot string (docs/raspberry-pi.md §1).
+            reply.vendor_class_id = Some(OptionBytes::new(b"PXEClient"));
+            reply.vendor_specific = Some(OptionBytes::new(&RPI_OPTION_43));
         }
         reply.client_uuid = ctx.req.client_uuid;
         Ok(())
@@ -184,6 +192,10 @@ impl<'a> DhcpServer<'a> {
                 .map_err(|_| IgnoreReason::BootFileTooLong)?;
             let len = w.len;
             url.get(..len).ok_or(IgnoreReason::BootFileTooLong)?
+        } else if choice.class.is_pi() {
+            // The rule names the Pi's boot directory, which the TFTP server maps the
+            // bootloader's requests into; the ROM asks for this file first whatever `file` says.
+            RPI_FIRST_FILE
         } else {
             choice.rule.file.as_bytes()
         };
@@ -239,6 +251,18 @@ fn pxe_options<'r>(
         .map(OptionBytes::new)
         .map_err(IgnoreReason::Malformed)
 }
+
+/// Option 43 for a Raspberry Pi (docs/raspberry-pi.md §1), as the Raspberry Pi documentation's
+/// example reply has it: PXE_DISCOVERY_CONTROL 3 (no boot server discovery), PXE_MENU_PROMPT
+/// (timeout 0, "PXE") and a PXE_BOOT_MENU item of type 0 described "Raspberry Pi Boot", the
+/// string the bootloader looks for, with the three trailing spaces the Pi 3B's ROM needs (it
+/// miscounts the string's length); later bootloaders find the string all the same (PXE spec
+/// 2.1 §2.4.1.1, table 2-1).
+const RPI_OPTION_43: [u8; 35] =
+    *b"\x06\x01\x03\x0a\x04\x00PXE\x09\x17\x00\x00\x14Raspberry Pi Boot   \xff";
+
+/// The file a Raspberry Pi's boot ROM asks for first (docs/raspberry-pi.md §1), sent as `file`.
+const RPI_FIRST_FILE: &[u8] = b"bootcode.bin";
 
 fn is_url(file: &str) -> bool {
     file.starts_with("http://") || file.starts_with("https://")

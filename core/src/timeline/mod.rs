@@ -239,7 +239,10 @@ impl<'a> Timeline<'a> {
                 if summary.reply == Some(MessageType::Offer) {
                     client.proxy_offers = summary.your_ip.is_none();
                     client.offers_unrequested = client.offers_unrequested.saturating_add(1);
+                    // A Raspberry Pi 3's boot ROM never sends a REQUEST: it takes the offer, and
+                    // repeats DISCOVER when its boot fails (docs/raspberry-pi.md §1).
                     if !client.requested
+                        && summary.class != Some(ClientClass::RaspberryPi)
                         && client.offers_unrequested >= cfg.discovers_without_request
                     {
                         client.raise(DiagnosisSet::NO_REQUEST);

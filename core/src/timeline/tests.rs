@@ -509,6 +509,19 @@ fn discovers_without_a_request_are_diagnosed() {
         Some(BootOutcome::Failed(FailCause::NeverRequested))
     );
 
+    // A Raspberry Pi's boot ROM never sends a REQUEST: not a fault.
+    let pi = Mac([0xb8, 0x27, 0xeb, 0x28, 0xf6, 0x6d]);
+    let pi_offer = served(
+        MessageType::Discover,
+        pi,
+        Some(ClientClass::RaspberryPi),
+        "bootcode.bin",
+    );
+    for n in 0..4 {
+        t.handle_dhcp(at(31_000 + n), &pi_offer, 67, None);
+    }
+    assert!(diagnoses(&mut t).is_empty());
+
     // Proxy offers only: no DHCP server gave an address; the advice says so.
     let mac3 = Mac([2; 6]);
     for n in 0..3 {

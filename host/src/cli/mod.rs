@@ -11,11 +11,11 @@ mod tftp;
 pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
 pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
 pub use http::HttpArgs;
-pub(crate) use serve::boot_file;
 pub use serve::{
     AddrRange, BootArg, BootMacArg, OnOff, Optional, RelaySubnetArg, ReserveArg, ServeArgs,
     ServeMode, Via,
 };
+pub(crate) use serve::{RPI_PER_MAC, boot_file};
 pub use status::StatusArgs;
 pub use tftp::{TftpArgs, TftpTuning};
 

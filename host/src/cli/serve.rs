@@ -54,11 +54,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CIDR")]
     pub address: Option<Ipv4Cidr>,
     /// Boot file for a client class (repeatable): bios, efi-ia32, efi-x64, efi-arm32, efi-arm64,
-    /// efi-x64-http, efi-arm64-http, ipxe. Default: bios=pxelinux.0.
+    /// efi-x64-http, efi-arm64-http, ipxe; rpi=DIR: the Raspberry Pi boot directory (see
+    /// docs/raspberry-pi.md). Default: bios=pxelinux.0.
     #[arg(help_heading = BOOT)]
     #[arg(long = "boot", value_name = "CLASS=PATH")]
     pub boot: Vec<BootArg>,
-    /// Boot file for one client (repeatable), for every class but ipxe, or only for CLASS.
+    /// Boot file for one client (repeatable), for every class but ipxe and rpi, or only for
+    /// CLASS.
     #[arg(help_heading = BOOT)]
     #[arg(long = "boot-mac", value_name = "MAC[@CLASS]=PATH")]
     pub boot_mac: Vec<BootMacArg>,
@@ -334,6 +336,11 @@ impl FromStr for BootArg {
     }
 }
 
+/// Why `rpi` takes no per-client rule: the TFTP server maps every Pi's requests into one
+/// directory, and the bootloader itself picks a Pi's own subdirectory.
+pub(crate) const RPI_PER_MAC: &str = "rpi takes no per-client rule: put a Pi's own files in \
+     DIR/SERIAL/ or DIR/MAC/ of --boot rpi=DIR (docs/raspberry-pi.md)";
+
 /// `MAC[@CLASS]=PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootMacArg {
@@ -359,6 +366,9 @@ impl FromStr for BootMacArg {
             ),
             None => (who, None),
         };
+        if class == Some(ClientClass::RaspberryPi) {
+            return Err(RPI_PER_MAC.to_owned());
+        }
         Ok(Self {
             mac: parse_mac(mac).ok_or_else(|| format!("'{mac}' is not a MAC address"))?,
             class,

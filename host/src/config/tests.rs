@@ -614,3 +614,58 @@ fn top_level_subnets_are_defaults_of_dhcp_interfaces() {
         .collect();
     assert_eq!(nets, ["10.5.0.0/16"]);
 }
+
+#[test]
+fn the_raspberry_pi_directory_is_the_boot_tables_rpi_key() {
+    let all = ok(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+boot = { bios = "pxelinux.0", rpi = "rpi" }
+"#);
+    assert_eq!(
+        all[0].boot,
+        [
+            BootArg {
+                class: ClientClass::Bios,
+                file: "pxelinux.0".into()
+            },
+            BootArg {
+                class: ClientClass::RaspberryPi,
+                file: "rpi".into()
+            }
+        ]
+    );
+    let e = err(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+boot = { raspberry = "rpi" }
+"#);
+    assert!(e.contains("ipxe or rpi"), "{e}");
+}
+
+#[test]
+fn rpi_takes_no_per_client_rule() {
+    let e = err(r#"
+[[interface]]
+name = "eth1"
+root = "/srv/tftp"
+[[interface.host]]
+mac = "dc:a6:32:01:36:c2"
+boot = "rpi/pi4"
+class = "rpi"
+"#);
+    assert!(e.contains("rpi takes no per-client rule"), "{e}");
+    let e = parse_from([
+        "pocketpxe",
+        "serve",
+        "--interface",
+        "eth1",
+        "--boot-mac",
+        "dc:a6:32:01:36:c2@rpi=rpi/pi4",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rpi takes no per-client rule"), "{e}");
+}

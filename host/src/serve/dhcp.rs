@@ -992,7 +992,9 @@ impl Driver<'_> {
                 tracing::error!(len, "bug: reply longer than the buffer");
                 continue;
             };
-            if summary.is_ack()
+            // An ACK binds; so does an OFFER that changed a lease (a client that never sends
+            // a DHCPREQUEST, such as the Raspberry Pi 3's boot ROM, is bound at OFFER time).
+            if (summary.is_ack() || item.changed)
                 && let Some(ip) = summary.address()
             {
                 self.state.book.record(ip, summary.mac.0);

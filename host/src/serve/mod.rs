@@ -421,7 +421,7 @@ fn prepare_one(
     if let Some(dist) = &args.debian {
         fetch_debian(args, dist, server)?;
     }
-    let store = FsStore::open_root(root)?;
+    let store = FsStore::open_root(root)?.with_fallback_dir(rpi_dir(args).as_deref());
     let leases = (args.mode == ServeMode::Dhcp).then(|| {
         let file = LeaseFile::new(
             args.leases
@@ -936,10 +936,11 @@ pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
     for b in &args.boot_mac {
         let classes: Vec<ClientClass> = match b.class {
             Some(class) => vec![class],
-            // Not ipxe: an iPXE client must get its script, not the loader again.
+            // Not ipxe: an iPXE client must get its script, not the loader again. Not rpi:
+            // its rule names a directory, not a file.
             None => ClientClass::ALL
                 .into_iter()
-                .filter(|c| *c != ClientClass::Ipxe)
+                .filter(|c| !matches!(c, ClientClass::Ipxe | ClientClass::RaspberryPi))
                 .collect(),
         };
         table.extend(classes.into_iter().map(|class| BootSpec {
@@ -1224,6 +1225,18 @@ fn check_access(
             other => ServeError::Dhcp(DhcpTaskError::Leases(other)),
         });
     }
+    if let Some(dir) = rpi_dir(args) {
+        match store.probe(&dir) {
+            // A directory is not a file to serve: present.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+            _ => tracing::warn!(
+                dir,
+                clients = "rpi",
+                "Raspberry Pi boot directory {dir} is missing under the TFTP root {}: Raspberry Pis will not boot",
+                args.tftp_root().display()
+            ),
+        }
+    }
     for (file, whom) in boot_files(args) {
         match store.probe(&file) {
             Ok(()) => {}
@@ -1242,12 +1255,25 @@ fn check_access(
     Ok(())
 }
 
+/// The Raspberry Pi boot directory: the `rpi` rule of the boot table (one for every Pi; a Pi's
+/// own files go in its per-serial or per-MAC directory inside it, docs/raspberry-pi.md §2).
+fn rpi_dir(args: &ServeArgs) -> Option<String> {
+    boot_table(args)
+        .into_iter()
+        .find(|spec| spec.class == ClientClass::RaspberryPi && spec.mac.is_none())
+        .map(|spec| spec.file)
+}
+
 /// The files the boot rules send clients to over TFTP (not HTTP ones), each once, with whom
 /// it is for: `bios, efi-x64` or, for `--boot-mac` rules, `bios, efi-x64 of 52:54:00:12:34:56`.
 fn boot_files(args: &ServeArgs) -> Vec<(String, String)> {
     let mut files: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     for spec in boot_table(args) {
-        if spec.class.is_http() || spec.file.contains("://") {
+        // An rpi rule names a directory, checked by `check_rpi_dir`.
+        if spec.class.is_http()
+            || spec.class == ClientClass::RaspberryPi
+            || spec.file.contains("://")
+        {
             continue;
         }
         let at = match files.iter().position(|(file, ..)| *file == spec.file) {
@@ -1507,6 +1533,7 @@ mod tests {
             "no bios default once --boot is given"
         );
         assert!(table.iter().all(|b| b.class != ClientClass::Ipxe));
+        assert!(table.iter().all(|b| b.class != ClientClass::RaspberryPi));
         assert_eq!(
             reservations(&args, "eth1", cidr("10.0.0.1/24"))
                 .unwrap()
