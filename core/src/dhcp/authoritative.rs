@@ -111,6 +111,10 @@ impl<'a> DhcpServer<'a> {
         let mut reply = reply;
         self.add_subnet(&mut reply, &subnet, true);
         self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
+        if ctx.req.ipxe_encap.is_some() && !reply.boot_file.is_empty() {
+            // This server gives the boot file too: iPXE need not wait for ProxyDHCP offers.
+            reply.ipxe_encap = Some(OptionBytes::new(&IPXE_NO_PXEDHCP));
+        }
         Ok(Plan {
             reply: Some(reply),
             nak: false,
@@ -301,6 +305,11 @@ impl Binding {
     }
 }
 
+/// Option 175 (iPXE's encapsulated options) holding sub-option 176 `no-pxedhcp` = 1: iPXE
+/// then takes the offer at once instead of waiting about 2 s for ProxyDHCP offers, which a
+/// server that answers with the boot file itself makes pointless (docs/protocol.md §2).
+const IPXE_NO_PXEDHCP: [u8; 3] = [176, 1, 1];
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
@@ -348,6 +357,32 @@ mod tests {
         assert_eq!(s.poll_event(), None);
         assert_eq!(s.leases().copied().collect::<Vec<_>>(), [lease]);
         assert_eq!(s.poll_timeout(), Some(lease.expires_at));
+    }
+
+    #[test]
+    fn ipxe_clients_are_told_not_to_wait_for_proxy_offers() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 99), &mut slots[..]);
+        let mut discover = msg(MessageType::Discover, MAC, Some(0));
+        discover.ipxe_encap = Some(OptionBytes::new(&[16, 1, 1, 19, 1, 1]));
+        let (_, offer) = send(&mut s, 0, &discover).reply();
+        assert!(!offer.boot_file.is_empty());
+        assert_eq!(offer.ipxe_encap, Some(OptionBytes::new(&[176, 1, 1])));
+        let mut request = request(MAC, offer.your_ip, Some(0));
+        request.ipxe_encap = discover.ipxe_encap;
+        let (_, ack) = send(&mut s, 1, &request).reply();
+        assert_eq!(ack.ipxe_encap, Some(OptionBytes::new(&[176, 1, 1])));
+
+        let (_, plain) = send(&mut s, 2, &msg(MessageType::Discover, MAC2, Some(0))).reply();
+        assert_eq!(plain.ipxe_encap, None, "only iPXE reads option 175");
+        let mut not_boot = msg(MessageType::Discover, [0x52, 0x54, 0, 0xa5, 0, 3], None);
+        not_boot.ipxe_encap = discover.ipxe_encap;
+        let (_, not_boot) = send(&mut s, 3, &not_boot).reply();
+        assert!(not_boot.boot_file.is_empty());
+        assert_eq!(
+            not_boot.ipxe_encap, None,
+            "no boot file here: a proxy may give one"
+        );
     }
 
     #[test]
