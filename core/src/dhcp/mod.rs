@@ -215,6 +215,50 @@ impl<'a> DhcpServer<'a> {
     }
 }
 
+impl DhcpServer<'_> {
+    /// Learns a lease from a lease store this server shares with other servers (replicas
+    /// serving the same pools): `lease.ip` is bound to `lease.mac` until `lease.expires_at`.
+    /// Call it for the store's leases on start, and whenever the store refuses a binding of
+    /// this server because another server bound the address first.
+    ///
+    /// The store decides: whatever this table held on the address gives way (an offer: the
+    /// client is offered another address when it asks again; a lease the store refused: the
+    /// client's next DHCPREQUEST for it is NAKed and it starts over, RFC 2131 §4.3.2; a
+    /// declined or held address), and so does any other offer or lease of the same client (one
+    /// binding per client). The learned lease is a lease here like a restored one: this
+    /// server renews it when the client asks (the store is shared). No event is queued: the
+    /// store already holds the lease.
+    ///
+    /// # Errors
+    /// [`RestoreError::TableFull`] if the address is not in the table and no slot is free.
+    pub fn learn(&mut self, lease: Lease) -> Result<(), RestoreError> {
+        let slot = match lease::holder(&self.slots, lease.ip) {
+            Some((i, _)) => i,
+            None => match self.slots.find_client(lease.mac, |_, _| true) {
+                Some((i, _)) => i,
+                None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
+            },
+        };
+        self.slots.set(
+            slot,
+            Some(Entry {
+                lease,
+                state: State::Bound,
+            }),
+        );
+        // Any other entry of the client's (bounded: one per pass, at most one per slot).
+        for _ in 0..self.slots.len() {
+            let Some((other, _)) = self.slots.find_client(lease.mac, |i, e| {
+                i != slot && matches!(e.state, State::Offered | State::Bound | State::Elsewhere)
+            }) else {
+                break;
+            };
+            self.slots.set(other, None);
+        }
+        Ok(())
+    }
+}
+
 /// Why [`DhcpServer::restore`] refused a lease.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
