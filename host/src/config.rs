@@ -616,7 +616,15 @@ fn validate(
                 .leases
                 .clone()
                 .unwrap_or_else(|| default_lease_file(iface));
-            if let Some((_, other)) = lease_files.iter().find(|(p, _)| *p == leases) {
+            // A lease database is shared by design (each address is one row).
+            let shared = leases
+                .to_str()
+                .is_some_and(crate::serve::lease_db::is_db_url);
+            if let Some((_, other)) = lease_files
+                .iter()
+                .find(|(p, _)| *p == leases)
+                .filter(|_| !shared)
+            {
                 return Err(fail(
                     place("leases", "leases"),
                     format!(
