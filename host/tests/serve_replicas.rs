@@ -24,6 +24,7 @@ mod serve_support;
 use common::TempDir;
 use pg_support::{Postgres, have_postgres};
 use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
+use pocketpxe_core::wire::dhcp_option::OptionBytes;
 use serve_support::*;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -597,4 +598,171 @@ fn storm(acks: &AtomicUsize) -> Vec<([u8; 6], Phase)> {
         }
     }
     macs.into_iter().zip(phase).collect()
+}
+
+/// A PXE client message (BIOS, UNDI) with `ciaddr`.
+fn pxe_message(kind: MessageType, mac: [u8; 6], xid: u32, ciaddr: Ipv4Addr) -> Vec<u8> {
+    let mut r = Repr::new(Op::Request, xid, HwAddr::ethernet(mac));
+    r.message_type = Some(kind);
+    r.flags.set(Flags::BROADCAST, ciaddr.is_unspecified());
+    r.client_ip = ciaddr;
+    r.vendor_class_id = Some(OptionBytes::new(b"PXEClient:Arch:00000:UNDI:002001"));
+    r.client_arch = Some(OptionBytes::new(&[0, 0]));
+    r.client_uuid = Some(OptionBytes::new(&[0u8; 17]));
+    r.parameter_request_list = Some(OptionBytes::new(&[1, 3, 6, 43, 54, 60, 66, 67, 97]));
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
+    buf
+}
+
+/// (server identifier, yiaddr, siaddr, boot file) of each reply to `xid` in `replies`.
+fn offers_in(replies: &[Vec<u8>], xid: u32) -> Vec<(Option<Ipv4Addr>, Ipv4Addr, Ipv4Addr, String)> {
+    replies
+        .iter()
+        .filter_map(|bytes| {
+            let packet = Packet::new_checked(&bytes[..]).ok()?;
+            let r = Repr::parse(&packet).ok()?;
+            (r.op == Op::Reply && r.transaction_id == xid).then(|| {
+                let file = String::from_utf8_lossy(r.boot_file).into_owned();
+                (r.server_identifier, r.your_ip, r.server_ip, file)
+            })
+        })
+        .collect()
+}
+
+/// Proxy mode shares nothing: two proxyDHCP replicas next to dnsmasq on one segment each
+/// offer the boot file with themselves as the boot server, answer the port-4011 request and
+/// serve the file over TFTP; with one replica killed, the other alone boots the client.
+#[test]
+fn two_proxy_replicas_side_by_side_each_boot_the_client() {
+    let test = "serve_replicas::proxy";
+    if !netns_available(test)
+        || !have_tool(test, "busybox", "busybox-static")
+        || !have_tool(test, "dnsmasq", "dnsmasq-base")
+    {
+        return;
+    }
+    let sw = Netns::new("sw");
+    let cli = Netns::new("cli");
+    let dns = Netns::new("dns");
+    let srv = [Netns::new("px1"), Netns::new("px2")];
+    sw.ip(&["link", "add", "br0", "type", "bridge"]);
+    sw.ip(&["link", "set", "br0", "up"]);
+    for (port, ns) in [
+        ("p-cli", &cli),
+        ("p-dns", &dns),
+        ("p-px1", &srv[0]),
+        ("p-px2", &srv[1]),
+    ] {
+        veth(&sw, port, ns, "eth0");
+        sw.ip(&["link", "set", port, "master", "br0"]);
+    }
+    dns.ip(&["addr", "add", "10.77.0.254/24", "dev", "eth0"]);
+    let tmp = TempDir::new("serve-proxy-replicas");
+    let root = tmp.join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("pxelinux.0"), PXELINUX).unwrap();
+    let mut cmd = dns.command("dnsmasq");
+    cmd.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=eth0",
+        "--bind-interfaces",
+        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
+        "--no-ping",
+        "--user=root",
+        "--log-facility=-",
+    ])
+    .arg(format!(
+        "--dhcp-leasefile={}",
+        tmp.join("dnsmasq.leases").display()
+    ))
+    .arg(format!("--pid-file={}", tmp.join("dnsmasq.pid").display()));
+    let mut dnsmasq = Proc::spawn("dnsmasq", cmd);
+    dnsmasq.wait_log("DHCP, IP range", Duration::from_secs(10));
+    let ids = [Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 2)];
+    let mut replicas: Vec<ServeProc> = srv
+        .iter()
+        .zip(ids)
+        .map(|(ns, id)| {
+            ServeProc::start(
+                ns,
+                &[
+                    "--interface",
+                    "eth0",
+                    "--mode",
+                    "proxy",
+                    "--address",
+                    &format!("{id}/24"),
+                    "--root",
+                    root.to_str().unwrap(),
+                    "--boot",
+                    "bios=pxelinux.0",
+                ],
+            )
+        })
+        .collect();
+
+    let mac = [0x52, 0x54, 0x00, 0xa5, 0x00, 0x07];
+    // Every reply to a PXE DISCOVER with transaction `xid`.
+    let discover = |xid: u32| {
+        let replies = cli.run(move || {
+            let sock = client_socket("eth0", "0.0.0.0:68".parse().unwrap());
+            let msg = pxe_message(MessageType::Discover, mac, xid, Ipv4Addr::UNSPECIFIED);
+            sock.send_to(&msg, (Ipv4Addr::BROADCAST, 67)).unwrap();
+            collect(&sock, Duration::from_secs(2))
+        });
+        offers_in(&replies, xid)
+    };
+    // The boot server `id` answers the client's port-4011 request with the boot file, and
+    // serves it over TFTP.
+    let boot_from = |id: Ipv4Addr, ciaddr: Ipv4Addr, xid: u32| {
+        let replies = cli.run(move || {
+            let sock = client_socket("eth0", "0.0.0.0:4011".parse().unwrap());
+            sock.send_to(
+                &pxe_message(MessageType::Request, mac, xid, ciaddr),
+                (id, 4011),
+            )
+            .unwrap();
+            collect(&sock, Duration::from_secs(2))
+        });
+        let acks = offers_in(&replies, xid);
+        assert_eq!(acks.len(), 1, "one ACK from the boot server {id}: {acks:?}");
+        assert_eq!((acks[0].2, acks[0].3.as_str()), (id, "pxelinux.0"));
+        let to = tmp.join(&format!("got-{xid}"));
+        let out = busybox_tftp_get(&cli, "pxelinux.0", &to, &id.to_string());
+        assert!(out.status.success(), "TFTP from {id}: {out:?}");
+        assert_eq!(std::fs::read(&to).unwrap(), PXELINUX, "the file from {id}");
+    };
+    let offers = discover(0x100);
+    let address = offers
+        .iter()
+        .find(|o| o.0 == Some(Ipv4Addr::new(10, 77, 0, 254)))
+        .unwrap_or_else(|| panic!("no address offer: {offers:?}"))
+        .1;
+    for id in ids {
+        let proxy = offers
+            .iter()
+            .find(|o| o.0 == Some(id))
+            .unwrap_or_else(|| panic!("no proxy offer from {id}: {offers:?}"));
+        assert_eq!(proxy.1, Ipv4Addr::UNSPECIFIED, "a proxy gives no address");
+        assert_eq!(proxy.2, id, "each replica names itself as the boot server");
+        assert_eq!(proxy.3, "pxelinux.0");
+    }
+    cli.ip(&["addr", "add", &format!("{address}/24"), "dev", "eth0"]);
+    // The client may pick either replica: both boot it.
+    boot_from(ids[0], address, 0x200);
+    boot_from(ids[1], address, 0x201);
+    // One replica dies: the other alone offers, and boots the client.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &replicas[0].pid().to_string()])
+        .status();
+    let _ = replicas[0].child.wait();
+    let offers = discover(0x300);
+    let proxies: Vec<_> = offers.iter().filter(|o| o.1.is_unspecified()).collect();
+    assert_eq!(proxies.len(), 1, "{offers:?}");
+    assert_eq!(proxies[0].0, Some(ids[1]));
+    boot_from(ids[1], address, 0x301);
+    replicas.clear();
 }
