@@ -15,7 +15,8 @@
 //!   WAL flush).
 //! * **The database is down:** a commit fails at once (or after [`QUERY_TIMEOUT`]); the ACKs
 //!   waiting for it are withheld, the error is logged once per outage with the database's host,
-//!   and every later commit tries to reconnect (at most once per [`RECONNECT_EVERY`]). Releases
+//!   and later commits reconnect (1 s after the failure, then backing off to 8 s; an attempt
+//!   waits at most [`CONNECT_TIMEOUT`], during which the DHCP task waits too). Releases
 //!   not written wait for the next commit; bindings need not (their clients retry).
 //! * **Schema:** created or migrated when a connection is made (table `pocketpxe_schema`
 //!   holds the version; an advisory lock keeps two starting servers from migrating at once).
@@ -121,6 +122,8 @@ pub struct DbSession {
     loaded: bool,
     /// When the last connection attempt failed, to space out the next ones.
     failed_at: Option<tokio::time::Instant>,
+    /// How long after a failed attempt the next one is made (doubles up to [`RECONNECT_MAX`]).
+    backoff: Duration,
     /// Whether the database is known to be unreachable (logged once per outage).
     down: bool,
     /// Releases and declines not yet written (bindings are retried by their clients).
@@ -143,6 +146,7 @@ impl DbSession {
             conn: None,
             loaded: false,
             failed_at: None,
+            backoff: RECONNECT_EVERY,
             down: false,
             removals: Vec::new(),
         }
@@ -228,16 +232,20 @@ impl DbSession {
         if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
             self.conn = None;
             if let Some(at) = self.failed_at
-                && at.elapsed() < RECONNECT_EVERY
+                && at.elapsed() < self.backoff
             {
                 return Err("not connected (retrying)".to_owned());
             }
             match self.connect().await {
                 Ok(conn) => {
                     self.failed_at = None;
+                    self.backoff = RECONNECT_EVERY;
                     self.conn = Some(conn);
                 }
                 Err(err) => {
+                    if self.failed_at.is_some() {
+                        self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                    }
                     self.failed_at = Some(tokio::time::Instant::now());
                     return Err(err);
                 }
@@ -407,11 +415,14 @@ WHERE l.ip = n.ip AND l.mac = n.mac";
 /// The advisory lock taken while migrating (any fixed number; "pxe1").
 const MIGRATION_LOCK: i64 = 0x7078_6531;
 /// How long a connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a commit may take before it counts as failed (its ACKs are withheld).
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
-/// While the database is unreachable, a new connection is tried at most this often.
+/// While the database is unreachable, a new connection is tried this long after the first
+/// failure, then twice as long after each further one, up to [`RECONNECT_MAX`].
 pub const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// The longest wait between two connection attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(8);
 
 fn record(row: &tokio_postgres::Row) -> Option<LeaseRecord> {
     let ip = v4(row.try_get(0).ok()?)?;
