@@ -174,24 +174,9 @@ impl DbSession {
     /// [`LeaseDbError::Db`] naming the database; nothing of this commit is durable then.
     pub async fn commit(&mut self, changes: Vec<LeaseRecord>) -> Result<Committed, LeaseDbError> {
         let now = unix_now();
-        // The last change of each address wins, and the last binding of each client (the
-        // core moved it); releases wait for a commit that succeeds.
-        let mut latest: HashMap<Ipv4Addr, (usize, LeaseRecord)> = HashMap::new();
-        for (seq, change) in self.removals.drain(..).chain(changes).enumerate() {
-            latest.insert(change.ip, (seq, change));
-        }
-        let mut last_bind: HashMap<[u8; 6], usize> = HashMap::new();
-        for (seq, change) in latest.values() {
-            if change.expires_unix != 0 {
-                let at = last_bind.entry(change.mac).or_insert(*seq);
-                *at = (*at).max(*seq);
-            }
-        }
-        let (binds, removals): (Vec<LeaseRecord>, Vec<LeaseRecord>) = latest
-            .into_values()
-            .filter(|(seq, c)| c.expires_unix == 0 || last_bind.get(&c.mac) == Some(seq))
-            .map(|(_, c)| c)
-            .partition(|c| c.expires_unix != 0);
+        // Releases not written yet go first.
+        let pending = std::mem::take(&mut self.removals);
+        let (binds, removals) = plan(pending.into_iter().chain(changes));
         let result = tokio::time::timeout(QUERY_TIMEOUT, self.write(&binds, &removals, now))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {QUERY_TIMEOUT:?}")));
@@ -271,9 +256,6 @@ impl DbSession {
         }
         let tx = conn.client.transaction().await.map_err(|e| e.to_string())?;
         if !binds.is_empty() {
-            let mut binds = binds.to_vec();
-            // One lock order for every server: no deadlock between two batches.
-            binds.sort_by_key(|b| b.ip);
             let ips: Vec<IpAddr> = binds.iter().map(|b| IpAddr::V4(b.ip)).collect();
             let macs: Vec<String> = binds.iter().map(|b| format_mac(&b.mac)).collect();
             let expires: Vec<i64> = binds.iter().map(|b| to_i64(b.expires_unix)).collect();
@@ -424,6 +406,31 @@ pub const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait between two connection attempts.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(8);
 
+/// The writes `changes` (in order) come to: the last change of each address, and of the
+/// bindings only each client's last (the core moved it); bindings sorted by address (one lock
+/// order for every server, so two batches never deadlock), then removals.
+fn plan(changes: impl IntoIterator<Item = LeaseRecord>) -> (Vec<LeaseRecord>, Vec<LeaseRecord>) {
+    let mut latest: HashMap<Ipv4Addr, (usize, LeaseRecord)> = HashMap::new();
+    for (seq, change) in changes.into_iter().enumerate() {
+        latest.insert(change.ip, (seq, change));
+    }
+    let mut last_bind: HashMap<[u8; 6], usize> = HashMap::new();
+    for (seq, change) in latest.values() {
+        if change.expires_unix != 0 {
+            let at = last_bind.entry(change.mac).or_insert(*seq);
+            *at = (*at).max(*seq);
+        }
+    }
+    let (mut binds, mut removals): (Vec<LeaseRecord>, Vec<LeaseRecord>) = latest
+        .into_values()
+        .filter(|(seq, c)| c.expires_unix == 0 || last_bind.get(&c.mac) == Some(seq))
+        .map(|(_, c)| c)
+        .partition(|c| c.expires_unix != 0);
+    binds.sort_by_key(|b| b.ip);
+    removals.sort_by_key(|r| r.ip);
+    (binds, removals)
+}
+
 fn record(row: &tokio_postgres::Row) -> Option<LeaseRecord> {
     let ip = v4(row.try_get(0).ok()?)?;
     let mac = parse_mac(row.try_get::<_, &str>(1).ok()?)?;
@@ -466,5 +473,28 @@ mod tests {
             Err(LeaseDbError::Url(_))
         ));
         assert!(is_db_url("postgres://h/db") && !is_db_url("/var/lib/x.leases"));
+    }
+
+    #[test]
+    fn a_batch_writes_the_last_change_of_each_address_and_client() {
+        let rec = |mac: u8, ip: u8, expires: u64| LeaseRecord {
+            mac: [mac; 6],
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            expires_unix: expires,
+        };
+        let (binds, removals) = plan([
+            // Client 1 is bound to .9, then moves to .5: only .5 is written.
+            rec(1, 9, 100),
+            rec(1, 5, 200),
+            // .7 is released by client 2, then bound to client 3.
+            rec(2, 7, 0),
+            rec(3, 7, 300),
+            // .8 is bound to client 4, then released: only the removal.
+            rec(4, 8, 400),
+            rec(4, 8, 0),
+        ]);
+        assert_eq!(binds, [rec(1, 5, 200), rec(3, 7, 300)], "sorted by address");
+        assert_eq!(removals, [rec(4, 8, 0)]);
+        assert_eq!(plan([]), (Vec::new(), Vec::new()));
     }
 }
