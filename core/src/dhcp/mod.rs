@@ -20,6 +20,11 @@
 //! because `handle` has no `poll_transmit` queue: its one reply is returned directly. On start,
 //! the driver feeds stored leases back with [`DhcpServer::restore`].
 //!
+//! A driver whose lease store is shared with other servers (replicas in one database) lets
+//! the store decide: when the store refuses a lease because another server bound the address
+//! first, the driver withholds the ACK and tells the server with [`DhcpServer::learn`]; the
+//! client's next DHCPREQUEST is NAKed and it is offered another address (RFC 2131 §4.3.2).
+//!
 //! If the driver stops draining events and the queue fills, requests that would change a lease
 //! are ignored ([`IgnoreReason::EventQueueFull`]) rather than acknowledged unreported; the
 //! client retransmits.
