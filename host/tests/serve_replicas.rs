@@ -197,6 +197,29 @@ fn the_lease_database_decides_and_no_ack_leaves_while_it_is_down() {
         log.contains("address bound by another server first"),
         "{log}"
     );
+
+    // A server started while the database is down starts all the same, and acknowledges
+    // once the database is back: a client rebooting (INIT-REBOOT) keeps its address.
+    drop(server);
+    pg.lock().unwrap().stop();
+    let server = ServeProc::start(&lab.srv, &args);
+    server.wait_log("lease database unreachable", Duration::from_secs(10));
+    pg.lock().unwrap().run();
+    let ack = lab.cli.run(move || {
+        let socket = client_socket("eth0", "0.0.0.0:68".parse().unwrap());
+        let mut r = Repr::new(Op::Request, 7, HwAddr::ethernet([0x52, 0x54, 0, 0, 0, 1]));
+        r.message_type = Some(MessageType::Request);
+        r.flags.set(Flags::BROADCAST, true);
+        r.requested_ip = Some(Ipv4Addr::new(192, 168, 242, 102));
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
+        ask(&socket, &buf, 7, Duration::from_secs(15))
+    });
+    let ack =
+        ack.unwrap_or_else(|| panic!("no reply after the database came back:\n{}", server.log()));
+    assert_eq!(ack.kind, MessageType::Ack, "{ack:?}");
+    assert_eq!(ack.your_ip, Ipv4Addr::new(192, 168, 242, 102));
+    assert!(server.log().contains("lease database reachable again"));
 }
 
 /// The storm's lab: two replicas, a relay in front of both, clients behind it.

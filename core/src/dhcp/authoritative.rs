@@ -491,6 +491,16 @@ mod tests {
         // MAC2's binding moves: one binding per client.
         s.learn(mac2(91)).unwrap();
         assert_eq!(s.leases().copied().collect::<Vec<_>>(), [mac2(91)]);
+        // An older copy of the same lease does not shorten it; a newer one extends it.
+        let at = |ms: u64| Lease {
+            expires_at: Instant::from_millis(ms),
+            ..mac2(91)
+        };
+        s.learn(at(5_000_000)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [mac2(91)]);
+        s.learn(at(9_000_000)).unwrap();
+        s.learn(mac2(91)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [at(9_000_000)]);
         // Full table: a new address cannot be learned, one already held can.
         for (i, mac) in [[7u8; 6], [8; 6]].into_iter().enumerate() {
             s.learn(Lease {

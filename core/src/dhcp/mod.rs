@@ -230,15 +230,23 @@ impl DhcpServer<'_> {
     /// client is offered another address when it asks again; a lease the store refused: the
     /// client's next DHCPREQUEST for it is NAKed and it starts over, RFC 2131 §4.3.2; a
     /// declined or held address), and so does any other offer or lease of the same client (one
-    /// binding per client). The learned lease is a lease here like a restored one: this
+    /// binding per client). A lease of the same client on the same address keeps the later of
+    /// the two expiries. The learned lease is a lease here like a restored one: this
     /// server renews it when the client asks (the store is shared). No event is queued: the
     /// store already holds the lease.
     ///
     /// # Errors
     /// [`RestoreError::TableFull`] if the address is not in the table and no slot is free.
     pub fn learn(&mut self, lease: Lease) -> Result<(), RestoreError> {
+        let mut lease = lease;
         let slot = match lease::holder(&self.slots, lease.ip) {
-            Some((i, _)) => i,
+            Some((i, held)) => {
+                // The client's own lease here, perhaps just renewed: the later expiry stands.
+                if held.state == State::Bound && held.lease.mac == lease.mac {
+                    lease.expires_at = lease.expires_at.max(held.lease.expires_at);
+                }
+                i
+            }
             None => match self.slots.find_client(lease.mac, |_, _| true) {
                 Some((i, _)) => i,
                 None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
