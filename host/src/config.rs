@@ -619,7 +619,15 @@ fn validate(
                 .leases
                 .clone()
                 .unwrap_or_else(|| default_lease_file(iface));
-            if let Some((_, other)) = lease_files.iter().find(|(p, _)| *p == leases) {
+            // A lease database is shared by design (each address is one row).
+            let shared = leases
+                .to_str()
+                .is_some_and(crate::serve::lease_db::is_db_url);
+            if let Some((_, other)) = lease_files
+                .iter()
+                .find(|(p, _)| *p == leases)
+                .filter(|_| !shared)
+            {
                 return Err(fail(
                     place("leases", "leases"),
                     format!(
@@ -819,9 +827,19 @@ pub fn describe(args: &ServeArgs) -> String {
             .leases
             .clone()
             .unwrap_or_else(|| default_lease_file(args.iface()));
+        // A database is named by host and name: the URL may hold a password.
+        let leases = match leases
+            .to_str()
+            .filter(|l| crate::serve::lease_db::is_db_url(l))
+        {
+            Some(url) => crate::serve::lease_db::LeaseDb::new(url).map_or_else(
+                |e| e.to_string(),
+                |db| format!("postgresql://{}", db.name()),
+            ),
+            None => leases.display().to_string(),
+        };
         out.push_str(&format!(
-            " range={range} lease-time={lease_time}s leases={}",
-            leases.display()
+            " range={range} lease-time={lease_time}s leases={leases}"
         ));
     }
     out.push_str(&format!(" root={}", args.tftp_root().display()));

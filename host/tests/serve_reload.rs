@@ -14,7 +14,9 @@ mod common;
 mod serve_support;
 
 use common::{ack, random_bytes, rrq, wait_child};
-use pocketpxe::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, RuleChange};
+use pocketpxe::serve::dhcp::{
+    BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, LeaseStore, RuleChange,
+};
 use pocketpxe::serve::lease_file::LeaseFile;
 use pocketpxe_core::dhcp::{ClientClass, Pool, Reservation};
 use pocketpxe_core::wire::dhcp::{Flags, HwAddr, MessageType, Op, Packet, Repr};
@@ -182,7 +184,7 @@ fn a_running_dhcp_task_applies_new_rules_keeping_leases() {
         },
         boot: vec![bios("old.0")],
         reservations: Vec::new(),
-        leases: Some(LeaseFile::new(lab.leases())),
+        leases: Some(LeaseStore::File(LeaseFile::new(lab.leases()))),
         port: 67,
         http_port: None,
         relay_subnets: Vec::new(),

@@ -130,6 +130,7 @@ impl<'a> DhcpServer<'a> {
             // SELECTING.
             Some(id) if id != self.cfg.server_ip => {
                 self.slots.remove_offers(ctx.mac, None);
+                self.hold_for_other_server(ctx, subnet);
                 return Err(IgnoreReason::OtherServerId);
             }
             Some(_) => req.requested_ip.or(ciaddr),
@@ -154,7 +155,16 @@ impl<'a> DhcpServer<'a> {
         }
         // No record of this binding. Being authoritative for the pool, grant a free address
         // that this client may have (e.g. after a lost lease database); NAK anything else.
-        if self.cfg.allowed(ctx.mac, ip, subnet) && lease::holder(&self.slots, ip).is_none() {
+        let holder = lease::holder(&self.slots, ip);
+        let own_hold =
+            holder.filter(|(_, e)| e.state == State::Elsewhere && e.lease.mac == ctx.mac);
+        if self.cfg.allowed(ctx.mac, ip, subnet) && (holder.is_none() || own_hold.is_some()) {
+            // The client's own hold (it chose another server's offer, and now asks here, as
+            // when that server is gone) is only a hint: dropped at once, the binding takes a
+            // slot as any other.
+            if let Some((held, _)) = own_hold {
+                self.slots.set(held, None);
+            }
             // One binding per client: an older offer or lease of this MAC moves to the new
             // address instead of staying bound beside it (found by fuzz/dhcp_server_seq).
             let slot = match lease::of_client(&self.slots, ctx.mac, |_| true) {
@@ -168,6 +178,31 @@ impl<'a> DhcpServer<'a> {
             }));
         }
         Ok(Answer::Nak)
+    }
+
+    /// A DHCPREQUEST that chose another server's offer (RFC 2131 §4.3.2, SELECTING): the
+    /// address it asks for, if it is ours to give and free here, is held for the client as
+    /// long as an offer would be, so that this server offers it to no one else while the other
+    /// server binds it (replicas sharing a pool hear each other's clients through the same
+    /// relay or segment). No slot free: nothing is held.
+    fn hold_for_other_server(&mut self, ctx: &Ctx<'_, '_>, subnet: &Subnet<'_>) {
+        let Some(ip) = ctx.req.requested_ip else {
+            return;
+        };
+        if !self.cfg.allowed(ctx.mac, ip, subnet) || lease::holder(&self.slots, ip).is_some() {
+            return;
+        }
+        if let Some(slot) = lease::free_slot(&self.slots) {
+            let entry = Entry {
+                lease: Lease {
+                    mac: ctx.mac,
+                    ip,
+                    expires_at: ctx.now + self.cfg.offer_hold,
+                },
+                state: State::Elsewhere,
+            };
+            self.slots.set(slot, Some(entry));
+        }
     }
 
     /// DHCPDECLINE (RFC 2131 §4.3.3) and DHCPRELEASE (§4.3.4).
@@ -403,9 +438,143 @@ mod tests {
             send(&mut s, 2, &r).outcome.ignore_reason(),
             Some(IgnoreReason::OtherServerId)
         );
-        // Freed: the other client gets it now.
-        let (_, offer) = send(&mut s, 3, &msg(MessageType::Discover, MAC2, None)).reply();
+        // The offer is withdrawn, but the address stays held for MAC while the other server
+        // binds it: another client gets it only once an offer would have run out.
+        assert_eq!(
+            send(&mut s, 3, &msg(MessageType::Discover, MAC2, None))
+                .outcome
+                .ignore_reason(),
+            Some(IgnoreReason::PoolExhausted)
+        );
+        assert_eq!(s.leases().count(), 0, "a hold is not a lease");
+        let (_, offer) = send(&mut s, 60_002, &msg(MessageType::Discover, MAC2, None)).reply();
         assert_eq!(offer.your_ip, ip(88));
+        assert_eq!(s.poll_event(), None, "a hold ends without an event");
+    }
+
+    #[test]
+    fn a_request_to_another_server_holds_that_servers_address_for_the_client() {
+        const MAC3: [u8; 6] = [0x52, 0x54, 0, 0xa5, 0, 3];
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 91), &mut slots[..]);
+        // Both servers offered; MAC takes the other one's .89.
+        let (_, offer) = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(offer.your_ip, ip(88));
+        let mut r = request(MAC, ip(89), None);
+        r.server_identifier = Some(ip(254));
+        assert_eq!(
+            send(&mut s, 1, &r).outcome.ignore_reason(),
+            Some(IgnoreReason::OtherServerId)
+        );
+        // .88 is free again, .89 is not offered to anyone.
+        let (_, offer) = send(&mut s, 2, &msg(MessageType::Discover, MAC2, None)).reply();
+        assert_eq!(offer.your_ip, ip(88));
+        let (_, offer) = send(&mut s, 3, &msg(MessageType::Discover, MAC3, None)).reply();
+        assert_eq!(offer.your_ip, ip(90));
+        // The other server is gone: MAC asks here for the address it chose (INIT-REBOOT) and
+        // is granted it, as a new lease.
+        let mut reboot = msg(MessageType::Request, MAC, None);
+        reboot.requested_ip = Some(ip(89));
+        let (_, ack) = send(&mut s, 4, &reboot).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert_eq!(ack.your_ip, ip(89));
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseGranted(l)) if l.ip == ip(89)));
+        assert_eq!(s.leases().count(), 1);
+        // Another client asking for a held address is NAKed.
+        let mut r = request([7; 6], ip(91), None);
+        r.server_identifier = Some(ip(254));
+        let _ = send(&mut s, 5, &r);
+        let mut other = msg(MessageType::Request, [8; 6], None);
+        other.requested_ip = Some(ip(91));
+        let (_, nak) = send(&mut s, 6, &other).reply();
+        assert_eq!(nak.message_type, Some(MessageType::Nak));
+    }
+
+    #[test]
+    fn learned_lease_displaces_an_offer_and_the_client_is_offered_another_address() {
+        let mut slots = [LeaseSlot::EMPTY; 8];
+        let mut s = DhcpServer::new(auth(88, 90), &mut slots[..]);
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        // Another replica bound .88 to MAC2 first (its store said so).
+        let theirs = Lease {
+            mac: MAC2,
+            ip: ip(88),
+            expires_at: Instant::from_millis(3_600_000),
+        };
+        s.learn(theirs).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [theirs]);
+        assert_eq!(s.poll_event(), None, "the store already holds it");
+        // MAC's request for its offer is NAKed (RFC 2131 §4.3.2); it starts over and is
+        // offered another address.
+        let (_, nak) = send(&mut s, 1, &request(MAC, ip(88), None)).reply();
+        assert_eq!(nak.message_type, Some(MessageType::Nak));
+        let (_, offer) = send(&mut s, 2, &msg(MessageType::Discover, MAC, None)).reply();
+        assert_eq!(offer.your_ip, ip(89));
+        // The learned lease is renewed here (the store is shared).
+        let mut renew = msg(MessageType::Request, MAC2, None);
+        renew.client_ip = ip(88);
+        let (_, ack) = send(&mut s, 3, &renew).reply();
+        assert_eq!(ack.message_type, Some(MessageType::Ack));
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseRenewed(l)) if l.ip == ip(88)));
+    }
+
+    #[test]
+    fn learned_lease_displaces_a_refused_binding_and_moves_the_clients_own() {
+        let mut slots = [LeaseSlot::EMPTY; 3];
+        let mut s = DhcpServer::new(auth(88, 95), &mut slots[..]);
+        // This server bound .88 to MAC, but the store refused it: MAC2 holds it.
+        let _ = send(&mut s, 0, &msg(MessageType::Discover, MAC, None)).reply();
+        let _ = send(&mut s, 1, &request(MAC, ip(88), None)).reply();
+        assert!(matches!(s.poll_event(), Some(DhcpEvent::LeaseGranted(_))));
+        let mac2 = |at: u8| Lease {
+            mac: MAC2,
+            ip: ip(at),
+            expires_at: Instant::from_millis(7_000_000),
+        };
+        s.learn(mac2(88)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [mac2(88)]);
+        let mut again = request(MAC, ip(88), None);
+        again.client_ip = ip(88);
+        again.server_identifier = None;
+        let (_, nak) = send(&mut s, 2, &again).reply();
+        assert_eq!(nak.message_type, Some(MessageType::Nak));
+        // MAC2's binding moves: one binding per client.
+        s.learn(mac2(91)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [mac2(91)]);
+        // An older copy of the same lease does not shorten it; a newer one extends it.
+        let at = |ms: u64| Lease {
+            expires_at: Instant::from_millis(ms),
+            ..mac2(91)
+        };
+        s.learn(at(5_000_000)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [mac2(91)]);
+        s.learn(at(9_000_000)).unwrap();
+        s.learn(mac2(91)).unwrap();
+        assert_eq!(s.leases().copied().collect::<Vec<_>>(), [at(9_000_000)]);
+        // Full table: a new address cannot be learned, one already held can.
+        for (i, mac) in [[7u8; 6], [8; 6]].into_iter().enumerate() {
+            s.learn(Lease {
+                mac,
+                ip: ip(92 + i as u8),
+                ..mac2(0)
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            s.learn(Lease {
+                mac: [9; 6],
+                ip: ip(95),
+                ..mac2(0)
+            }),
+            Err(RestoreError::TableFull)
+        );
+        s.learn(Lease {
+            mac: [9; 6],
+            ip: ip(92),
+            ..mac2(0)
+        })
+        .unwrap();
+        assert_eq!(s.leases().count(), 3);
     }
 
     #[test]

@@ -72,6 +72,11 @@ pub(crate) enum State {
     /// Declined by a client as in use (RFC 2131 §4.3.3): unusable until expiry. `lease.mac`
     /// is the client that declined it.
     Declined,
+    /// Chosen by `lease.mac` from another server's offer (its DHCPREQUEST named another server
+    /// identifier, RFC 2131 §4.3.2): not offered to anyone else until the offer hold ends, so
+    /// that replicas sharing a pool do not hand out what another one is about to bind. Not a
+    /// binding here; the client may still be granted it here.
+    Elsewhere,
 }
 
 /// Finds the entry holding `ip`, whatever its state.
@@ -85,7 +90,9 @@ pub(crate) fn of_client(
     mac: [u8; 6],
     fits: impl Fn(Ipv4Addr) -> bool,
 ) -> Option<(usize, Entry)> {
-    slots.find_client(mac, |_, e| e.state != State::Declined && fits(e.lease.ip))
+    slots.find_client(mac, |_, e| {
+        matches!(e.state, State::Offered | State::Bound) && fits(e.lease.ip)
+    })
 }
 
 /// The lowest address of `pool` that no entry holds and `usable` accepts.

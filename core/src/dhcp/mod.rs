@@ -20,6 +20,11 @@
 //! because `handle` has no `poll_transmit` queue: its one reply is returned directly. On start,
 //! the driver feeds stored leases back with [`DhcpServer::restore`].
 //!
+//! A driver whose lease store is shared with other servers (replicas in one database) lets
+//! the store decide: when the store refuses a lease because another server bound the address
+//! first, the driver withholds the ACK and tells the server with [`DhcpServer::learn`]; the
+//! client's next DHCPREQUEST is NAKed and it is offered another address (RFC 2131 §4.3.2).
+//!
 //! If the driver stops draining events and the queue fills, requests that would change a lease
 //! are ignored ([`IgnoreReason::EventQueueFull`]) rather than acknowledged unreported; the
 //! client retransmits.
@@ -211,6 +216,58 @@ impl<'a> DhcpServer<'a> {
             None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
         };
         self.slots.set(slot, Some(entry));
+        Ok(())
+    }
+}
+
+impl DhcpServer<'_> {
+    /// Learns a lease from a lease store this server shares with other servers (replicas
+    /// serving the same pools): `lease.ip` is bound to `lease.mac` until `lease.expires_at`.
+    /// Call it for the store's leases on start, and whenever the store refuses a binding of
+    /// this server because another server bound the address first.
+    ///
+    /// The store decides: whatever this table held on the address gives way (an offer: the
+    /// client is offered another address when it asks again; a lease the store refused: the
+    /// client's next DHCPREQUEST for it is NAKed and it starts over, RFC 2131 §4.3.2; a
+    /// declined or held address), and so does any other offer or lease of the same client (one
+    /// binding per client). A lease of the same client on the same address keeps the later of
+    /// the two expiries. The learned lease is a lease here like a restored one: this
+    /// server renews it when the client asks (the store is shared). No event is queued: the
+    /// store already holds the lease.
+    ///
+    /// # Errors
+    /// [`RestoreError::TableFull`] if the address is not in the table and no slot is free.
+    pub fn learn(&mut self, lease: Lease) -> Result<(), RestoreError> {
+        let mut lease = lease;
+        let slot = match lease::holder(&self.slots, lease.ip) {
+            Some((i, held)) => {
+                // The client's own lease here, perhaps just renewed: the later expiry stands.
+                if held.state == State::Bound && held.lease.mac == lease.mac {
+                    lease.expires_at = lease.expires_at.max(held.lease.expires_at);
+                }
+                i
+            }
+            None => match self.slots.find_client(lease.mac, |_, _| true) {
+                Some((i, _)) => i,
+                None => lease::free_slot(&self.slots).ok_or(RestoreError::TableFull)?,
+            },
+        };
+        self.slots.set(
+            slot,
+            Some(Entry {
+                lease,
+                state: State::Bound,
+            }),
+        );
+        // Any other entry of the client's (bounded: one per pass, at most one per slot).
+        for _ in 0..self.slots.len() {
+            let Some((other, _)) = self.slots.find_client(lease.mac, |i, e| {
+                i != slot && matches!(e.state, State::Offered | State::Bound | State::Elsewhere)
+            }) else {
+                break;
+            };
+            self.slots.set(other, None);
+        }
         Ok(())
     }
 }

@@ -77,9 +77,10 @@ pub struct ServeArgs {
     #[arg(help_heading = DHCP)]
     #[arg(long, value_name = "IP|none")]
     pub dns: Vec<Optional<Ipv4Addr>>,
-    /// Lease file (dhcp mode). Default: /var/lib/pocketpxe/IFACE.leases.
+    /// Lease file (dhcp mode), or a PostgreSQL database shared with replicas:
+    /// postgresql://USER@HOST/DB (docs/replicas.md). Default: /var/lib/pocketpxe/IFACE.leases.
     #[arg(help_heading = DHCP)]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE|URL")]
     pub leases: Option<PathBuf>,
     /// DHCP server port.
     #[arg(help_heading = DHCP)]

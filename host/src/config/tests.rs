@@ -669,3 +669,21 @@ class = "rpi"
     .to_string();
     assert!(e.contains("rpi takes no per-client rule"), "{e}");
 }
+
+#[test]
+fn interfaces_may_share_a_lease_database_but_not_a_lease_file() {
+    let text = "root = \"/r\"\nleases = \"postgresql://px:secret@db.example/leases\"\n\
+                [[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n";
+    let all = ok(text);
+    assert_eq!(all.len(), 2);
+    let described = describe(&all[1]);
+    assert!(
+        described.contains("leases=postgresql://db.example:5432/leases"),
+        "{described}"
+    );
+    assert!(!described.contains("secret"), "{described}");
+    assert!(
+        err(&text.replace("postgresql://px:secret@db.example/leases", "/tmp/x"))
+            .contains("would share the lease file /tmp/x")
+    );
+}

@@ -23,6 +23,7 @@
 //! client's story.
 
 use crate::metrics::{DhcpMetrics, ReplyOutcome};
+use crate::serve::lease_db::{DbSession, LeaseDb, LeaseDbError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
 use crate::serve::timeline::BootWatch;
 use crate::sys::clock::{Clock, sleep_until, unix_ms};
@@ -131,7 +132,7 @@ pub struct DhcpTaskConfig {
     /// Fixed addresses.
     pub reservations: Vec<Reservation>,
     /// Where leases are kept (authoritative mode).
-    pub leases: Option<LeaseFile>,
+    pub leases: Option<LeaseStore>,
     /// The DHCP server port (67).
     pub port: u16,
     /// The port of the HTTP server serving the root, if one runs: iPXE clients then get
@@ -140,6 +141,26 @@ pub struct DhcpTaskConfig {
     pub http_port: Option<u16>,
     /// Subnets behind relay agents (authoritative mode); fixed until a restart.
     pub relay_subnets: Vec<RelaySubnetSpec>,
+}
+
+/// Where an authoritative server keeps its leases, durable before each DHCPACK.
+#[derive(Debug, Clone)]
+pub enum LeaseStore {
+    /// The local lease file, a journal (the default; see [`crate::serve::lease_file`]).
+    File(LeaseFile),
+    /// A PostgreSQL database, shared with the replicas that serve the same pools (see
+    /// [`crate::serve::lease_db`]).
+    Postgres(Box<LeaseDb>),
+}
+
+impl LeaseStore {
+    /// The lease file, if leases are kept in one.
+    pub fn file(&self) -> Option<&LeaseFile> {
+        match self {
+            Self::File(file) => Some(file),
+            Self::Postgres(_) => None,
+        }
+    }
 }
 
 /// A subnet behind a relay agent (see [`RelaySubnet`]), chosen by `giaddr` or option 82 link
@@ -173,6 +194,9 @@ pub enum DhcpTaskError {
     /// The lease file could not be read.
     #[error(transparent)]
     Leases(#[from] LeaseFileError),
+    /// The lease database URL does not parse.
+    #[error(transparent)]
+    LeaseDb(#[from] LeaseDbError),
     /// A socket failed while running.
     #[error("DHCP socket on port {port} of {iface}: {error}")]
     Socket {
@@ -207,7 +231,7 @@ impl DhcpService {
     /// [`DhcpTaskError::Leases`] naming the file, [`DhcpTaskError::Listen`] naming the port,
     /// the interface and, if it can be found, the process holding the port.
     pub fn bind(cfg: DhcpTaskConfig) -> Result<Self, DhcpTaskError> {
-        let stored = match &cfg.leases {
+        let stored = match cfg.leases.as_ref().and_then(LeaseStore::file) {
             Some(file) => file.load()?,
             None => Vec::new(),
         };
@@ -260,7 +284,7 @@ impl DhcpService {
     /// # Errors
     /// [`LeaseFileError::Io`] naming the file; the old file is then unchanged.
     pub fn check_lease_file(&self) -> Result<(), LeaseFileError> {
-        match &self.cfg.leases {
+        match self.cfg.leases.as_ref().and_then(LeaseStore::file) {
             Some(file) => file.save(&self.stored),
             None => Ok(()),
         }
@@ -325,7 +349,15 @@ impl DhcpService {
         let mut boot = cfg.boot.clone();
         let mut reservations = cfg.reservations.clone();
         let mut stored = Some(stored);
+        let served: Vec<Ipv4Cidr> = std::iter::once(cfg.server)
+            .chain(cfg.relay_subnets.iter().map(|r| r.network))
+            .collect();
         let mut carry = Carry::new(book, watch);
+        carry.served.clone_from(&served);
+        if let Some(LeaseStore::Postgres(db)) = &cfg.leases {
+            carry.db = Some(DbSession::new((**db).clone(), cfg.server.addr));
+        }
+        let lease_file = cfg.leases.as_ref().and_then(LeaseStore::file);
         let proxy = pxe.is_some();
         let main = readable_only(main, &cfg.interface, cfg.port)?;
         let pxe = match pxe {
@@ -337,9 +369,6 @@ impl DhcpService {
             main: (&main, cfg.port),
             pxe: pxe.as_ref().map(|sock| (sock, PXE_PORT)),
         };
-        let served: Vec<Ipv4Cidr> = std::iter::once(cfg.server)
-            .chain(cfg.relay_subnets.iter().map(|r| r.network))
-            .collect();
         loop {
             let rules: Vec<BootRule<'_>> = boot
                 .iter()
@@ -357,14 +386,11 @@ impl DhcpService {
             } else {
                 DhcpServer::resume(core_cfg, &mut slots[..])
             };
-            let mut driver = carry.into_driver(
-                server,
-                cfg.leases.as_ref(),
-                &cfg.interface,
-                metrics.as_mut(),
-            );
+            let mut driver =
+                carry.into_driver(server, lease_file, &cfg.interface, metrics.as_mut());
             if let Some(stored) = stored.take() {
                 driver.restore(stored, &served);
+                driver.open_db().await;
                 driver.report_pool();
                 tracing::info!(
                     interface = %cfg.interface,
@@ -623,6 +649,10 @@ struct Carry {
     changes: Vec<LeaseRecord>,
     /// The boot timeline, fed every exchange.
     watch: Option<BootWatch>,
+    /// The lease database, when leases are kept in PostgreSQL rather than the file.
+    db: Option<DbSession>,
+    /// The subnets served (ours first, then the relayed ones): leases elsewhere are not ours.
+    served: Vec<Ipv4Cidr>,
 }
 
 impl Carry {
@@ -641,6 +671,8 @@ impl Carry {
             saved: SavedLeases::default(),
             changes: Vec::new(),
             watch,
+            db: None,
+            served: Vec::new(),
         }
     }
 
@@ -741,7 +773,7 @@ impl Driver<'_> {
                     Err(err) => self.check_ready(Err(err), PXE_PORT)?,
                 },
                 () = sleep_until(hold), if hold.is_some() => {}
-                () = sleep_until(timer), if timer.is_some() => self.on_timeout(),
+                () = sleep_until(timer), if timer.is_some() => self.on_timeout().await,
             }
             let commit = self.hold_until().is_none();
             self.finish_batch(sockets, commit).await;
@@ -796,8 +828,54 @@ impl Driver<'_> {
         if let Some(metrics) = self.metrics.as_deref_mut() {
             metrics.leases_restored(self.server.leases());
         }
-        if let Err(err) = self.save() {
+        if let Err(err) = self.save_file() {
             tracing::warn!(error = %err, "cannot rewrite the lease file");
+        }
+    }
+
+    /// Connects to the lease database, if leases are kept there, and learns its leases
+    /// (a failure is logged by the session; the leases are learned when it comes back).
+    async fn open_db(&mut self) {
+        let Some(db) = self.state.db.as_mut() else {
+            return;
+        };
+        if let Ok(done) = db.open().await {
+            let name = db.db().name().to_owned();
+            self.learn(done.learned);
+            tracing::info!(
+                database = name,
+                leases = self.server.leases().count(),
+                "leases loaded"
+            );
+            if let Some(metrics) = self.metrics.as_deref_mut() {
+                metrics.leases_restored(self.server.leases());
+            }
+        }
+    }
+
+    /// Teaches the lease table leases the database holds (another server's, or a winner of
+    /// a race this server lost); unexpired ones in the served subnets only.
+    fn learn(&mut self, learned: Vec<LeaseRecord>) {
+        let now_unix_ms = unix_ms();
+        let now = self.state.clock.now();
+        for record in learned {
+            let remaining = record
+                .expires_unix
+                .saturating_mul(1000)
+                .saturating_sub(now_unix_ms);
+            if remaining == 0 || !self.state.served.iter().any(|s| s.contains(record.ip)) {
+                continue;
+            }
+            let lease = Lease {
+                mac: record.mac,
+                ip: record.ip,
+                expires_at: now + Duration::from_millis(remaining),
+            };
+            match self.server.learn(lease) {
+                Ok(()) => self.state.book.record(record.ip, record.mac),
+                Err(err) => tracing::warn!(mac = Mac(record.mac).to_string(), ip = %record.ip,
+                    error = %err, "lease from the database not learned"),
+            }
         }
     }
 
@@ -948,9 +1026,9 @@ impl Driver<'_> {
     /// save ([`Pending::waits`]) and keeps the others for the next commit.
     async fn finish_batch(&mut self, sockets: &Sockets<'_>, commit: bool) {
         let stored = if commit && std::mem::take(&mut self.state.batch_changed) {
-            self.save()
+            self.save().await
         } else {
-            Ok(())
+            Ok(Vec::new())
         };
         let mut pending = std::mem::take(&mut self.state.pending);
         // Per socket: the replies (destination, bytes) and the requests they answer.
@@ -972,6 +1050,25 @@ impl Driver<'_> {
                         "lease not saved: reply withheld (the client will retry)"),
                     None => tracing::error!(mac = mac(), error = %err, "lease change not saved"),
                 }
+                continue;
+            }
+            // The database gave the address to another server's client first: this binding
+            // is gone from the table, and the client is NAKed when it asks again.
+            if item.changed
+                && summary.is_ack()
+                && let Ok(refused) = &stored
+                && summary.address().is_some_and(|ip| refused.contains(&ip))
+            {
+                if let Some(metrics) = self.metrics.as_deref() {
+                    metrics.reply(summary.reply, ReplyOutcome::Withheld);
+                }
+                tracing::warn!(
+                    interface = self.iface,
+                    mac = mac(),
+                    ip = summary.address().map(tracing::field::display),
+                    "address bound by another server first: ACK withheld (the client will be \
+                     NAKed and offered another address)"
+                );
                 continue;
             }
             let Some((dst, start, len)) = item.reply else {
@@ -1045,6 +1142,7 @@ impl Driver<'_> {
         if let Some(watch) = &self.state.watch {
             // The interface's pool: leases in relayed subnets are not counted in it.
             let used = match self.server.config().mode {
+                _ if self.state.db.is_some() => self.server.leases().count(),
                 Mode::Authoritative { relay_subnets, .. } if !relay_subnets.is_empty() => {
                     let relayed = |ip: Ipv4Addr| {
                         relay_subnets.iter().any(|r| {
@@ -1065,11 +1163,11 @@ impl Driver<'_> {
         }
     }
 
-    fn on_timeout(&mut self) {
+    async fn on_timeout(&mut self) {
         self.server.handle_timeout(self.state.clock.now());
         self.report_pool();
         if self.drain_events()
-            && let Err(err) = self.save()
+            && let Err(err) = self.save().await
         {
             tracing::error!(error = %err, "expired leases not saved");
         }
@@ -1080,7 +1178,6 @@ impl Driver<'_> {
     fn drain_events(&mut self) -> bool {
         let mut changed = false;
         while let Some(event) = self.server.poll_event() {
-            changed = true;
             if let Some(metrics) = self.metrics.as_deref_mut() {
                 metrics.lease_event(&event);
             }
@@ -1093,6 +1190,13 @@ impl Driver<'_> {
                 event,
                 DhcpEvent::LeaseGranted(_) | DhcpEvent::LeaseRenewed(_)
             );
+            // The database keeps expired rows until an address is bound again (a binding
+            // may replace an expired one): an expiry here need not be written, and must not
+            // remove a lease another server has renewed meanwhile.
+            if self.state.db.is_some() && matches!(event, DhcpEvent::LeaseExpired(_)) {
+                continue;
+            }
+            changed = true;
             self.state.changes.push(LeaseRecord {
                 mac: lease.mac,
                 ip: lease.ip,
@@ -1102,12 +1206,31 @@ impl Driver<'_> {
         changed
     }
 
-    /// Makes the lease table durable: appends the changes the core reported since the last
+    /// Makes the lease changes durable in the store; the addresses whose binding the
+    /// database refused (another server bound them first: the table now holds its lease).
+    async fn save(&mut self) -> Result<Vec<Ipv4Addr>, SaveError> {
+        if self.state.db.is_none() {
+            return self
+                .save_file()
+                .map(|()| Vec::new())
+                .map_err(SaveError::File);
+        }
+        self.state.last_save = Some(tokio::time::Instant::now());
+        let changes = std::mem::take(&mut self.state.changes);
+        let Some(db) = self.state.db.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let done = db.commit(changes).await.map_err(SaveError::Db)?;
+        self.learn(done.learned);
+        Ok(done.refused)
+    }
+
+    /// Makes the lease table durable in the lease file: appends the changes the core reported since the last
     /// save to the journal (one `write`, one `fdatasync`; no walk over the table, so a save
     /// costs the same with 50 leases or 50 000), or compacts the file from the table when
     /// there is no journal yet, the last append failed, the file at the path is no longer the
     /// journal's, or superseded records outnumber live ones ([`COMPACT_SLACK`]).
-    fn save(&mut self) -> Result<(), LeaseFileError> {
+    fn save_file(&mut self) -> Result<(), LeaseFileError> {
         self.state.last_save = Some(tokio::time::Instant::now());
         let changes = std::mem::take(&mut self.state.changes);
         let Some(file) = self.file else { return Ok(()) };
@@ -1157,6 +1280,15 @@ impl Driver<'_> {
             .saturating_add(at.total_millis())
             .div_ceil(1000)
     }
+}
+
+/// Why a save failed; names the file or the database.
+#[derive(Debug, thiserror::Error)]
+enum SaveError {
+    #[error(transparent)]
+    File(LeaseFileError),
+    #[error(transparent)]
+    Db(LeaseDbError),
 }
 
 /// What the lease file holds, by address and by client.

@@ -14,6 +14,7 @@
 
 pub mod dhcp;
 pub mod http;
+pub mod lease_db;
 pub mod lease_file;
 pub mod reload;
 pub mod router_advert;
@@ -24,7 +25,10 @@ pub mod timeline;
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
 use crate::metrics::{Metrics, MetricsServer};
-use crate::serve::dhcp::{BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError};
+use crate::serve::dhcp::{
+    BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError, LeaseStore,
+};
+use crate::serve::lease_db::LeaseDb;
 use crate::serve::lease_file::{LeaseFile, LeaseFileError};
 use crate::serve::reload::{InterfaceRules, ReloadTarget, Reloader};
 use crate::serve::router_advert::RouterAdvertiser;
@@ -422,18 +426,34 @@ fn prepare_one(
         fetch_debian(args, dist, server)?;
     }
     let store = FsStore::open_root(root)?.with_fallback_dir(rpi_dir(args).as_deref());
-    let leases = (args.mode == ServeMode::Dhcp).then(|| {
-        let file = LeaseFile::new(
-            args.leases
-                .clone()
-                .unwrap_or_else(|| crate::config::default_lease_file(iface_name)),
-        );
-        match metrics {
-            Some(metrics) => file.with_metrics(metrics.lease_file(iface_name)),
-            None => file,
+    let db_url = args
+        .leases
+        .as_deref()
+        .and_then(std::path::Path::to_str)
+        .filter(|l| lease_db::is_db_url(l));
+    let leases = match (args.mode == ServeMode::Dhcp, db_url) {
+        (false, _) => None,
+        (true, Some(url)) => Some(LeaseStore::Postgres(
+            LeaseDb::new(url)
+                .map(Box::new)
+                .map_err(|e| ServeError::Dhcp(DhcpTaskError::LeaseDb(e)))?,
+        )),
+        (true, None) => {
+            let file = LeaseFile::new(
+                args.leases
+                    .clone()
+                    .unwrap_or_else(|| crate::config::default_lease_file(iface_name)),
+            );
+            Some(LeaseStore::File(match metrics {
+                Some(metrics) => file.with_metrics(metrics.lease_file(iface_name)),
+                None => file,
+            }))
         }
+    };
+    let lease_path = leases.as_ref().map(|store| match store {
+        LeaseStore::File(f) => f.path().display().to_string(),
+        LeaseStore::Postgres(db) => format!("postgresql://{}", db.name()),
     });
-    let lease_path = leases.as_ref().map(|f| f.path().display().to_string());
     let dhcp = DhcpService::bind(DhcpTaskConfig {
         interface: iface_name.to_owned(),
         server,

@@ -738,7 +738,7 @@ mod tests {
         let mac = 0u8..6;
         let ip = 0u32..80;
         let expires = 0u64..100;
-        let state = 0u8..3;
+        let state = 0u8..4;
         prop_oneof![
             4 => (mac.clone(), ip.clone(), expires.clone(), state.clone())
                 .prop_map(|(mac, ip, expires, state)| Op::Add { mac, ip, expires, state }),
@@ -755,7 +755,8 @@ mod tests {
         match n {
             0 => State::Offered,
             1 => State::Bound,
-            _ => State::Declined,
+            2 => State::Declined,
+            _ => State::Elsewhere,
         }
     }
 
