@@ -30,6 +30,7 @@ mod dirfd;
 mod download;
 mod install;
 pub mod ipxe;
+pub mod live;
 pub mod menus;
 pub mod signature;
 pub mod unpack;
