@@ -116,6 +116,19 @@ impl FromStr for NfsRoot {
     }
 }
 
+impl NfsRoot {
+    /// Whether clients mount it with NFSv4 (`vers=4…` or `nfsvers=4…`, or no version given).
+    pub fn is_v4(&self) -> bool {
+        self.options
+            .split(',')
+            .find_map(|o| {
+                o.strip_prefix("vers=")
+                    .or_else(|| o.strip_prefix("nfsvers="))
+            })
+            .is_none_or(|v| v.starts_with('4'))
+    }
+}
+
 impl std::fmt::Display for NfsRoot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(ip) = self.server {
@@ -266,6 +279,19 @@ impl Profile {
                     Ok(Probe::ExportFound) => {
                         tracing::info!(server = %addr, export = nfs.export, "NFS export found");
                     }
+                    // NFSv2/3 clients mount the export's own path, which NFSv4's name space
+                    // (the pseudo file system) need not have: there it is only a warning.
+                    Ok(Probe::ExportMissing(why)) if !nfs.is_v4() => tracing::warn!(
+                        server = %addr,
+                        export = nfs.export,
+                        "{why}; for {} clients that may be fine (checked over NFSv4 only)",
+                        nfs.options
+                    ),
+                    Ok(Probe::ExportMissing(why)) => {
+                        return Err(DisklessError(format!(
+                            "NFS root {nfs}: server {addr}: {why}"
+                        )));
+                    }
                     Ok(Probe::Answered(why)) => tracing::warn!(
                         server = %addr,
                         export = nfs.export,
@@ -323,6 +349,8 @@ impl Profile {
 pub enum Probe {
     /// `PUTROOTFH` and a `LOOKUP` of each component of the export succeeded.
     ExportFound,
+    /// The lookup failed: no such path in the server's NFSv4 name space; the reason.
+    ExportMissing(String),
     /// The server answered RPC but the lookup could not be made (e.g. it refuses NFSv4.0 or
     /// the credentials); the reason.
     Answered(String),
@@ -333,8 +361,7 @@ pub enum Probe {
 /// component, credentials `AUTH_SYS` uid 0.
 ///
 /// # Errors
-/// When nothing answers within `timeout`, the reply is not RPC, or the server says the export
-/// does not exist (`NFS4ERR_NOENT`, `NFS4ERR_NOTDIR`).
+/// When nothing answers within `timeout`, or the reply is not RPC.
 pub fn probe_nfs(addr: SocketAddrV4, export: &str, timeout: Duration) -> Result<Probe, String> {
     let mut stream = TcpStream::connect_timeout(&SocketAddr::V4(addr), timeout)
         .map_err(|e| format!("no NFS server answers on TCP port {} ({e})", addr.port()))?;
@@ -518,9 +545,9 @@ fn parse_compound_reply(reply: &[u8], export: &str) -> Result<Probe, String> {
     let status = words.u32().ok_or_else(not_rpc)?;
     match status {
         0 => Ok(Probe::ExportFound),
-        NFS4ERR_NOENT | NFS4ERR_NOTDIR => Err(format!(
+        NFS4ERR_NOENT | NFS4ERR_NOTDIR => Ok(Probe::ExportMissing(format!(
             "the export {export} does not exist there (NFSv4 LOOKUP: error {status})"
-        )),
+        ))),
         other => Ok(Probe::Answered(format!("NFSv4 COMPOUND error {other}"))),
     }
 }
@@ -590,6 +617,9 @@ mod tests {
             "root=/dev/nfs nfsroot=10.0.0.9:/x,vers=3,port=2050 ip=dhcp ro overlayroot=tmpfs"
         );
         assert_eq!(nfs_port("vers=3,port=2050"), 2050);
+        let v = |s: &str| s.parse::<NfsRoot>().unwrap().is_v4();
+        assert!(v("/x") && v("/x,vers=4.2") && v("/x,ro,nfsvers=4"));
+        assert!(!v("/x,vers=3") && !v("/x,nfsvers=3,tcp"));
         assert_eq!(nfs_port("vers=4.1"), NFS_PORT);
     }
 
@@ -746,7 +776,10 @@ mod tests {
             parse_compound_reply(&reply(0), "/srv").unwrap(),
             Probe::ExportFound
         );
-        let e = parse_compound_reply(&reply(NFS4ERR_NOENT), "/srv").unwrap_err();
+        let Ok(Probe::ExportMissing(e)) = parse_compound_reply(&reply(NFS4ERR_NOENT), "/srv")
+        else {
+            panic!("NOENT is a missing export");
+        };
         assert!(e.contains("/srv does not exist"), "{e}");
         assert!(matches!(
             parse_compound_reply(&reply(10021), "/srv"),
