@@ -47,8 +47,8 @@ pub struct FetchLiveArgs {
     #[arg(long, value_name = "DIR", default_value = "live")]
     pub dest: String,
     /// OpenPGP keyring (binary or armored) to verify SHA256SUMS.sign with [default: Debian's
-    /// role keys, /usr/share/keyrings/debian-role-keys.pgp or .gpg, from the debian-keyring
-    /// package, which hold the Debian CD signing key].
+    /// keyring, /usr/share/keyrings/debian-role-keys.* and debian-keyring.*, from the
+    /// debian-keyring package, which holds the Debian CD signing key].
     #[arg(long, value_name = "FILE", conflicts_with = "no_verify_signature")]
     pub keyring: Option<PathBuf>,
     /// Do not verify SHA256SUMS.sign: trust SHA256SUMS as the server sends it (a warning is

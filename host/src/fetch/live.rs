@@ -3,8 +3,8 @@
 //!
 //! The set is a directory URL with a `SHA256SUMS` file listing the three files; Debian's live
 //! images on cdimage.debian.org publish `SHA256SUMS` with a detached signature
-//! `SHA256SUMS.sign` by the Debian CD signing key (a role key of the `debian-keyring`
-//! package, [`DEBIAN_CD_KEYRINGS`]). A file counts as
+//! `SHA256SUMS.sign` by the Debian CD signing key (in the `debian-keyring` package,
+//! [`DEBIAN_CD_KEYRINGS`]). A file counts as
 //! * the kernel when its name ends in `vmlinuz`,
 //! * the initrd when it ends in `initrd.img`,
 //! * the root when it ends in `squashfs` (`filesystem.squashfs` beside a bare `vmlinuz`),
@@ -34,11 +34,15 @@ use super::signature::Keyring;
 use super::verify::hex;
 use super::{FetchError, Verification, io_err};
 
-/// Where the `debian-keyring` package puts Debian's role keys, among them the Debian CD
-/// signing key that signs the live images' `SHA256SUMS`. The first that exists is used.
-pub const DEBIAN_CD_KEYRINGS: [&str; 2] = [
+/// Where the `debian-keyring` package puts the keys of Debian's roles and members, the
+/// "Debian GPG keyring" that the Debian CD signing key (which signs the live images'
+/// `SHA256SUMS`) belongs to. Every one of them that exists is read (binary keyrings, one after
+/// the other).
+pub const DEBIAN_CD_KEYRINGS: [&str; 4] = [
     "/usr/share/keyrings/debian-role-keys.pgp",
     "/usr/share/keyrings/debian-role-keys.gpg",
+    "/usr/share/keyrings/debian-keyring.pgp",
+    "/usr/share/keyrings/debian-keyring.gpg",
 ];
 
 /// The names the set gets under `DEST`: (kernel, initrd, root image).
@@ -181,20 +185,33 @@ const MAX_SIG_BYTES: u64 = 64 << 10;
 const KINDS: [&str; 3] = ["vmlinuz", "initrd.img", "squashfs"];
 
 fn load_cd_keyring(path: Option<&Path>) -> Result<Keyring, FetchError> {
-    let path = match path {
-        Some(p) => p.to_owned(),
-        None => DEBIAN_CD_KEYRINGS
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .ok_or_else(|| FetchError::Keyring {
-                path: PathBuf::from(DEBIAN_CD_KEYRINGS[1]),
-                reason: "the Debian CD signing key is not installed: install the debian-keyring \
-                         package (its role keys), or name a keyring with --keyring FILE"
-                    .into(),
-            })?,
+    if let Some(path) = path {
+        return Keyring::load(path).map_err(|reason| FetchError::Keyring {
+            path: path.to_owned(),
+            reason,
+        });
+    }
+    let present: Vec<PathBuf> = DEBIAN_CD_KEYRINGS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect();
+    let Some(first) = present.first() else {
+        return Err(FetchError::Keyring {
+            path: PathBuf::from(DEBIAN_CD_KEYRINGS[1]),
+            reason: "Debian's keyring (with the Debian CD signing key) is not installed: install \
+                     the debian-keyring package, or name a keyring with --keyring FILE"
+                .into(),
+        });
     };
-    Keyring::load(&path).map_err(|reason| FetchError::Keyring { path, reason })
+    let mut bytes = Vec::new();
+    for path in &present {
+        bytes.extend(fs::read(path).map_err(|e| io_err(path, e))?);
+    }
+    Keyring::from_bytes(first, &bytes).map_err(|reason| FetchError::Keyring {
+        path: first.clone(),
+        reason,
+    })
 }
 
 fn check_rel(dest: &str) -> Result<&str, FetchError> {
