@@ -32,12 +32,42 @@ const KERNEL: &str = "diskless-e2e/vmlinuz";
 const INITRD: &str = "diskless-e2e/initrd.img";
 const IMAGE: &str = "diskless-e2e/root.squashfs";
 const PSEUDO: &str = "/e2e-root";
+/// syslinux's core module, which pxelinux.0 loads from its own directory.
+const LDLINUX: &str = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64/boot-screens/ldlinux.c32";
 
 #[test]
 fn diskless_live_image_over_http() {
+    live_image(Entry::Ipxe);
+}
+
+/// The same root through the generated pxelinux menu: pxelinux.0 and ldlinux.c32 put in
+/// `diskless/`, kernel and initrd over TFTP by the menu's absolute (`::/…`) paths.
+#[test]
+fn diskless_live_image_via_pxelinux_menu() {
+    live_image(Entry::Pxelinux);
+}
+
+/// Which generated entry the client boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// `diskless/boot.ipxe`, the iPXE default of a profile.
+    Ipxe,
+    /// `diskless/pxelinux.cfg/default`, with `--boot bios=diskless/pxelinux.0`.
+    Pxelinux,
+}
+
+fn live_image(entry: Entry) {
+    let test = match entry {
+        Entry::Ipxe => "diskless_live_image_over_http",
+        Entry::Pxelinux => "diskless_live_image_via_pxelinux_menu",
+    };
     let mut needs = needs();
     needs.push(gate::Need::Program("mksquashfs"));
-    let Some(_lock) = begin("diskless_live_image_over_http", &needs) else {
+    if entry == Entry::Pxelinux {
+        needs.extend_from_slice(gate::BIOS);
+        needs.push(gate::Need::File(LDLINUX));
+    }
+    let Some(_lock) = begin(test, &needs) else {
         return;
     };
     let dir = TempDir::new("diskless-live").unwrap();
@@ -51,12 +81,27 @@ fn diskless_live_image_over_http() {
     let mut lab = Lab::new(true).unwrap();
     let tap = lab.add_tap().unwrap();
     let server_log = dir.join("pocketpxe.log");
-    let _server = Serve::new(&root, dir.path())
+    let mut serve = Serve::new(&root, dir.path())
         .flags(&PROFILE)
-        .flags(&["--diskless-live", IMAGE])
-        .start(&lab.server, &server_log)
-        .unwrap();
-    let (lower, took) = boot_and_check(&root, &lab, &tap, 0x31, &dir.join("serial.log"), &marker);
+        .flags(&["--diskless-live", IMAGE]);
+    if entry == Entry::Pxelinux {
+        let netboot = Path::new(gate::DEBIAN_NETBOOT).join("debian-installer/amd64");
+        std::fs::create_dir_all(root.join("diskless")).unwrap();
+        std::fs::copy(netboot.join("pxelinux.0"), root.join("diskless/pxelinux.0")).unwrap();
+        std::fs::copy(LDLINUX, root.join("diskless/ldlinux.c32")).unwrap();
+        serve = serve.boot("bios", "diskless/pxelinux.0");
+    }
+    let _server = serve.start(&lab.server, &server_log).unwrap();
+    let n = if entry == Entry::Ipxe { 0x31 } else { 0x33 };
+    let (lower, took) = boot_and_check(
+        &root,
+        entry,
+        &lab,
+        &tap,
+        n,
+        &dir.join("serial.log"),
+        &marker,
+    );
     assert!(lower.contains(" squashfs ro"), "{lower}");
 
     let server_text = std::fs::read_to_string(&server_log).unwrap();
@@ -71,7 +116,7 @@ fn diskless_live_image_over_http() {
         "no complete HTTP download of the image:\n{server_text}"
     );
     pocketpxe_tests::report(&format!(
-        "diskless live image over HTTP: root shell after {}",
+        "diskless live image over HTTP ({entry:?} entry): root shell after {}",
         secs(took)
     ));
 }
@@ -111,7 +156,15 @@ fn diskless_nfs_root_with_ram_overlay() {
         .unwrap();
     let server_text = std::fs::read_to_string(&server_log).unwrap();
     assert!(server_text.contains("NFS export found"), "{server_text}");
-    let (lower, took) = boot_and_check(&root, &lab, &tap, 0x32, &dir.join("serial.log"), &marker);
+    let (lower, took) = boot_and_check(
+        &root,
+        Entry::Ipxe,
+        &lab,
+        &tap,
+        0x32,
+        &dir.join("serial.log"),
+        &marker,
+    );
     assert!(
         lower.contains(&format!("{SERVER_IP}:{PSEUDO} nfs4 ro")),
         "{lower}"
@@ -172,6 +225,7 @@ const PROFILE: [&str; 6] = [
 /// time to the root shell's end.
 fn boot_and_check(
     root: &Path,
+    entry: Entry,
     lab: &Lab,
     tap: &str,
     n: u8,
@@ -195,23 +249,34 @@ fn boot_and_check(
             .to_owned()
     };
     assert_eq!(seen, 0, "the client failed:\n{text}");
-    // The kernel got the command line of the script serve wrote (iPXE's own messages go
-    // to the screen, not the serial line).
-    let script = std::fs::read_to_string(root.join("diskless/boot.ipxe")).unwrap();
-    let args = script
+    // The kernel got the command line of the entry serve wrote (iPXE's own messages go to
+    // the screen, not the serial line). pxelinux puts `BOOT_IMAGE=…` in front.
+    let (file, prefix) = match entry {
+        Entry::Ipxe => ("diskless/boot.ipxe", "kernel /"),
+        Entry::Pxelinux => ("diskless/pxelinux.cfg/default", "  APPEND"),
+    };
+    let written = std::fs::read_to_string(root.join(file)).unwrap();
+    let args = written
         .lines()
-        .find_map(|l| l.strip_prefix("kernel /"))
-        .and_then(|l| l.split_once(' '))
-        .map(|(_, args)| args.to_owned())
-        .unwrap_or_else(|| panic!("no kernel line in the generated script:\n{script}"));
-    assert_eq!(
-        text.lines()
-            .find_map(|l| l.trim_end_matches('\r').split_once("Kernel command line: "))
-            .map(|(_, c)| c)
-            .unwrap_or_else(|| panic!("no kernel command line on the console:\n{text}")),
-        args,
-        "the kernel did not get the generated command line"
-    );
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|l| l.trim_start().split_once(' '))
+        .map(|(first, rest)| match entry {
+            Entry::Ipxe => rest.to_owned(),
+            Entry::Pxelinux => format!("{first} {rest}"),
+        })
+        .unwrap_or_else(|| panic!("no kernel line in the generated {file}:\n{written}"));
+    let cmdline = text
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').split_once("Kernel command line: "))
+        .map(|(_, c)| c.trim_end())
+        .unwrap_or_else(|| panic!("no kernel command line on the console:\n{text}"));
+    match entry {
+        Entry::Ipxe => assert_eq!(cmdline, args, "not the generated command line"),
+        Entry::Pxelinux => assert!(
+            cmdline.ends_with(&args) && cmdline.starts_with("BOOT_IMAGE="),
+            "not the generated command line: {cmdline}"
+        ),
+    }
     assert!(line(marker::ROOT_SHELL).ends_with("root=overlay"), "{text}");
     assert_eq!(
         line(marker::MARKER),
