@@ -4,8 +4,8 @@
 //! * [`served_root`]: a small busybox root whose `/sbin/init` is a shell script that reads a
 //!   marker file from the served root, writes to the root (so to the RAM overlay) and prints
 //!   both on the console.
-//! * [`client_initramfs`]: busybox, the netboot kernel's e1000, loop, squashfs, overlay and NFS
-//!   modules (from the Debian kernel package of the same version, which `scripts/setup` puts
+//! * [`client_initramfs`]: busybox, the netboot kernel's e1000 (BIOS VMs), virtio-net (UEFI
+//!   VMs), loop, squashfs, overlay and NFS modules (from the Debian kernel package of the same version, which `scripts/setup` puts
 //!   in [`MODULES_DEB_DIR`]), and an `/init` that understands the command lines pocketpxe
 //!   writes: live-boot's `fetch=URL` (download the squashfs into RAM and loop-mount it) and
 //!   `nfsroot=SERVER:/EXPORT,OPTIONS` (mount it with NFSv4, read-only); then a tmpfs overlay
@@ -29,8 +29,16 @@ pub const NETBOOT_KERNEL: &str =
 
 /// The client's modules, in load order (dependencies first), by path under
 /// `lib/modules/VERSION/kernel/`.
-pub const MODULES: [&str; 12] = [
+pub const MODULES: [&str; 20] = [
     "drivers/net/ethernet/intel/e1000/e1000.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "net/core/failover.ko",
+    "drivers/net/net_failover.ko",
+    "drivers/net/virtio_net.ko",
     "drivers/block/loop.ko",
     "fs/squashfs/squashfs.ko",
     "fs/overlayfs/overlay.ko",

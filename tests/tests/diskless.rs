@@ -24,6 +24,7 @@ use pocketpxe_tests::process::{Proc, run};
 use pocketpxe_tests::qemu::{Firmware, Vm};
 use pocketpxe_tests::server::{self, Serve};
 use pocketpxe_tests::tempdir::TempDir;
+use pocketpxe_tests::tftp_root::TftpRoot;
 use pocketpxe_tests::{begin, gate, secs};
 
 /// DHCP (~20 s with iPXE's IPv6 wait), the kernel, its boot and the root under TCG.
@@ -47,6 +48,14 @@ fn diskless_live_image_via_pxelinux_menu() {
     live_image(Entry::Pxelinux);
 }
 
+/// The same root on a UEFI machine through the generated GRUB menu: EDK2's PXE loads Debian's
+/// shim and GRUB, whose own `grub.cfg` goes on to `diskless/grub/grub.cfg` (`configfile`);
+/// kernel and initrd over TFTP by the menu's `(tftp,SERVER)/…` paths.
+#[test]
+fn diskless_live_image_via_grub_menu() {
+    live_image(Entry::Grub);
+}
+
 /// Which generated entry the client boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
@@ -54,12 +63,15 @@ enum Entry {
     Ipxe,
     /// `diskless/pxelinux.cfg/default`, with `--boot bios=diskless/pxelinux.0`.
     Pxelinux,
+    /// `diskless/grub/grub.cfg`, from Debian's netboot GRUB (UEFI).
+    Grub,
 }
 
 fn live_image(entry: Entry) {
     let test = match entry {
         Entry::Ipxe => "diskless_live_image_over_http",
         Entry::Pxelinux => "diskless_live_image_via_pxelinux_menu",
+        Entry::Grub => "diskless_live_image_via_grub_menu",
     };
     let mut needs = needs();
     needs.push(gate::Need::Program("mksquashfs"));
@@ -67,11 +79,26 @@ fn live_image(entry: Entry) {
         needs.extend_from_slice(gate::BIOS);
         needs.push(gate::Need::File(LDLINUX));
     }
+    if entry == Entry::Grub {
+        needs.extend_from_slice(gate::UEFI);
+    }
     let Some(_lock) = begin(test, &needs) else {
         return;
     };
     let dir = TempDir::new("diskless-live").unwrap();
-    let root = dir.join("root");
+    // GRUB: the Debian netboot tree (shim, GRUB and its prefix directory) as the root.
+    let debian = (entry == Entry::Grub).then(|| TftpRoot::debian_installer().unwrap());
+    let root = debian
+        .as_ref()
+        .map_or_else(|| dir.join("root"), |d| d.path().to_owned());
+    if let Some(debian) = &debian {
+        debian
+            .write(
+                "debian-installer/amd64/grub/grub.cfg",
+                b"set timeout=0\nconfigfile /diskless/grub/grub.cfg\n",
+            )
+            .unwrap();
+    }
     let marker = new_marker();
     boot_files(&root, &dir.join("modules"));
     let tree = dir.join("tree");
@@ -91,8 +118,15 @@ fn live_image(entry: Entry) {
         std::fs::copy(LDLINUX, root.join("diskless/ldlinux.c32")).unwrap();
         serve = serve.boot("bios", "diskless/pxelinux.0");
     }
+    if entry == Entry::Grub {
+        serve = serve.boot("efi-x64", "debian-installer/amd64/bootnetx64.efi");
+    }
     let _server = serve.start(&lab.server, &server_log).unwrap();
-    let n = if entry == Entry::Ipxe { 0x31 } else { 0x33 };
+    let n = match entry {
+        Entry::Ipxe => 0x31,
+        Entry::Pxelinux => 0x33,
+        Entry::Grub => 0x34,
+    };
     let (lower, took) = boot_and_check(
         &root,
         entry,
@@ -221,7 +255,8 @@ const PROFILE: [&str; 6] = [
     "console=ttyS0,115200",
 ];
 
-/// Boots a BIOS VM (no disk) from the profile `serve` wrote into `root` and checks the root shell's lines; returns the `E2E-LOWER` line and the
+/// Boots a VM (no disk; BIOS, or UEFI for the GRUB entry) from the profile `serve` wrote into
+/// `root` and checks the root shell's lines; returns the `E2E-LOWER` line and the
 /// time to the root shell's end.
 fn boot_and_check(
     root: &Path,
@@ -233,9 +268,12 @@ fn boot_and_check(
     expected_marker: &str,
 ) -> (String, Duration) {
     let start = Instant::now();
-    let (mut vm, console) = Vm::new(Firmware::Bios, tap, n, serial)
-        .start(&lab.lan)
-        .unwrap();
+    let firmware = if entry == Entry::Grub {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
+    let (mut vm, console) = Vm::new(firmware, tap, n, serial).start(&lab.lan).unwrap();
     let (seen, _) = console
         .wait_for_any(&mut vm, &[marker::DONE, marker::FAIL], DONE)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -254,6 +292,7 @@ fn boot_and_check(
     let (file, prefix) = match entry {
         Entry::Ipxe => ("diskless/boot.ipxe", "kernel /"),
         Entry::Pxelinux => ("diskless/pxelinux.cfg/default", "  APPEND"),
+        Entry::Grub => ("diskless/grub/grub.cfg", "    linux "),
     };
     let written = std::fs::read_to_string(root.join(file)).unwrap();
     let args = written
@@ -261,7 +300,7 @@ fn boot_and_check(
         .find_map(|l| l.strip_prefix(prefix))
         .and_then(|l| l.trim_start().split_once(' '))
         .map(|(first, rest)| match entry {
-            Entry::Ipxe => rest.to_owned(),
+            Entry::Ipxe | Entry::Grub => rest.to_owned(),
             Entry::Pxelinux => format!("{first} {rest}"),
         })
         .unwrap_or_else(|| panic!("no kernel line in the generated {file}:\n{written}"));
@@ -272,7 +311,7 @@ fn boot_and_check(
         .unwrap_or_else(|| panic!("no kernel command line on the console:\n{text}"));
     match entry {
         Entry::Ipxe => assert_eq!(cmdline, args, "not the generated command line"),
-        Entry::Pxelinux => assert!(
+        Entry::Pxelinux | Entry::Grub => assert!(
             cmdline.ends_with(&args) && cmdline.starts_with("BOOT_IMAGE="),
             "not the generated command line: {cmdline}"
         ),
