@@ -262,6 +262,12 @@ struct Section {
     via: Option<Via>,
     http_port: Option<u16>,
     no_http: Option<bool>,
+    diskless_kernel: Option<String>,
+    diskless_initrd: Option<String>,
+    diskless_live: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    diskless_nfs: Option<crate::diskless::NfsRoot>,
+    diskless_append: Option<String>,
     relay_subnet: Option<Vec<Parsed<RelaySubnetArg>>>,
     /// `[[subnet]]` / `[[interface.subnet]]`: subnets behind relay agents.
     subnet: Option<Vec<Subnet>>,
@@ -452,6 +458,11 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     set!("via", via, via, |v| v);
     set!("http_port", http_port, http_port, |v| v);
     set!("no_http", no_http, no_http, |v| v);
+    set!("diskless_kernel", diskless_kernel, diskless_kernel, Some);
+    set!("diskless_initrd", diskless_initrd, diskless_initrd, Some);
+    set!("diskless_live", diskless_live, diskless_live, Some);
+    set!("diskless_nfs", diskless_nfs, diskless_nfs, Some);
+    set!("diskless_append", diskless_append, diskless_append, Some);
     // Relayed subnets (dhcp mode): the [[subnet]] tables (the interface's, else the top
     // level's), then --relay-subnet, else the relay-subnet key.
     if dhcp {

@@ -42,6 +42,7 @@ compile_error!("pocketpxe (host) needs Linux: file access is confined with opena
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod diskless;
 pub mod fetch;
 pub mod fs_store;
 pub mod logging;

@@ -189,7 +189,10 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
     use pocketpxe::cli::FetchSource;
     use pocketpxe::fetch::menus::{Arch, MenuWrite};
     use pocketpxe::fetch::{FetchAction, FetchMode, FetchRequest};
-    let FetchSource::Debian(args) = args.source;
+    let args = match args.source {
+        FetchSource::Debian(args) => args,
+        FetchSource::Live(args) => return fetch_live(args),
+    };
     for arch in args.arch.as_slice() {
         let req = FetchRequest {
             dist: args.dist.clone(),
@@ -243,6 +246,39 @@ fn fetch(args: pocketpxe::cli::FetchArgs) -> anyhow::Result<()> {
         std::io::stdout(),
         "To boot it (IFACE: the interface facing the machines):\n  {}",
         pocketpxe::fetch::serve_command(&args.root, args.arch.as_slice(), args.tftp_server)
+    );
+    Ok(())
+}
+
+fn fetch_live(args: pocketpxe::cli::FetchLiveArgs) -> anyhow::Result<()> {
+    use pocketpxe::fetch::live::{LiveRequest, fetch_live, serve_flags};
+    let req = LiveRequest {
+        url: args.url,
+        name: args.name,
+        root: args.root,
+        dest: args.dest,
+        verification: pocketpxe::fetch::Verification::from_flags(
+            args.keyring,
+            args.no_verify_signature,
+        ),
+    };
+    let report = fetch_live(&req)?;
+    for (file, sha256, bytes) in &report.files {
+        if *bytes == 0 {
+            tracing::info!(%sha256, "{}: already there and verified", file);
+        } else {
+            tracing::info!(%sha256, bytes, "{}: downloaded and verified", file);
+        }
+    }
+    tracing::info!(set = report.set, verified = report.verified, root = %req.root.display(),
+        "live set ready");
+    let dest = req.dest.trim_matches('/');
+    let _ = writeln!(
+        std::io::stdout(),
+        "To boot it diskless (IFACE: the interface facing the machines):\n  pocketpxe serve \
+         --interface IFACE --root {} {}",
+        req.root.display(),
+        serve_flags(dest)
     );
     Ok(())
 }

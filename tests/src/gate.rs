@@ -17,6 +17,9 @@ pub enum Need {
     Program(&'static str),
     /// A file that must exist (firmware, boot files).
     File(&'static str),
+    /// The Debian kernel package matching the netboot kernel (its NFS, squashfs, loop and
+    /// overlay modules), in [`crate::diskless::MODULES_DEB_DIR`].
+    KernelModules,
 }
 
 /// QEMU for x86_64.
@@ -129,5 +132,6 @@ fn check(need: Need) -> Option<String> {
         Need::Tun => (!Path::new("/dev/net/tun").exists()).then(|| "no /dev/net/tun".to_owned()),
         Need::Program(p) => (!on_path(p)).then(|| format!("program {p} not found")),
         Need::File(f) => (!Path::new(f).exists()).then(|| format!("{f} missing")),
+        Need::KernelModules => crate::diskless::modules_deb().err(),
     }
 }

@@ -253,7 +253,7 @@ sync
 poweroff -f
 "#;
 
-const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+pub(crate) const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
 case "$1" in
   bound|renew)
     ip addr flush dev "$interface"

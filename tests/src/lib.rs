@@ -15,12 +15,15 @@
 //!   consoles configured for pxelinux, GRUB and iPXE.
 //! * [`initramfs`]: cpio "newc" archives written in Rust: a busybox initramfs, and extraction of
 //!   kernel modules from the Debian installer's initrd.
+//! * [`diskless`]: a served root, a client initramfs that mounts it over HTTP or NFS, and
+//!   NFS-Ganesha.
 //! * [`server`]: how to start `pocketpxe serve` and dnsmasq.
 //! * [`mirror`]: a signed Debian mirror on disk, for `serve --debian`.
 //!
 //! Nothing here touches the machine's own interfaces: every address, bridge, veth and tap lives
 //! in a namespace that a [`netns::Lab`] created, and is gone when the lab is dropped.
 
+pub mod diskless;
 pub mod gate;
 pub mod initramfs;
 pub mod lock;

@@ -19,6 +19,43 @@ pub enum FetchSource {
     /// menus; for amd64 also iPXE itself from Debian's ipxe package, when installed (Debian
     /// ships no arm64 iPXE).
     Debian(FetchDebianArgs),
+    /// A live netboot set for diskless machines (kernel, initrd and squashfs root, e.g. one of
+    /// Debian's live images), verified through its signed SHA256SUMS, into DEST under the root;
+    /// prints the `serve` flags that boot it. See docs/diskless.md.
+    Live(FetchLiveArgs),
+}
+
+/// Flags of `pocketpxe fetch live`.
+#[derive(Debug, Args)]
+pub struct FetchLiveArgs {
+    /// The directory URL (http:// or https://) holding SHA256SUMS, SHA256SUMS.sign and the
+    /// set's files (names ending in vmlinuz, initrd.img and squashfs).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Which set, when the directory holds several: the name before those endings, e.g.
+    /// debian-live-12.9.0-amd64-standard.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The boot root (created if missing).
+    #[arg(
+        long,
+        visible_alias = "tftp-root",
+        value_name = "DIR",
+        default_value = "/srv/tftp"
+    )]
+    pub root: PathBuf,
+    /// The directory under the root for vmlinuz, initrd.img and filesystem.squashfs.
+    #[arg(long, value_name = "DIR", default_value = "live")]
+    pub dest: String,
+    /// OpenPGP keyring (binary or armored) to verify SHA256SUMS.sign with [default: Debian's
+    /// keyring, /usr/share/keyrings/debian-role-keys.* and debian-keyring.*, from the
+    /// debian-keyring package, which holds the Debian CD signing key].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_verify_signature")]
+    pub keyring: Option<PathBuf>,
+    /// Do not verify SHA256SUMS.sign: trust SHA256SUMS as the server sends it (a warning is
+    /// logged).
+    #[arg(long)]
+    pub no_verify_signature: bool,
 }
 
 /// Flags of `pocketpxe fetch debian`.

@@ -9,7 +9,7 @@ mod status;
 mod tftp;
 
 pub use duration::{INFINITE_LEASE, parse_duration, parse_duration_or_zero, parse_lease_time};
-pub use fetch::{FetchArgs, FetchDebianArgs, FetchSource, SignatureArgs};
+pub use fetch::{FetchArgs, FetchDebianArgs, FetchLiveArgs, FetchSource, SignatureArgs};
 pub use http::HttpArgs;
 pub use serve::{
     AddrRange, BootArg, BootMacArg, OnOff, Optional, RelaySubnetArg, ReserveArg, ServeArgs,

@@ -15,6 +15,7 @@ const DHCP: &str = "DHCP (dhcp mode)";
 const BOOT: &str = "Boot files";
 const NAT: &str = "Internet access (NAT)";
 const DEBIAN: &str = "Debian installer";
+const DISKLESS: &str = "Diskless machines (see docs/diskless.md)";
 
 /// Flags of `pocketpxe serve`.
 #[derive(Debug, Clone, Args)]
@@ -186,6 +187,31 @@ pub struct ServeArgs {
     /// Serve no HTTP: files only over TFTP.
     #[arg(long)]
     pub no_http: bool,
+    /// Diskless clients: their kernel, relative to --root. With --diskless-initrd and one of
+    /// --diskless-live or --diskless-nfs; iPXE clients then get diskless/boot.ipxe by default.
+    #[arg(help_heading = DISKLESS)]
+    #[arg(long, value_name = "PATH")]
+    pub diskless_kernel: Option<String>,
+    /// Diskless clients: their initrd, relative to --root (it must understand the command line
+    /// of the root kind: live-boot's fetch=, or nfsroot= with overlayroot=tmpfs).
+    #[arg(help_heading = DISKLESS)]
+    #[arg(long, value_name = "PATH")]
+    pub diskless_initrd: Option<String>,
+    /// Diskless clients run a live image in RAM: this squashfs, relative to --root, fetched
+    /// over serve's HTTP server at boot (kernel command line `boot=live fetch=URL`).
+    #[arg(help_heading = DISKLESS)]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "diskless_nfs")]
+    pub diskless_live: Option<String>,
+    /// Diskless clients mount this NFS export as root, read-only and shared, with a RAM
+    /// overlay each (`root=/dev/nfs nfsroot=… overlayroot=tmpfs`). SERVER defaults to this
+    /// server; OPTIONS to vers=4.1. The server is asked at start whether the export exists.
+    #[arg(help_heading = DISKLESS)]
+    #[arg(long, value_name = "[SERVER:]/EXPORT[,OPTIONS]")]
+    pub diskless_nfs: Option<crate::diskless::NfsRoot>,
+    /// More kernel parameters for diskless clients, e.g. "console=ttyS0,115200".
+    #[arg(help_heading = DISKLESS)]
+    #[arg(long, value_name = "ARGS")]
+    pub diskless_append: Option<String>,
     /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]

@@ -33,6 +33,7 @@ mod dirfd;
 mod download;
 mod install;
 pub mod ipxe;
+pub mod live;
 pub mod menus;
 pub mod signature;
 pub mod unpack;
@@ -424,6 +425,21 @@ pub fn serve_command(root: &Path, arches: &[Arch], tftp_server: Option<Ipv4Addr>
         ));
     }
     line
+}
+
+/// Writes one generated file (a boot menu or script, with the [`menus::MARKER`] line) at `rel`
+/// below `root`, creating its directories; never through a symlink, and a file edited by hand
+/// (marker removed) is left alone.
+///
+/// # Errors
+/// When a directory cannot be created or the file written; the error names the file.
+pub fn write_generated(root: &Path, rel: &str, text: &str) -> Result<MenuWrite, FetchError> {
+    let path = root.join(rel);
+    let root_fd = open_dir(root).map_err(|e| io_err(root, e))?;
+    let comps: Vec<&str> = rel.split('/').collect();
+    let (_, dirs) = comps.split_last().unwrap_or((&"", &[]));
+    dirfd::ensure_dirs(&root_fd, dirs).map_err(|reason| io_err(&path, io::Error::other(reason)))?;
+    write_menu(&root_fd, rel, text.as_bytes()).map_err(|e| io_err(&path, e))
 }
 
 /// Whether a verified Debian tree for `dist`/`arch` is present in `root` (no network).

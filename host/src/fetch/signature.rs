@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pgp::composed::{CleartextSignedMessage, Deserializable as _, SignedPublicKey};
+use pgp::composed::{
+    CleartextSignedMessage, Deserializable as _, DetachedSignature, SignedPublicKey,
+};
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::Signature;
 use pgp::types::KeyDetails;
@@ -108,10 +110,44 @@ impl Keyring {
         let (msg, _) = CleartextSignedMessage::from_string(message)
             .map_err(|e| format!("not a clearsigned OpenPGP message: {e}"))?;
         let signed = msg.signed_text();
+        let signers = self.check_signatures(msg.signatures(), signed.as_bytes())?;
+        Ok(Verified {
+            text: signed.replace("\r\n", "\n"),
+            signers,
+        })
+    }
+
+    /// Verifies a detached signature (binary or ASCII-armored, one or more signature packets,
+    /// RFC 9580 §11.4) over `data`, e.g. Debian's `SHA256SUMS.sign` over `SHA256SUMS`; returns
+    /// the fingerprints of the keys whose signatures verified.
+    ///
+    /// # Errors
+    /// Not an OpenPGP signature; a signature by a keyring key that does not verify or uses a
+    /// weak hash; or no signature by any key of this keyring.
+    pub fn verify_detached(&self, data: &[u8], signature: &[u8]) -> Result<Vec<String>, String> {
+        let (iter, _) = DetachedSignature::from_reader_many(signature)
+            .map_err(|e| format!("not an OpenPGP signature: {e}"))?;
+        let mut sigs = Vec::new();
+        for sig in iter {
+            sigs.push(
+                sig.map_err(|e| format!("not an OpenPGP signature: {e}"))?
+                    .signature,
+            );
+        }
+        self.check_signatures(&sigs, data)
+    }
+
+    /// The rule for a set of signatures over `data`: at least one by a keyring key verifies,
+    /// none by a keyring key fails or uses a weak hash; signatures by other keys are skipped.
+    fn check_signatures<'a>(
+        &self,
+        sigs: impl IntoIterator<Item = &'a Signature>,
+        data: &[u8],
+    ) -> Result<Vec<String>, String> {
         let mut signers = Vec::new();
         let mut strangers = Vec::new();
-        for sig in msg.signatures() {
-            let Some((fpr, verdict)) = self.verify_one(sig, signed.as_bytes()) else {
+        for sig in sigs {
+            let Some((fpr, verdict)) = self.verify_one(sig, data) else {
                 strangers.push(issuer_names(sig));
                 continue;
             };
@@ -151,10 +187,7 @@ impl Keyring {
                 self.path.display()
             ));
         }
-        Ok(Verified {
-            text: signed.replace("\r\n", "\n"),
-            signers,
-        })
+        Ok(signers)
     }
 
     /// Finds the keyring key (primary, or a subkey with a valid binding) that issued `sig` and
@@ -323,6 +356,43 @@ mod tests {
         // The bookworm stable release key (Ed25519) and archive key (RSA-4096).
         assert!(fprs.contains(&"4D64FEC119C2029067D6E791F8D2585B8783D481".to_owned()));
         assert!(fprs.contains(&"B8B80B5B623EAB6AD8775C45B7C5D7D6350947F8".to_owned()));
+    }
+
+    #[test]
+    fn detached_signatures_armored_or_binary() {
+        use pgp::composed::ArmorOptions;
+        let key = test_key();
+        let keyring = keyring_of(&key);
+        let data = b"0123  live.squashfs\n";
+        let sig = DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &key.primary_key,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            &data[..],
+        )
+        .unwrap();
+        let armored = sig.to_armored_string(ArmorOptions::default()).unwrap();
+        let fprs = keyring.fingerprints();
+        assert_eq!(
+            keyring.verify_detached(data, armored.as_bytes()).unwrap(),
+            fprs
+        );
+        assert_eq!(
+            keyring
+                .verify_detached(data, &sig.to_bytes().unwrap())
+                .unwrap(),
+            fprs
+        );
+        let e = keyring
+            .verify_detached(b"0124  live.squashfs\n", armored.as_bytes())
+            .unwrap_err();
+        assert!(e.starts_with("BAD signature"), "{e}");
+        let e = keyring_of(&test_key())
+            .verify_detached(data, armored.as_bytes())
+            .unwrap_err();
+        assert!(e.contains("not signed by any key"), "{e}");
+        assert!(keyring.verify_detached(data, b"garbage").is_err());
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub enum ServeError {
     /// `--debian`: fetching the installer failed.
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// A diskless profile is incomplete, or what it points to is missing.
+    #[error(transparent)]
+    Diskless(#[from] crate::diskless::DisklessError),
     /// `--nat` could not be set up.
     #[error(transparent)]
     Nat(#[from] crate::sys::nat::NatError),
@@ -424,6 +427,9 @@ fn prepare_one(
     let relay_subnets = relay_subnets(args, iface_name, server)?;
     if let Some(dist) = &args.debian {
         fetch_debian(args, dist, server)?;
+    }
+    if let Some(profile) = crate::diskless::Profile::from_args(args)? {
+        profile.prepare(root, server.addr, (!args.no_http).then_some(args.http_port))?;
     }
     let store = FsStore::open_root(root)?.with_fallback_dir(rpi_dir(args).as_deref());
     let db_url = args
@@ -993,7 +999,12 @@ fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         file: file.to_owned(),
     };
     if args.debian.is_none() {
-        return vec![spec(ClientClass::Bios, DEFAULT_BIOS_BOOT)];
+        let mut table = vec![spec(ClientClass::Bios, DEFAULT_BIOS_BOOT)];
+        // A diskless profile: iPXE clients (SeaBIOS + iPXE ROMs, or chained) get its script.
+        if args.diskless_live.is_some() || args.diskless_nfs.is_some() {
+            table.push(spec(ClientClass::Ipxe, crate::diskless::IPXE_SCRIPT));
+        }
+        return table;
     }
     let chain = args.via == Via::Ipxe;
     let uefi_chain = chain || args.mode == ServeMode::Proxy;
