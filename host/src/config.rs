@@ -99,6 +99,7 @@ pub fn resolve(args: &ServeArgs, default: &Path) -> Result<Resolved, ConfigError
                 default = default.display()
             )));
         }
+        check_partners(args, std::slice::from_ref(args))?;
         return Ok(Resolved {
             file: None,
             interfaces: vec![args.clone()],
@@ -113,6 +114,45 @@ pub fn resolve(args: &ServeArgs, default: &Path) -> Result<Resolved, ConfigError
         file: Some(path),
         interfaces,
     })
+}
+
+/// Flags that only mean something beside another setting, which may come from the command line
+/// or from the file: `--uplink` needs an interface with NAT, the Debian flags one with Debian.
+fn check_partners(cli: &ServeArgs, interfaces: &[ServeArgs]) -> Result<(), ConfigError> {
+    let pairs: [(&str, &str, &str, fn(&ServeArgs) -> bool); 7] = [
+        ("uplink", "--nat", "nat = true", |a| a.nat),
+        ("arch", "--debian", "debian = \"DIST\"", |a| {
+            a.debian.is_some()
+        }),
+        ("mirror", "--debian", "debian = \"DIST\"", |a| {
+            a.debian.is_some()
+        }),
+        ("console", "--debian", "debian = \"DIST\"", |a| {
+            a.debian.is_some()
+        }),
+        ("keyring", "--debian", "debian = \"DIST\"", |a| {
+            a.debian.is_some()
+        }),
+        (
+            "no_verify_signature",
+            "--debian",
+            "debian = \"DIST\"",
+            |a| a.debian.is_some(),
+        ),
+        ("via", "--debian", "debian = \"DIST\"", |a| {
+            a.debian.is_some()
+        }),
+    ];
+    for (id, flag, key, partner) in pairs {
+        if cli.given(id) && !interfaces.iter().any(partner) {
+            return Err(ConfigError::Usage(format!(
+                "--{} goes with {flag} (or {key} in the config file): add it, or drop --{}",
+                id.replace('_', "-"),
+                id.replace('_', "-")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What SIGHUP re-reads: `file` (the config file read at start, if any) with the same
@@ -199,7 +239,9 @@ pub fn resolve_text(
         }
     }
     validate(&doc, args, &file, &chosen)?;
-    Ok(chosen.into_iter().map(|(_, a)| a).collect())
+    let interfaces: Vec<ServeArgs> = chosen.into_iter().map(|(_, a)| a).collect();
+    check_partners(args, &interfaces)?;
+    Ok(interfaces)
 }
 
 /// One section of the file: the top level or an `[[interface]]`. The same keys are accepted

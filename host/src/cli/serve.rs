@@ -105,7 +105,7 @@ pub struct ServeArgs {
     pub nat: bool,
     /// The uplink for --nat (default: the interface holding the default route).
     #[arg(help_heading = NAT)]
-    #[arg(long, value_name = "IFACE", requires = "nat")]
+    #[arg(long, value_name = "IFACE")]
     pub uplink: Option<String>,
     /// Fetch Debian's netboot installer (e.g. bookworm) into --root on first start, when no
     /// verified copy is there, and boot it by default (see --arch).
@@ -116,35 +116,25 @@ pub struct ServeArgs {
     /// pxelinux.0, UEFI x64 bootnetx64.efi) and arm64 (UEFI arm64 bootnetaa64.efi), e.g.
     /// amd64,arm64.
     #[arg(help_heading = DEBIAN)]
-    #[arg(
-        long,
-        value_name = "ARCH[,ARCH]",
-        requires = "debian",
-        default_value = "amd64"
-    )]
+    #[arg(long, value_name = "ARCH[,ARCH]", default_value = "amd64")]
     pub arch: crate::fetch::menus::ArchList,
     /// With --debian: the Debian mirror to fetch from (http:// or https://).
     #[arg(help_heading = DEBIAN)]
-    #[arg(long, value_name = "URL", requires = "debian", default_value = crate::fetch::DEFAULT_MIRROR)]
+    #[arg(long, value_name = "URL", default_value = crate::fetch::DEFAULT_MIRROR)]
     pub mirror: String,
     /// With --debian: a serial console in the generated boot menus, e.g. ttyS0 or ttyS0,115200.
     #[arg(help_heading = DEBIAN)]
-    #[arg(long, value_name = "TTY[,BAUD]", requires = "debian")]
+    #[arg(long, value_name = "TTY[,BAUD]")]
     pub console: Option<crate::fetch::menus::SerialConsole>,
     /// With --debian: an OpenPGP keyring to verify the mirror's InRelease with, for a private
     /// mirror signed with its own key [default: Debian's archive keyring].
     #[arg(help_heading = DEBIAN)]
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "debian",
-        conflicts_with = "no_verify_signature"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_verify_signature")]
     pub keyring: Option<PathBuf>,
     /// With --debian: do not verify the mirror's InRelease signature; trust SHA256SUMS as the
     /// mirror sends it (a warning is logged).
     #[arg(help_heading = DEBIAN)]
-    #[arg(long, requires = "debian")]
+    #[arg(long)]
     pub no_verify_signature: bool,
     /// After binding its ports and setting up the address and NAT, run as this user (default:
     /// `pocketpxe`; looked up through NSS; if it does not exist, serve refuses to start),
@@ -173,7 +163,7 @@ pub struct ServeArgs {
     /// (UEFI) load it over TFTP. `ipxe`: they chain to iPXE (Debian's `ipxe` package:
     /// undionly.kpxe, snponly.efi), whose script loads it over HTTP when the server serves
     /// HTTP. In proxy mode UEFI machines chain to iPXE either way.
-    #[arg(long, value_enum, requires = "debian", default_value_t = Via::Tftp)]
+    #[arg(long, value_enum, default_value_t = Via::Tftp)]
     pub via: Via,
     /// TCP port of the HTTP server, which serves --root read-only on the interface (kernels
     /// and initrds for iPXE and UEFI HTTP boot clients).

@@ -687,3 +687,37 @@ fn interfaces_may_share_a_lease_database_but_not_a_lease_file() {
             .contains("would share the lease file /tmp/x")
     );
 }
+
+#[test]
+fn a_flag_may_find_its_partner_in_the_file() {
+    let nat = "[[interface]]\nname = \"eth1\"\nroot = \"/r\"\nnat = true\n";
+    let all = resolve_with(nat, &["--uplink", "eth0"]).unwrap();
+    assert_eq!(all[0].uplink.as_deref(), Some("eth0"));
+    let e = resolve_with(&nat.replace("true", "false"), &["--uplink", "eth0"]).unwrap_err();
+    assert!(e.contains("--uplink goes with --nat (or nat = true"), "{e}");
+
+    let debian = "[[interface]]\nname = \"eth1\"\nroot = \"/r\"\ndebian = \"bookworm\"\n";
+    let all = resolve_with(
+        debian,
+        &["--mirror", "http://mirror.lan/debian", "--via", "ipxe"],
+    )
+    .unwrap();
+    assert_eq!(all[0].mirror, "http://mirror.lan/debian");
+    let plain = "[[interface]]\nname = \"eth1\"\nroot = \"/r\"\n";
+    for flag in [
+        ["--mirror", "http://mirror.lan/debian"],
+        ["--console", "ttyS0"],
+        ["--via", "ipxe"],
+    ] {
+        let e = resolve_with(plain, &flag).unwrap_err();
+        assert!(
+            e.contains(&format!("{} goes with --debian", flag[0])),
+            "{e}"
+        );
+    }
+    let e = resolve_with(plain, &["--no-verify-signature"]).unwrap_err();
+    assert!(
+        e.contains("--no-verify-signature goes with --debian"),
+        "{e}"
+    );
+}
