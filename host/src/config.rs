@@ -119,38 +119,28 @@ pub fn resolve(args: &ServeArgs, default: &Path) -> Result<Resolved, ConfigError
 /// Flags that only mean something beside another setting, which may come from the command line
 /// or from the file: `--uplink` needs an interface with NAT, the Debian flags one with Debian.
 fn check_partners(cli: &ServeArgs, interfaces: &[ServeArgs]) -> Result<(), ConfigError> {
-    let pairs: [(&str, &str, &str, fn(&ServeArgs) -> bool); 7] = [
-        ("uplink", "--nat", "nat = true", |a| a.nat),
-        ("arch", "--debian", "debian = \"DIST\"", |a| {
-            a.debian.is_some()
-        }),
-        ("mirror", "--debian", "debian = \"DIST\"", |a| {
-            a.debian.is_some()
-        }),
-        ("console", "--debian", "debian = \"DIST\"", |a| {
-            a.debian.is_some()
-        }),
-        ("keyring", "--debian", "debian = \"DIST\"", |a| {
-            a.debian.is_some()
-        }),
-        (
-            "no_verify_signature",
-            "--debian",
-            "debian = \"DIST\"",
-            |a| a.debian.is_some(),
-        ),
-        ("via", "--debian", "debian = \"DIST\"", |a| {
-            a.debian.is_some()
-        }),
+    let has_nat = interfaces.iter().any(|a| a.nat);
+    let has_debian = interfaces.iter().any(|a| a.debian.is_some());
+    let debian_flags = [
+        "arch",
+        "mirror",
+        "console",
+        "keyring",
+        "no_verify_signature",
+        "via",
     ];
-    for (id, flag, key, partner) in pairs {
-        if cli.given(id) && !interfaces.iter().any(partner) {
-            return Err(ConfigError::Usage(format!(
-                "--{} goes with {flag} (or {key} in the config file): add it, or drop --{}",
-                id.replace('_', "-"),
-                id.replace('_', "-")
-            )));
-        }
+    let missing = std::iter::once(("uplink", has_nat, "--nat", "nat = true"))
+        .chain(
+            debian_flags
+                .into_iter()
+                .map(|id| (id, has_debian, "--debian", "debian = \"DIST\"")),
+        )
+        .find(|&(id, partnered, ..)| cli.given(id) && !partnered);
+    if let Some((id, _, flag, key)) = missing {
+        let id = id.replace('_', "-");
+        return Err(ConfigError::Usage(format!(
+            "--{id} goes with {flag} (or {key} in the config file): add it, or drop --{id}"
+        )));
     }
     Ok(())
 }
