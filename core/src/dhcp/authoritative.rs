@@ -95,6 +95,8 @@ impl<'a> DhcpServer<'a> {
         };
         let mut reply = reply;
         self.add_subnet(&mut reply, &subnet, true);
+        // RFC 2132 §3.14.
+        reply.host_name = ctx.machine.hostname.map(|h| OptionBytes::new(h.as_bytes()));
         self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
         Ok(Plan {
             reply: Some(reply),
@@ -135,7 +137,7 @@ impl<'a> DhcpServer<'a> {
         }
         // No record of this binding. Being authoritative for the pool, grant a free address
         // that this client may have (e.g. after a lost lease database); NAK anything else.
-        if self.cfg.allowed(ctx.mac, ip, subnet) && lease::holder(&self.slots, ip).is_none() {
+        if self.may_hold(ctx, ip, subnet) && lease::holder(&self.slots, ip).is_none() {
             // One binding per client: an older offer or lease of this MAC moves to the new
             // address instead of staying bound beside it (found by fuzz/dhcp_server_seq).
             let slot = match lease::of_client(&self.slots, ctx.mac, |_| true) {
@@ -198,20 +200,20 @@ impl<'a> DhcpServer<'a> {
         subnet: &Subnet<'_>,
     ) -> Result<(usize, Entry), IgnoreReason> {
         let mac = ctx.mac;
-        if let Some(found) =
-            lease::of_client(&self.slots, mac, |ip| self.cfg.allowed(mac, ip, subnet))
+        if let Some(found) = lease::of_client(&self.slots, mac, |ip| self.may_hold(ctx, ip, subnet))
         {
             return Ok(found);
         }
         let free = |ip: &Ipv4Addr| {
-            self.cfg.allowed(mac, *ip, subnet) && lease::holder(&self.slots, *ip).is_none()
+            self.may_hold(ctx, *ip, subnet) && lease::holder(&self.slots, *ip).is_none()
         };
-        let reserved = self
-            .cfg
-            .reservations
-            .iter()
-            .find(|r| r.mac == mac)
-            .map(|r| r.ip);
+        let reserved = ctx.machine.address.or_else(|| {
+            self.cfg
+                .reservations
+                .iter()
+                .find(|r| r.mac == mac)
+                .map(|r| r.ip)
+        });
         let ip = reserved
             .filter(free)
             .or(ctx.req.requested_ip.filter(free))
@@ -233,6 +235,13 @@ impl<'a> DhcpServer<'a> {
                 state: State::Offered,
             },
         ))
+    }
+
+    /// Whether the client may hold `ip`: the driver's fixed address for it
+    /// ([`Machine::address`](super::Machine::address)) in its subnet, or what the
+    /// configuration allows it.
+    fn may_hold(&self, ctx: &Ctx<'_, '_>, ip: Ipv4Addr, subnet: &Subnet<'_>) -> bool {
+        ctx.machine.address == Some(ip) && subnet.holds(ip) || self.cfg.allowed(ctx.mac, ip, subnet)
     }
 
     /// Options 1, 3, 6, 28 and (for a lease) 51, 58, 59.
