@@ -370,6 +370,21 @@ impl hyper::body::Body for ApiBody {
             Self::Stream(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
         }
     }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(full) => full.is_end_stream(),
+            Self::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            // Exact: hyper sends a Content-Length.
+            Self::Full(full) => full.size_hint(),
+            Self::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 async fn read_json(req: Request<Incoming>) -> Result<Value, Response<ApiBody>> {

@@ -76,11 +76,14 @@ impl Client {
         })
     }
 
-    /// The cached answer for `mac`; on a miss, starts a lookup and answers "ignore" for now.
+    /// The cached answer for `mac` ("ignore" for a refusal); on a miss, starts a lookup and
+    /// answers "ignore" for now.
     pub fn lookup(&self, mac: [u8; 6]) -> Option<MachineView> {
         let mut cache = self.lock();
         match cache.get(&mac) {
-            Some(Entry::Answer { view, at }) if at.elapsed() < CACHE_TTL => return view.clone(),
+            Some(Entry::Answer { view, at }) if at.elapsed() < CACHE_TTL => {
+                return Some(view.clone().unwrap_or_else(|| ignored(mac)));
+            }
             Some(Entry::Pending) => return Some(ignored(mac)),
             _ => {}
         }
