@@ -1,10 +1,9 @@
 //! Machine records of `pocketpxe serve` (docs/machines.md), in network namespaces the tests
 //! create: policies `once` and `never` through DHCP and the boot HTTP server (hand-made PXE
-//! and iPXE DISCOVERs, requests shaped as busybox `wget` sends them for the script and the
-//! install-done callback), the
+//! and iPXE DISCOVERs, busybox `wget` for the script and the install-done callback), the
 //! control API (CRUD, 400 naming the field, 404, persistence across a restart, the event
 //! stream, the token), and a pixiecore-style backend the test runs.
-//! Needs root and `ip netns`; skipped with a `SKIP:` line otherwise, except under
+//! Needs root, `ip netns` and busybox; skipped with a `SKIP:` line otherwise, except under
 //! `CI=true`.
 
 #![allow(clippy::unwrap_used)]
@@ -34,7 +33,7 @@ fn mac_text(mac: [u8; 6]) -> String {
 }
 
 fn available(test: &str) -> bool {
-    netns_available(test)
+    netns_available(test) && have_tool(test, "busybox", "busybox")
 }
 
 /// What a reply to a DISCOVER said.
@@ -93,38 +92,20 @@ fn discover(lab: &Lab, mac: [u8; 6], ipxe: bool, tries: u32) -> Option<Offer> {
     })
 }
 
-/// A GET (or an empty POST) of `url` from the client namespace, sent as busybox `wget`
-/// sends it (`wget -O - URL`, `wget --post-data '' URL`: HTTP/1.1, `Connection: close`, an
-/// urlencoded empty body for POST), as a Debian installer's `late_command` would: (status is
-/// 200, body). (busybox's own wget is not run: the Debian 12 build crashes on this host.)
+/// `busybox wget -q -O - [--post-data ''] URL` from the client namespace, as a Debian
+/// installer's `late_command` runs it: (success, body). (Not `-T`: busybox 1.35's wget
+/// crashes with it; the run is bounded instead.)
 fn wget(lab: &Lab, url: &str, post: bool) -> (bool, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let request = if post {
-        format!(
-            "POST /{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-    } else {
-        format!(
-            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n"
-        )
-    };
-    let addr = format!("{host}:80");
-    lab.cli.run(move || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let ok = answer.starts_with("HTTP/1.1 200 ");
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (ok, body)
-    })
+    let mut cmd = lab.cli.command("busybox");
+    cmd.args(["wget", "-q", "-O", "-"]);
+    if post {
+        cmd.args(["--post-data", ""]);
+    }
+    let out = common::run_bounded(cmd.arg(url), Duration::from_secs(20));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// One HTTP/1.1 request to the control API from the server namespace: (status, body).
