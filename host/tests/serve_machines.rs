@@ -199,7 +199,7 @@ fn once_boots_the_installer_until_the_callback_and_never_gets_no_answer() {
     // iPXE: the generated script.
     let script_url = format!(
         "http://192.168.242.1/pocketpxe/machines/{}/boot.ipxe",
-        mac_text(ONCE)
+        mac_text(ONCE).replace(':', "-")
     );
     let offer = discover(&lab, ONCE, true, 3).expect("an offer for iPXE");
     assert_eq!(offer.file, script_url);

@@ -713,7 +713,7 @@ impl MachineDirective {
             hostname: spec.hostname.clone(),
             rules: None,
         };
-        let script = format!("{HTTP_PREFIX}{}/boot.ipxe", format_mac(&spec.mac));
+        let script = format!("{HTTP_PREFIX}{}/boot.ipxe", url_mac(&spec.mac));
         let done = spec.policy == Policy::Once && view.installed.is_some();
         d.rules = if done {
             // iPXE gets a script that exits; everyone else no boot file.
@@ -822,11 +822,21 @@ fn ipxe_escape(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
 }
 
-/// The MAC of a `/pocketpxe/machines/MAC/...` request and the rest of the path.
+/// The MAC of a `/pocketpxe/machines/MAC/...` request (`52-54-00-12-34-56`, or with `:`, also
+/// percent-encoded as iPXE sends it) and the rest of the path.
 pub fn parse_http_path(path: &str) -> Option<([u8; 6], &str)> {
     let rest = path.trim_start_matches('/').strip_prefix(HTTP_PREFIX)?;
     let (mac, what) = rest.split_once('/')?;
-    Some((parse_mac(mac)?, what))
+    let mac = percent_encoding::percent_decode_str(mac)
+        .decode_utf8()
+        .ok()?;
+    Some((parse_mac(&mac)?, what))
+}
+
+/// A MAC as it goes in the URLs pocketpxe generates: `52-54-00-12-34-56` (a `:` would be
+/// percent-encoded by some clients).
+pub fn url_mac(mac: &[u8; 6]) -> String {
+    format_mac(mac).replace(':', "-")
 }
 
 fn parse_mac_value(v: &Value) -> Result<[u8; 6], FieldError> {

@@ -104,7 +104,7 @@ fn directives_follow_policy_profile_and_install_mark() {
             _ => None,
         })
     };
-    let script_path = "pocketpxe/machines/52:54:00:12:34:56/boot.ipxe".to_owned();
+    let script_path = "pocketpxe/machines/52-54-00-12-34-56/boot.ipxe".to_owned();
     assert_eq!(
         rules(MAC),
         Some(Some(vec![
@@ -232,6 +232,10 @@ fn http_paths_name_the_machine() {
     assert_eq!(
         parse_http_path("pocketpxe/machines/52-54-00-12-34-56/installed"),
         Some((MAC, "installed"))
+    );
+    assert_eq!(
+        parse_http_path("/pocketpxe/machines/52%3A54%3A00%3A12%3A34%3A56/boot.ipxe"),
+        Some((MAC, "boot.ipxe"))
     );
     assert_eq!(parse_http_path("/pocketpxe/machines/nope/boot.ipxe"), None);
     assert_eq!(parse_http_path("/boot.ipxe"), None);
