@@ -448,6 +448,27 @@ impl Files {
         tracing::info!(client = %peer, mac = %mac_text, method = %method, what,
             status = status.as_u16(), "HTTP machine request");
         let len = body.len();
+        // The script is part of the machine's boot: on its timeline like a file.
+        if let (Some(watch), StatusCode::OK, &Method::GET, "boot.ipxe") =
+            (&self.watch, status, method, what)
+        {
+            let name = format!(
+                "{}{}/boot.ipxe",
+                crate::machines::HTTP_PREFIX,
+                crate::machines::url_mac(&mac)
+            );
+            watch.file_request(peer, &name, Some(len as u64));
+            watch.file_end(
+                peer,
+                &name,
+                pocketpxe_core::timeline::TransferEnd {
+                    outcome: pocketpxe_core::tftp::Outcome::Done,
+                    bytes: len as u64,
+                    duration: Duration::ZERO,
+                    blksize: TIMELINE_BLKSIZE,
+                },
+            );
+        }
         let mut response = Response::new(Body {
             kind: Kind::Text((method != Method::HEAD).then(|| Bytes::from(body))),
         });
