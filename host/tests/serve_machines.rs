@@ -269,6 +269,24 @@ fn once_boots_the_installer_until_the_callback_and_never_gets_no_answer() {
         "install mark lost on restart:\n{}",
         server.log()
     );
+    // A reload re-reads the [[machine]] tables: the never machine becomes an always one.
+    let path = lab.tmp.join("pocketpxe.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("policy = \"never\"", "policy = \"always\""),
+    )
+    .unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    server.wait_log(
+        "machine records of the config file",
+        Duration::from_secs(10),
+    );
+    assert_eq!(discover(&lab, NEVER, false, 3).unwrap().file, "pxelinux.0");
     // Cleared through the API: the installer again.
     let (status, body) = api(
         &lab,

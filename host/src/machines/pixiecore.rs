@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// How long a lookup may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Machines remembered at once.
+pub const MAX_ENTRIES: usize = 4096;
+/// Lookups under way at once.
+pub const MAX_LOOKUPS: usize = 16;
 
 /// The client. Cheap to clone.
 #[derive(Clone)]
@@ -86,6 +90,21 @@ impl Client {
             }
             Some(Entry::Pending) => return Some(ignored(mac)),
             _ => {}
+        }
+        // Bounded against a flood of made-up MACs: expired answers go first; beyond the
+        // limits, a machine is ignored until its retransmission finds room.
+        if cache.len() >= MAX_ENTRIES {
+            cache.retain(|_, e| {
+                matches!(e, Entry::Answer { at, .. } if at.elapsed() < CACHE_TTL)
+                    || matches!(e, Entry::Pending)
+            });
+        }
+        let pending = cache
+            .values()
+            .filter(|e| matches!(e, Entry::Pending))
+            .count();
+        if cache.len() >= MAX_ENTRIES || pending >= MAX_LOOKUPS {
+            return Some(ignored(mac));
         }
         cache.insert(mac, Entry::Pending);
         drop(cache);
