@@ -1,5 +1,6 @@
 //! Scenario: machine records (docs/machines.md) with real firmware, one server, four boots of
-//! BIOS VMs (SeaBIOS + the iPXE e1000 ROM, empty disk) one after the other:
+//! BIOS VMs (SeaBIOS + the iPXE e1000 ROM) one after the other, the `once` machine with an
+//! empty disk:
 //!
 //! 1. policy `once`: iPXE gets the machine's generated script, loads the Debian installer's
 //!    kernel and a busybox initramfs over HTTP; its `/init` gets a lease, calls the
@@ -128,8 +129,13 @@ policy = "never"
     let _events = Proc::spawn("curl (events)", curl, &events_log).unwrap();
     let log = || std::fs::read_to_string(&server_log).unwrap_or_default();
 
-    // 1. Policy once: the installer stand-in runs and calls back.
+    // 1. Policy once, a machine with an empty disk: the installer stand-in runs and calls back.
+    let disk = dir.join("empty-disk.img");
+    std::fs::File::create(&disk)
+        .and_then(|f| f.set_len(16 << 20))
+        .unwrap();
     let (mut vm, console) = Vm::new(Firmware::Bios, &tap, ONCE, &dir.join("once-1.log"))
+        .with_disk(&disk)
         .start(&lab.lan)
         .unwrap();
     console
@@ -173,6 +179,7 @@ policy = "never"
 
     // 2. The same machine reboots: the exit script, no installer.
     let (mut vm, console) = Vm::new(Firmware::Bios, &tap, ONCE, &dir.join("once-2.log"))
+        .with_disk(&disk)
         .start(&lab.lan)
         .unwrap();
     let wait = Instant::now();
