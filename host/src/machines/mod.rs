@@ -632,11 +632,20 @@ impl Machines {
     /// What the DHCP task tells the core about `mac`: `None` for the configuration's answer.
     /// `http_port` is the boot HTTP server's (`None`: no HTTP, so no generated scripts).
     pub fn directive(&self, mac: [u8; 6], http_port: Option<u16>) -> Option<MachineDirective> {
-        let view = self
-            .read()
-            .view(mac)
-            .or_else(|| self.pixie.as_ref()?.lookup(mac))?;
-        Some(MachineDirective::new(&view, http_port))
+        if let Some(view) = self.read().view(mac) {
+            return Some(MachineDirective::new(&view, http_port));
+        }
+        Some(match self.pixie.as_ref()?.lookup(mac) {
+            pixiecore::Answer::Pending => MachineDirective {
+                ignore: true,
+                ..MachineDirective::default()
+            },
+            pixiecore::Answer::Refused => MachineDirective {
+                rules: Some(Vec::new()),
+                ..MachineDirective::default()
+            },
+            pixiecore::Answer::Boot(view) => MachineDirective::new(&view, http_port),
+        })
     }
 
     /// The generated iPXE script for `mac` (`None`: no record, or a record without a
@@ -696,7 +705,7 @@ impl Registry {
 
 /// What the DHCP task hands the core for one machine, owned (the core's
 /// [`Directive`] borrows from it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MachineDirective {
     ignore: bool,
     address: Option<Ipv4Addr>,

@@ -8,7 +8,9 @@
 //! does; `{{ URL "..." }}` in the command line becomes the (resolved) URL itself. Unlike
 //! pixiecore, pocketpxe does not proxy the downloads: the machine fetches the URLs itself.
 //! Any other answer, a malformed body, a `file://` URL or no answer within the timeout means
-//! "ignore this machine".
+//! "ignore this machine": it gets no boot information ([`Answer::Refused`]). In proxy mode that
+//! is no answer at all, as with pixiecore; an address-giving server still leases it an address
+//! like any other client, so machines the backend does not know keep their network.
 //!
 //! The DHCP task cannot wait for the API: the first request of an unknown machine starts a
 //! lookup in the background and goes unanswered; its retransmission (PXE firmware retries
@@ -46,6 +48,19 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// What the API said about a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Not known yet (a lookup is under way): the server does not answer the machine, which
+    /// retransmits.
+    Pending,
+    /// The API refused it ("ignore this machine"): no boot information. In proxy mode no
+    /// answer at all; an address-giving server still leases it an address, as any client.
+    Refused,
+    /// Boot this.
+    Boot(MachineView),
+}
+
 enum Entry {
     Pending,
     Answer {
@@ -80,15 +95,14 @@ impl Client {
         })
     }
 
-    /// The cached answer for `mac` ("ignore" for a refusal); on a miss, starts a lookup and
-    /// answers "ignore" for now.
-    pub fn lookup(&self, mac: [u8; 6]) -> Option<MachineView> {
+    /// The cached answer for `mac`; on a miss, starts a lookup ([`Answer::Pending`] for now).
+    pub fn lookup(&self, mac: [u8; 6]) -> Answer {
         let mut cache = self.lock();
         match cache.get(&mac) {
             Some(Entry::Answer { view, at }) if at.elapsed() < CACHE_TTL => {
-                return Some(view.clone().unwrap_or_else(|| ignored(mac)));
+                return view.clone().map_or(Answer::Refused, Answer::Boot);
             }
-            Some(Entry::Pending) => return Some(ignored(mac)),
+            Some(Entry::Pending) => return Answer::Pending,
             _ => {}
         }
         // Bounded against a flood of made-up MACs: expired answers go first; beyond the
@@ -104,7 +118,7 @@ impl Client {
             .filter(|e| matches!(e, Entry::Pending))
             .count();
         if cache.len() >= MAX_ENTRIES || pending >= MAX_LOOKUPS {
-            return Some(ignored(mac));
+            return Answer::Pending;
         }
         cache.insert(mac, Entry::Pending);
         drop(cache);
@@ -119,7 +133,7 @@ impl Client {
                 },
             );
         });
-        Some(ignored(mac))
+        Answer::Pending
     }
 
     /// The cached answer for `mac`, without starting a lookup.
@@ -239,17 +253,6 @@ impl Client {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 6], Entry>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A machine the server ignores (no answer yet, or the API said so).
-fn ignored(mac: [u8; 6]) -> MachineView {
-    let mut spec = MachineSpec::new(mac);
-    spec.policy = Policy::Never;
-    MachineView {
-        spec,
-        source: Source::Pixiecore,
-        installed: None,
     }
 }
 
