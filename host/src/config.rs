@@ -129,8 +129,13 @@ fn check_partners(cli: &ServeArgs, interfaces: &[ServeArgs]) -> Result<(), Confi
         "no_verify_signature",
         "via",
     ];
-    let missing = std::iter::once(("uplink", has_nat, "--nat", "nat = true"))
-        .chain(
+    let has_control = interfaces.iter().any(|a| a.control.is_some());
+    let missing = [
+        ("uplink", has_nat, "--nat", "nat = true"),
+        ("control_token", has_control, "--control", "control = \"ADDR:PORT\""),
+    ]
+    .into_iter()
+    .chain(
             debian_flags
                 .into_iter()
                 .map(|id| (id, has_debian, "--debian", "debian = \"DIST\"")),
@@ -244,6 +249,13 @@ struct Section {
     uplink: Option<String>,
     #[serde(default, deserialize_with = "parsed")]
     metrics: Option<std::net::SocketAddr>,
+    #[serde(default, deserialize_with = "parsed")]
+    control: Option<std::net::SocketAddr>,
+    control_token: Option<PathBuf>,
+    machine_state: Option<PathBuf>,
+    api: Option<String>,
+    /// `[[machine]]`: machine records (read by [`machine_specs`]).
+    machine: Option<Vec<toml::Table>>,
     interface: Option<Vec<Self>>,
     // [[interface]] only.
     name: Option<String>,
@@ -522,6 +534,19 @@ fn merge(cli: &ServeArgs, top: &Section, iface: &Section, name: &str) -> ServeAr
     if !cli.given("metrics") && top.metrics.is_some() {
         a.metrics = top.metrics;
     }
+    if !cli.given("control") && top.control.is_some() {
+        a.control = top.control;
+    }
+    if !cli.given("control_token") && top.control_token.is_some() {
+        a.control_token.clone_from(&top.control_token);
+    }
+    if !cli.given("machine_state") && top.machine_state.is_some() {
+        a.machine_state.clone_from(&top.machine_state);
+    }
+    if !cli.given("api") && top.api.is_some() {
+        a.api.clone_from(&top.api);
+    }
+    a.machines = machine_specs(top).unwrap_or_default();
     // Per-client rules: the file's, then the command line's.
     let hosts = iface.host.as_deref().unwrap_or_default();
     a.reserve = hosts
@@ -559,6 +584,64 @@ fn shared_reservation(what: &str, first: &ReserveArg, second: &ReserveArg) -> St
     )
 }
 
+/// The `[[machine]]` records, or the first wrong one: its index and the field.
+fn machine_specs(
+    top: &Section,
+) -> Result<Vec<crate::machines::MachineSpec>, (usize, crate::machines::FieldError)> {
+    let mut specs: Vec<crate::machines::MachineSpec> = Vec::new();
+    for (i, table) in top.machine.iter().flatten().enumerate() {
+        let json = serde_json::to_value(table).map_err(|e| {
+            (
+                i,
+                crate::machines::FieldError {
+                    field: "mac".to_owned(),
+                    message: e.to_string(),
+                },
+            )
+        })?;
+        let spec = crate::machines::MachineSpec::from_json(None, &json).map_err(|e| (i, e))?;
+        if specs.iter().any(|s| s.mac == spec.mac) {
+            return Err((
+                i,
+                crate::machines::FieldError {
+                    field: "mac".to_owned(),
+                    message: format!("a second [[machine]] for {}", format_mac(&spec.mac)),
+                },
+            ));
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+/// Each `[[machine]]` as [`crate::machines::MachineSpec::from_json`] reads it, an error at
+/// the field that is wrong.
+fn check_machines(doc: &Doc<'_>, top: &Section) -> Result<(), ConfigError> {
+    let Err((i, e)) = machine_specs(top) else {
+        return Ok(());
+    };
+    let first = e
+        .field
+        .split(['.', '['])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut path = vec![Seg::Key("machine"), Seg::Index(i)];
+    let key_path = {
+        let mut p = path.clone();
+        p.push(Seg::Key(&first));
+        p
+    };
+    let span = doc
+        .span(&key_path)
+        .or_else(|| doc.span(&path))
+        .unwrap_or(0..0);
+    if doc.span(&key_path).is_some() {
+        path = key_path;
+    }
+    Err(doc.error(span, &path, &e.message))
+}
+
 /// Everything that can be checked without the system: keys at the wrong level or in the wrong
 /// mode, values out of range, the range and reservations against `address`, duplicates.
 fn validate(
@@ -577,6 +660,7 @@ fn validate(
         }
     }
     check_section(doc, cli, top, None)?;
+    check_machines(doc, top)?;
     let sections = top.interface.as_deref().unwrap_or_default();
     for (i, section) in sections.iter().enumerate() {
         let at = |rest: &[Seg<'static>]| {
@@ -584,7 +668,17 @@ fn validate(
             path.extend_from_slice(rest);
             path
         };
-        for key in ["user", "uplink", "metrics", "interface"] {
+        for key in [
+            "user",
+            "uplink",
+            "metrics",
+            "interface",
+            "control",
+            "control-token",
+            "machine-state",
+            "api",
+            "machine",
+        ] {
             if let Some(span) = doc.span(&at(&[Seg::Key(key)])) {
                 return Err(doc.error(
                     span,

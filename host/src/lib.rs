@@ -26,6 +26,8 @@
 //!   * [`sys::fd_limit`]: the open-file limit, raised for one socket per transfer;
 //!   * [`sys::shutdown`]: a cooperative shutdown trigger and the OS signals that pull it;
 //!   * [`sys::clock`]: host time to core time.
+//! * [`machines`]: per-machine boot control: records, policies, the control API, the
+//!   pixiecore-style API client.
 //! * [`logging`]: the log's formats (text, compact, JSON) and journald priorities.
 //! * [`metrics`]: `serve --metrics`: Prometheus metrics of the DHCP and TFTP tasks, served over
 //!   HTTP at `/metrics`.
@@ -46,6 +48,7 @@ pub mod diskless;
 pub mod fetch;
 pub mod fs_store;
 pub mod logging;
+pub mod machines;
 pub mod metrics;
 pub mod serve;
 pub mod sys;

@@ -171,8 +171,12 @@ fn pad4(n: usize) -> usize {
     (4 - n % 4) % 4
 }
 
-/// Markers the NAT probe prints on its console.
+/// Markers the NAT and machine probes print on their consoles.
 pub mod marker {
+    /// The machine probe is done (after its callback, if it had one).
+    pub const MACHINE_BOOTED: &str = "E2E-MACHINE-BOOTED";
+    /// The machine probe's install-done callback was answered (followed by the body).
+    pub const CALLBACK_OK: &str = "E2E-CALLBACK-OK";
     /// `/init` started.
     pub const INIT: &str = "E2E-INIT";
     /// udhcpc got a lease (followed by `ip=… router=…`).
@@ -208,6 +212,34 @@ pub fn busybox_nat_probe(installer_initrd: &Path, url: &str) -> crate::Result<Ve
         .symlink("bin/sh", "busybox")
         .file("e1000.ko", 0o644, &e1000)
         .file("init", 0o755, init.as_bytes())
+        .file("udhcpc.script", 0o755, UDHCPC_SCRIPT.as_bytes());
+    Ok(cpio.finish())
+}
+
+/// The machine-records probe initramfs (tests/tests/machines.rs): busybox, e1000.ko from
+/// `installer_initrd`, and an `/init` that gets a lease, calls the URL in `done=` on the kernel
+/// command line if there is one (the install-done callback, with busybox `wget` as a Debian
+/// installer's `late_command` would), prints [`marker::MACHINE_BOOTED`] and reboots (QEMU runs
+/// with `-no-reboot`, so it exits).
+///
+/// # Errors
+/// When busybox or the module cannot be read.
+pub fn busybox_machine_probe(installer_initrd: &Path) -> crate::Result<Vec<u8>> {
+    let busybox = std::fs::read(crate::gate::BUSYBOX)
+        .map_err(|e| format!("{}: {e}", crate::gate::BUSYBOX))?;
+    let e1000 = find_module(installer_initrd, "e1000.ko")?;
+    let mut cpio = CpioWriter::new();
+    for d in [
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "etc",
+    ] {
+        cpio.dir(d);
+    }
+    cpio.char_dev("dev/console", 5, 1)
+        .char_dev("dev/null", 1, 3)
+        .file("bin/busybox", 0o755, &busybox)
+        .symlink("bin/sh", "busybox")
+        .file("e1000.ko", 0o644, &e1000)
+        .file("init", 0o755, MACHINE_INIT.as_bytes())
         .file("udhcpc.script", 0o755, UDHCPC_SCRIPT.as_bytes());
     Ok(cpio.finish())
 }
@@ -251,6 +283,42 @@ else
 fi
 sync
 poweroff -f
+"#;
+
+const MACHINE_INIT: &str = r#"#!/bin/sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "E2E-INIT started"
+insmod /e1000.ko
+IF=
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  for d in /sys/class/net/*; do
+    n=${d##*/}
+    [ "$n" != lo ] && IF=$n
+  done
+  [ -n "$IF" ] && break
+  sleep 1
+done
+ip link set lo up
+ip link set "$IF" up
+DONE=$(sed -n 's/.*done=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$DONE" ]; then
+  if udhcpc -i "$IF" -s /udhcpc.script -n -q -t 10 -T 3; then
+    # Not wget -T: busybox 1.35's wget segfaults with it (exit 139).
+    if timeout 20 wget -q -O /tmp/done "$DONE"; then
+      echo "E2E-CALLBACK-OK $(cat /tmp/done)"
+    else
+      echo "E2E-CALLBACK-FAIL (wget exit $?)"
+    fi
+  else
+    echo "E2E-NO-LEASE on $IF"
+  fi
+fi
+echo "E2E-MACHINE-BOOTED"
+sync
+reboot -f
 "#;
 
 pub(crate) const UDHCPC_SCRIPT: &str = r#"#!/bin/sh

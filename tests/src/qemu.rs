@@ -55,6 +55,8 @@ pub struct Vm {
     pub memory_mib: u32,
     /// Where the serial console goes.
     pub serial: PathBuf,
+    /// A raw disk image on IDE, after the network in the boot order (`None`: no disk).
+    pub disk: Option<PathBuf>,
 }
 
 impl Vm {
@@ -66,7 +68,15 @@ impl Vm {
             mac: format!("52:54:00:e2:e2:{n:02x}"),
             memory_mib: 1024,
             serial: serial.to_owned(),
+            disk: None,
         }
+    }
+
+    /// The same VM with the raw image `disk` as its hard disk.
+    #[must_use]
+    pub fn with_disk(mut self, disk: &Path) -> Self {
+        self.disk = Some(disk.to_owned());
+        self
     }
 
     /// QEMU's arguments.
@@ -101,6 +111,10 @@ impl Vm {
         args.push(self.memory_mib.to_string());
         args.push("-serial".into());
         args.push(format!("file:{}", self.serial.display()));
+        if let Some(disk) = &self.disk {
+            args.push("-drive".into());
+            args.push(format!("file={},format=raw,if=ide", disk.display()));
+        }
         args.push("-netdev".into());
         args.push(format!(
             "tap,id=net0,ifname={},script=no,downscript=no",

@@ -110,6 +110,8 @@ impl<'a> DhcpServer<'a> {
         };
         let mut reply = reply;
         self.add_subnet(&mut reply, &subnet, true);
+        // RFC 2132 §3.14.
+        reply.host_name = ctx.machine.hostname.map(|h| OptionBytes::new(h.as_bytes()));
         self.add_boot_if_client(&mut reply, ctx, scratch, subnet.boot)?;
         if ctx.req.ipxe_encap.is_some() && !reply.boot_file.is_empty() {
             // This server gives the boot file too: iPXE need not wait for ProxyDHCP offers.
@@ -158,7 +160,7 @@ impl<'a> DhcpServer<'a> {
         let holder = lease::holder(&self.slots, ip);
         let own_hold =
             holder.filter(|(_, e)| e.state == State::Elsewhere && e.lease.mac == ctx.mac);
-        if self.cfg.allowed(ctx.mac, ip, subnet) && (holder.is_none() || own_hold.is_some()) {
+        if self.may_hold(ctx, ip, subnet) && (holder.is_none() || own_hold.is_some()) {
             // The client's own hold (it chose another server's offer, and now asks here, as
             // when that server is gone) is only a hint: dropped at once, the binding takes a
             // slot as any other.
@@ -252,20 +254,20 @@ impl<'a> DhcpServer<'a> {
         subnet: &Subnet<'_>,
     ) -> Result<(usize, Entry), IgnoreReason> {
         let mac = ctx.mac;
-        if let Some(found) =
-            lease::of_client(&self.slots, mac, |ip| self.cfg.allowed(mac, ip, subnet))
+        if let Some(found) = lease::of_client(&self.slots, mac, |ip| self.may_hold(ctx, ip, subnet))
         {
             return Ok(found);
         }
         let free = |ip: &Ipv4Addr| {
-            self.cfg.allowed(mac, *ip, subnet) && lease::holder(&self.slots, *ip).is_none()
+            self.may_hold(ctx, *ip, subnet) && lease::holder(&self.slots, *ip).is_none()
         };
-        let reserved = self
-            .cfg
-            .reservations
-            .iter()
-            .find(|r| r.mac == mac)
-            .map(|r| r.ip);
+        let reserved = ctx.machine.address.or_else(|| {
+            self.cfg
+                .reservations
+                .iter()
+                .find(|r| r.mac == mac)
+                .map(|r| r.ip)
+        });
         let ip = reserved
             .filter(free)
             .or(ctx.req.requested_ip.filter(free))
@@ -287,6 +289,13 @@ impl<'a> DhcpServer<'a> {
                 state: State::Offered,
             },
         ))
+    }
+
+    /// Whether the client may hold `ip`: the driver's fixed address for it
+    /// ([`Machine::address`](super::Machine::address)) in its subnet, or what the
+    /// configuration allows it.
+    fn may_hold(&self, ctx: &Ctx<'_, '_>, ip: Ipv4Addr, subnet: &Subnet<'_>) -> bool {
+        ctx.machine.address == Some(ip) && subnet.holds(ip) || self.cfg.allowed(ctx.mac, ip, subnet)
     }
 
     /// Options 1, 3, 6, 28 and (for a lease) 51, 58, 59.

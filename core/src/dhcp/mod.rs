@@ -52,6 +52,7 @@ use crate::wire::dhcp::{MessageType, Op, Packet, Repr};
 mod authoritative;
 mod boot;
 mod config;
+mod directive;
 mod event;
 mod lease;
 mod lease_table;
@@ -68,6 +69,7 @@ pub use boot::{
 pub use config::{
     DhcpConfig, INFINITE_LEASE, LinkCaps, Mode, Pool, RelaySubnet, Reservation, link_selection,
 };
+pub use directive::{Directive, Machine, client_mac};
 pub use event::DhcpEvent;
 pub use lease::{Lease, LeaseSlot};
 pub use outcome::{DhcpOutcome, IgnoreReason};
@@ -134,6 +136,21 @@ impl<'a> DhcpServer<'a> {
         rx: &Received<'_>,
         tx: &mut [u8],
     ) -> Result<DhcpOutcome, InsufficientSize> {
+        self.handle_for(now, rx, tx, Directive::Default)
+    }
+
+    /// [`DhcpServer::handle`] with the driver's [`Directive`] for the datagram's client (looked
+    /// up by [`client_mac`]).
+    ///
+    /// # Errors
+    /// [`InsufficientSize`] if `tx` cannot hold the reply; nothing changed then.
+    pub fn handle_for<'p>(
+        &mut self,
+        now: Instant,
+        rx: &Received<'p>,
+        tx: &mut [u8],
+        directive: Directive<'p>,
+    ) -> Result<DhcpOutcome, InsufficientSize> {
         // Keep one event slot free for this message's own lease change.
         self.expire(now, 1);
         let req = match Packet::new_checked(rx.payload).and_then(|p| Repr::parse(&p)) {
@@ -149,6 +166,10 @@ impl<'a> DhcpServer<'a> {
         let Some(msg) = req.message_type else {
             return ignored(IgnoreReason::NotDhcp);
         };
+        let machine = match directive {
+            Directive::Machine(machine) => machine,
+            Directive::Default | Directive::Ignore => Machine::default(),
+        };
         let ctx = Ctx {
             now,
             rx,
@@ -156,9 +177,13 @@ impl<'a> DhcpServer<'a> {
             mac,
             msg,
             info: ClientInfo::classify(&req),
+            machine,
         };
         if let MessageType::Unknown(code) = msg {
             return ctx.ignored(IgnoreReason::UnknownMessageType { code });
+        }
+        if directive == Directive::Ignore {
+            return ctx.ignored(IgnoreReason::Directed);
         }
         trace!("dhcp: {} from {}", msg, crate::net::Mac(mac));
         let mut scratch = Scratch::new();
@@ -310,6 +335,8 @@ pub(super) struct Ctx<'r, 'p> {
     mac: [u8; 6],
     msg: MessageType,
     info: ClientInfo,
+    /// The driver's settings for this client ([`Directive::Machine`]; empty otherwise).
+    machine: Machine<'p>,
 }
 
 /// The decided answer: a reply to emit and the table change to commit if it goes out.

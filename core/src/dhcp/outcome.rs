@@ -106,6 +106,8 @@ pub enum IgnoreReason {
     ReplyTooLarge,
     /// Events were not drained; a lease change would go unreported.
     EventQueueFull,
+    /// The driver's [`Directive::Ignore`](super::Directive::Ignore) for this client.
+    Directed,
 }
 
 impl IgnoreReason {
@@ -130,6 +132,7 @@ impl IgnoreReason {
             Self::MissingAddress => "missing_address",
             Self::ReplyTooLarge => "reply_too_large",
             Self::EventQueueFull => "event_queue_full",
+            Self::Directed => "directed",
         }
     }
 }
@@ -155,6 +158,7 @@ impl fmt::Display for IgnoreReason {
             Self::MissingAddress => f.write_str("request names no address"),
             Self::ReplyTooLarge => f.write_str("reply exceeds the client's maximum message size"),
             Self::EventQueueFull => f.write_str("lease events not drained"),
+            Self::Directed => f.write_str("ignored for this client by the driver"),
         }
     }
 }
@@ -186,6 +190,7 @@ mod tests {
             IgnoreReason::MissingAddress,
             IgnoreReason::ReplyTooLarge,
             IgnoreReason::EventQueueFull,
+            IgnoreReason::Directed,
         ];
         for (i, a) in all.iter().enumerate() {
             let label = a.label();

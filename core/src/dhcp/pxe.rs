@@ -148,7 +148,15 @@ impl<'a> DhcpServer<'a> {
     /// without one the URL would lead nowhere and the firmware had better try PXE.
     ///
     /// [`DhcpConfig::http_port`]: super::DhcpConfig::http_port
-    fn choose(&self, boot: &[super::BootRule<'a>], ctx: &Ctx<'_, '_>) -> Option<BootChoice<'a>> {
+    ///
+    /// The driver's rules for this machine ([`Machine::boot`](super::Machine::boot)) stand in
+    /// for `boot`.
+    fn choose<'r>(
+        &self,
+        boot: &'r [super::BootRule<'r>],
+        ctx: &Ctx<'_, 'r>,
+    ) -> Option<BootChoice<'r>> {
+        let boot = ctx.machine.boot.unwrap_or(boot);
         choose(boot, &ctx.info, ctx.mac)
             .filter(|c| !c.is_http_fallback() || self.cfg.http_port.is_some())
     }
@@ -158,7 +166,7 @@ impl<'a> DhcpServer<'a> {
         &self,
         reply: &mut Repr<'r>,
         ctx: &Ctx<'_, 'r>,
-        choice: &BootChoice<'a>,
+        choice: &BootChoice<'r>,
         url: &'r mut [u8; 128],
         name_buf: &'r mut [u8; 16],
     ) -> Result<(), IgnoreReason>

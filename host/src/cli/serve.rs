@@ -14,6 +14,7 @@ use std::time::Duration;
 const DHCP: &str = "DHCP (dhcp mode)";
 const BOOT: &str = "Boot files";
 const NAT: &str = "Internet access (NAT)";
+const MACHINES: &str = "Machine records (docs/machines.md)";
 const DEBIAN: &str = "Debian installer";
 const DISKLESS: &str = "Diskless machines (see docs/diskless.md)";
 
@@ -202,6 +203,30 @@ pub struct ServeArgs {
     #[arg(help_heading = DISKLESS)]
     #[arg(long, value_name = "ARGS")]
     pub diskless_append: Option<String>,
+    /// Serve the control API (machine records, leases, boot events; docs/machines.md) on
+    /// ADDR:PORT, e.g. 127.0.0.1:8067. Off by default; an address other than loopback needs
+    /// --control-token.
+    #[arg(help_heading = MACHINES)]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub control: Option<std::net::SocketAddr>,
+    /// A file holding the bearer token every control API request must carry
+    /// (`Authorization: Bearer TOKEN`).
+    #[arg(help_heading = MACHINES)]
+    #[arg(long, value_name = "FILE")]
+    pub control_token: Option<PathBuf>,
+    /// Where machine records made through the control API and install-done marks are kept.
+    /// Default: machines.json beside the first interface's lease file.
+    #[arg(help_heading = MACHINES)]
+    #[arg(long, value_name = "FILE")]
+    pub machine_state: Option<PathBuf>,
+    /// Ask a pixiecore-style API about machines without a record: GET URL/v1/boot/MAC; any
+    /// answer but 200 with a kernel means "ignore this machine" (docs/machines.md).
+    #[arg(help_heading = MACHINES)]
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// The config file's `[[machine]]` records (no flag).
+    #[arg(skip)]
+    pub machines: Vec<crate::machines::MachineSpec>,
     /// The flags given on the command line (their ids, e.g. `lease_time`), as opposed to
     /// defaults: these override the config file. Filled by [`crate::cli::parse_from`].
     #[arg(skip)]

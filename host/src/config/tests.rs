@@ -721,3 +721,44 @@ fn a_flag_may_find_its_partner_in_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn machine_tables_are_read_and_checked_at_their_key() {
+    let text = r#"
+root = "/srv/tftp"
+control = "127.0.0.1:8067"
+api = "http://10.0.0.5:8080"
+
+[[machine]]
+mac = "52:54:00:12:34:56"
+hostname = "node-1"
+address = "192.168.242.20"
+kernel = "vmlinuz"
+initrd = ["initrd.gz"]
+cmdline = "console=ttyS0"
+policy = "once"
+
+[[machine]]
+mac = "52:54:00:12:34:57"
+policy = "never"
+
+[[interface]]
+name = "br0"
+address = "192.168.242.1/24"
+"#;
+    let all = ok(text);
+    assert_eq!(all[0].machines.len(), 2);
+    assert_eq!(all[0].machines[0].hostname.as_deref(), Some("node-1"));
+    assert_eq!(all[0].machines[1].policy, crate::machines::Policy::Never);
+    assert_eq!(all[0].control, Some("127.0.0.1:8067".parse().unwrap()));
+    assert_eq!(all[0].api.as_deref(), Some("http://10.0.0.5:8080"));
+    let e = err(&text.replace("policy = \"never\"", "policy = \"twice\""));
+    assert!(
+        e.contains(":17:10: machine[1].policy") && e.contains("always, once or never"),
+        "{e}"
+    );
+    let e = err(&text.replace("mac = \"52:54:00:12:34:57\"", "mac = \"52:54:00:12:34:56\""));
+    assert!(e.contains("a second [[machine]]"), "{e}");
+    let e = err(&format!("{text}control = \"127.0.0.1:1\"\n"));
+    assert!(e.contains("process-wide"), "{e}");
+}

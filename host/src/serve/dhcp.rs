@@ -22,6 +22,7 @@
 //! the same `mac=` field through the [`ClientBook`], so `grep mac=52:54:00:12:34:56` tells one
 //! client's story.
 
+use crate::machines::Machines;
 use crate::metrics::{DhcpMetrics, ReplyOutcome};
 use crate::serve::lease_db::{DbSession, LeaseDb, LeaseDbError};
 use crate::serve::lease_file::{LeaseFile, LeaseFileError, LeaseJournal, LeaseRecord};
@@ -33,8 +34,8 @@ use crate::sys::udp::transient;
 use crate::sys::udp::{BindOptions, ListenError};
 use crate::sys::udp_batch::{self, RecvSlots};
 use pocketpxe_core::dhcp::{
-    BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason, Lease,
-    LeaseSlot, Mode, PXE_PORT, Pool, RelaySubnet, Reservation, Summary,
+    self, BootRule, ClientClass, DhcpConfig, DhcpEvent, DhcpOutcome, DhcpServer, IgnoreReason,
+    Lease, LeaseSlot, Mode, PXE_PORT, Pool, RelaySubnet, Reservation, Summary,
 };
 use pocketpxe_core::wire::dhcp::MessageType;
 use pocketpxe_core::{Destination, Instant, Mac, Received};
@@ -221,6 +222,7 @@ pub struct DhcpService {
     updates_tx: mpsc::Sender<RuleUpdate>,
     watch: Option<BootWatch>,
     metrics: Option<DhcpMetrics>,
+    machines: Option<Machines>,
 }
 
 impl DhcpService {
@@ -267,7 +269,15 @@ impl DhcpService {
             updates_tx,
             watch: None,
             metrics: None,
+            machines: None,
         })
+    }
+
+    /// Answers the machines `machines` has records of as their records say (see
+    /// [`crate::machines`]).
+    pub fn with_machines(mut self, machines: Machines) -> Self {
+        self.machines = Some(machines);
+        self
     }
 
     /// Records messages, replies and pool use in `metrics`.
@@ -326,6 +336,7 @@ impl DhcpService {
             updates_tx,
             watch,
             mut metrics,
+            machines,
         } = self;
         drop(updates_tx);
         let mut updates = updates;
@@ -358,6 +369,8 @@ impl DhcpService {
             carry.db = Some(DbSession::new((**db).clone(), cfg.server.addr));
         }
         let lease_file = cfg.leases.as_ref().and_then(LeaseStore::file);
+        carry.machines = machines;
+        carry.http_port = cfg.http_port;
         let proxy = pxe.is_some();
         let main = readable_only(main, &cfg.interface, cfg.port)?;
         let pxe = match pxe {
@@ -653,6 +666,10 @@ struct Carry {
     db: Option<DbSession>,
     /// The subnets served (ours first, then the relayed ones): leases elsewhere are not ours.
     served: Vec<Ipv4Cidr>,
+    /// Machine records, looked up for every datagram's client.
+    machines: Option<Machines>,
+    /// The HTTP server's port, for generated iPXE scripts.
+    http_port: Option<u16>,
 }
 
 impl Carry {
@@ -673,6 +690,8 @@ impl Carry {
             watch,
             db: None,
             served: Vec::new(),
+            machines: None,
+            http_port: None,
         }
     }
 
@@ -909,9 +928,15 @@ impl Driver<'_> {
         if self.state.tx.len() < self.state.tx_used + TX_BUF_LEN {
             self.state.tx.resize(self.state.tx_used + TX_BUF_LEN, 0);
         }
-        let outcome = self
-            .server
-            .handle(now, &rx, &mut self.state.tx[self.state.tx_used..]);
+        let directive = self.state.machines.as_ref().and_then(|machines| {
+            machines.directive(dhcp::client_mac(payload)?, self.state.http_port)
+        });
+        let tx = &mut self.state.tx[self.state.tx_used..];
+        let server = &mut self.server;
+        let outcome = match &directive {
+            Some(directive) => directive.with(|d| server.handle_for(now, &rx, tx, d)),
+            None => server.handle(now, &rx, tx),
+        };
         let changed = self.drain_events();
         self.state.batch_changed |= changed;
         if let (Some(metrics), Ok(outcome)) = (self.metrics.as_deref(), &outcome) {

@@ -24,6 +24,8 @@ pub mod timeline;
 
 use crate::cli::{AddrRange, Optional, ServeArgs, ServeMode};
 use crate::fs_store::{FsStore, RootError};
+use crate::machines::api::ControlServer;
+use crate::machines::{Machines, Served};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::serve::dhcp::{
     BootSpec, DhcpModeConfig, DhcpService, DhcpTaskConfig, DhcpTaskError, LeaseStore,
@@ -132,6 +134,12 @@ pub enum ServeError {
     /// The HTTP task failed.
     #[error(transparent)]
     Http(#[from] http::HttpTaskError),
+    /// The machine state file is unreadable or corrupt.
+    #[error(transparent)]
+    MachineState(#[from] crate::machines::state::StateError),
+    /// `--control` cannot be set up.
+    #[error(transparent)]
+    Control(#[from] crate::machines::api::ControlError),
 }
 
 /// Everything set up, ready to serve: one or more interfaces.
@@ -142,6 +150,10 @@ pub struct Serve {
     reload: Vec<ReloadTarget>,
     // The `--metrics` endpoint, one per process.
     metrics: Option<MetricsServer>,
+    // The machine records, one set per process.
+    machines: Machines,
+    // The control API (`--control`), one per process.
+    control: Option<ControlServer>,
     // Dropped after the tasks, before the addresses.
     nat: Option<crate::sys::nat::NatGuard>,
     // Dropped last: the addresses stay until every task is done.
@@ -168,6 +180,7 @@ struct Unit {
 struct Prepared {
     unit: Unit,
     reload: ReloadTarget,
+    served: Served,
     server: Ipv4Cidr,
     added: Option<AddedAddress>,
 }
@@ -219,6 +232,7 @@ impl Serve {
             .metrics
             .map(|addr| MetricsServer::bind(addr, Metrics::new()))
             .transpose()?;
+        let machines = open_machines(first)?;
         let mut done: Vec<Prepared> = Vec::with_capacity(ifaces.len());
         for args in ifaces {
             // On an error, `done` drops: sockets close, added addresses are removed.
@@ -226,8 +240,33 @@ impl Serve {
                 args,
                 &run_as,
                 metrics.as_ref().map(MetricsServer::metrics),
+                &machines,
             )?);
         }
+        machines.set_served(done.iter().map(|p| p.served.clone()).collect());
+        check_machine_addresses(&first.machines, &machines.served()).map_err(ServeError::Usage)?;
+        let control = match first.control {
+            Some(addr) => {
+                let leases = ifaces
+                    .iter()
+                    .filter(|a| a.mode == ServeMode::Dhcp)
+                    .map(|a| {
+                        let path = a
+                            .leases
+                            .clone()
+                            .unwrap_or_else(|| crate::config::default_lease_file(a.iface()));
+                        (a.iface().to_owned(), path)
+                    })
+                    .collect();
+                Some(ControlServer::bind(
+                    addr,
+                    first.control_token.as_deref(),
+                    machines.clone(),
+                    leases,
+                )?)
+            }
+            None => None,
+        };
         let nat_for = ifaces
             .iter()
             .zip(&done)
@@ -250,6 +289,8 @@ impl Serve {
             units,
             reload,
             metrics,
+            machines,
+            control,
             nat,
             added,
         })
@@ -277,6 +318,8 @@ impl Serve {
             units,
             reload,
             metrics,
+            machines,
+            control,
             nat,
             added,
         } = self;
@@ -289,6 +332,7 @@ impl Serve {
         crate::sys::notify::ready(&format!("serving: {summary}"));
         let (trigger, inner) = crate::sys::shutdown::channel();
         let metrics = metrics.map(|server| tokio::spawn(server.run(inner.clone())));
+        let control = control.map(|server| tokio::spawn(server.run(inner.clone())));
         let mut tasks: Vec<Task<'_>> = Vec::with_capacity(units.len() * 4);
         for Unit {
             dhcp,
@@ -339,7 +383,7 @@ impl Serve {
                     () = wait_fired(inner.clone()) => break,
                     Some(()) = reloads.recv() => {
                         // A stop request waits for the reload (it only waits for the tasks).
-                        let _ = reload::reload(&mut reloader, &reload, &status).await;
+                        let _ = reload::reload(&mut reloader, &reload, &status, &machines).await;
                     }
                 }
             }
@@ -347,6 +391,9 @@ impl Serve {
         };
         let (results, ()) = tokio::join!(join_all(tasks), outer);
         if let Some(task) = metrics {
+            task.abort();
+        }
+        if let Some(task) = control {
             task.abort();
         }
         drop(nat);
@@ -400,6 +447,7 @@ fn prepare_one(
     args: &ServeArgs,
     run_as: &RunAs,
     metrics: Option<&Metrics>,
+    machines: &Machines,
 ) -> Result<Prepared, ServeError> {
     let iface_name = args.iface();
     let root = args.tftp_root();
@@ -489,11 +537,14 @@ fn prepare_one(
         args.boot_quiet,
     );
     watch.add_interface(interface_status(iface_name, server, &mode));
+    let watch = watch.with_events(machines.clone());
     let watch = match metrics {
         Some(metrics) => watch.with_metrics(metrics.clone()),
         None => watch,
     };
-    let dhcp = dhcp.with_boot_watch(watch.clone());
+    let dhcp = dhcp
+        .with_boot_watch(watch.clone())
+        .with_machines(machines.clone());
     let dhcp = match (metrics, &mode) {
         (Some(metrics), DhcpModeConfig::Authoritative { pool, .. }) => {
             dhcp.with_metrics(metrics.dhcp(iface_name, Some(*pool)))
@@ -512,7 +563,8 @@ fn prepare_one(
         Some(metrics) => tftp.with_metrics(metrics.tftp(iface_name)),
         None => tftp,
     };
-    let http = bind_http(args, iface_name, &dhcp, &watch)?;
+    let http =
+        bind_http(args, iface_name, &dhcp, &watch)?.map(|h| h.with_machines(machines.clone()));
     // As the user that will serve, and before the interface changes: a refusal leaves it
     // as it was.
     prepare_lease_dir(run_as, lease_path.as_deref())?;
@@ -568,8 +620,17 @@ fn prepare_one(
         proxy: args.mode == ServeMode::Proxy,
         rules: dhcp.rule_sender(),
     };
+    let served = Served {
+        interface: iface_name.to_owned(),
+        server,
+        pool: match &mode {
+            DhcpModeConfig::Authoritative { pool, .. } => Some(*pool),
+            DhcpModeConfig::Proxy => None,
+        },
+    };
     Ok(Prepared {
         reload,
+        served,
         unit: Unit {
             summary: format!(
                 "interface={iface_name} server={server} {summary} root={}",
@@ -585,6 +646,46 @@ fn prepare_one(
         server,
         added,
     })
+}
+
+/// The machine records of the config file and the state file (`machine-state`, default
+/// `machines.json` beside the first interface's lease file), with the pixiecore-style API
+/// client of `--api`.
+fn open_machines(first: &ServeArgs) -> Result<Machines, ServeError> {
+    let state = first.machine_state.clone().unwrap_or_else(|| {
+        let leases = first
+            .leases
+            .clone()
+            .unwrap_or_else(|| crate::config::default_lease_file(first.iface()));
+        leases.parent().map_or_else(
+            || PathBuf::from("machines.json"),
+            |d| d.join("machines.json"),
+        )
+    });
+    let machines = Machines::open(first.machines.clone(), Some(state), Vec::new())?;
+    Ok(match &first.api {
+        Some(url) => {
+            let client = crate::machines::pixiecore::Client::new(url).map_err(ServeError::Usage)?;
+            machines.with_pixiecore(client)
+        }
+        None => machines,
+    })
+}
+
+/// The config file's machine addresses against the served interfaces.
+pub(crate) fn check_machine_addresses(
+    specs: &[crate::machines::MachineSpec],
+    served: &[Served],
+) -> Result<(), String> {
+    for spec in specs {
+        spec.check_address(served).map_err(|e| {
+            format!(
+                "[[machine]] {}: {e}",
+                crate::sys::netif::format_mac(&spec.mac)
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The HTTP server on `--http-port` of the interface (`0.0.0.0` with `SO_BINDTODEVICE`, as
@@ -931,6 +1032,7 @@ pub fn flag_rules(ifaces: &[ServeArgs]) -> Vec<InterfaceRules> {
         .iter()
         .map(|args| InterfaceRules {
             interface: args.iface().to_owned(),
+            machines: args.machines.clone(),
             boot: boot_table(args),
             reservations: args
                 .reserve

@@ -20,6 +20,8 @@ pub struct InterfaceRules {
     pub boot: Vec<BootSpec>,
     /// Its fixed addresses.
     pub reservations: Vec<Reservation>,
+    /// The config file's machine records (the same for every interface).
+    pub machines: Vec<crate::machines::MachineSpec>,
 }
 
 /// Reads the configuration anew: the rules of every served interface, or a one-line reason
@@ -48,10 +50,27 @@ pub async fn reload(
     reloader: &mut Reloader,
     targets: &[ReloadTarget],
     status: &str,
+    machines: &crate::machines::Machines,
 ) -> Result<Vec<(String, RuleChange)>, String> {
     crate::sys::notify::reloading();
-    let result = match reloader().and_then(|rules| check(rules, targets)) {
-        Ok(rules) => Ok(apply(rules, targets).await),
+    let checked = reloader().and_then(|rules| {
+        let specs = rules
+            .first()
+            .map(|r| r.machines.clone())
+            .unwrap_or_default();
+        crate::serve::check_machine_addresses(&specs, &machines.served())?;
+        check(rules, targets).map(|rules| (rules, specs))
+    });
+    let result = match checked {
+        Ok((rules, specs)) => {
+            let count = specs.len();
+            machines.set_config(specs);
+            tracing::info!(
+                machines = count,
+                "reloaded: machine records of the config file"
+            );
+            Ok(apply(rules, targets).await)
+        }
         Err(why) => {
             tracing::error!("reload refused: {why}; the running configuration stays");
             Err(why)
@@ -172,8 +191,13 @@ mod tests {
         }
     }
 
+    fn no_machines() -> crate::machines::Machines {
+        crate::machines::Machines::open(Vec::new(), None, Vec::new()).unwrap()
+    }
+
     fn rules(file: &str, reserve: &[(u8, Ipv4Addr)]) -> InterfaceRules {
         InterfaceRules {
+            machines: Vec::new(),
             interface: "eth1".into(),
             boot: vec![BootSpec {
                 class: ClientClass::Bios,
@@ -214,7 +238,7 @@ mod tests {
             (Box::new(|| Ok(Vec::new())), "no rules for interface eth1"),
         ];
         for (mut reloader, why) in refusals {
-            let err = reload(&mut reloader, &targets, "serving")
+            let err = reload(&mut reloader, &targets, "serving", &no_machines())
                 .await
                 .unwrap_err();
             assert!(err.contains(why), "{err}");
@@ -236,8 +260,9 @@ mod tests {
         );
         let given = new.clone();
         let mut reloader: Reloader = Box::new(move || Ok(vec![given.clone()]));
+        let machines = no_machines();
         let (result, applied) = tokio::join!(
-            reload(&mut reloader, &targets, "serving"),
+            reload(&mut reloader, &targets, "serving", &machines),
             task.answer((&old.boot, &old.reservations))
         );
         assert_eq!(applied, Some((new.boot.clone(), new.reservations.clone())));

@@ -39,6 +39,7 @@ pub struct BootWatch {
     root: Arc<PathBuf>,
     book: Option<ClientBook>,
     metrics: Option<Metrics>,
+    events: Option<crate::machines::Machines>,
 }
 
 impl std::fmt::Debug for BootWatch {
@@ -194,7 +195,16 @@ impl BootWatch {
             root: Arc::new(root),
             book,
             metrics: None,
+            events: None,
         }
+    }
+
+    /// Publishes every finished boot, with its files, as a `boot` event of `machines` (the
+    /// control API's event stream).
+    #[must_use]
+    pub fn with_events(mut self, machines: crate::machines::Machines) -> Self {
+        self.events = Some(machines);
+        self
     }
 
     /// Counts every completed boot, by class, with its duration (`serve --metrics`).
@@ -345,7 +355,7 @@ impl BootWatch {
 
     /// Runs `f` on the timeline at the current time, then logs what came out.
     fn with(&self, f: impl FnOnce(&mut State, pocketpxe_core::Instant)) {
-        let (diagnoses, records) = {
+        let (diagnoses, records, boots) = {
             let mut state = self.lock();
             let now = state.clock.now();
             f(&mut state, now);
@@ -353,15 +363,22 @@ impl BootWatch {
                 std::iter::from_fn(|| state.timeline.poll_diagnosis()).collect();
             let records: Vec<BootRecord> =
                 std::iter::from_fn(|| state.timeline.poll_record()).collect();
+            let mut boots = Vec::with_capacity(records.len());
             for record in &records {
                 let boot = finished(record);
                 if state.recent.len() >= RECENT_BOOTS {
                     state.recent.pop_back();
                 }
+                boots.push(boot.clone());
                 state.recent.push_front(boot);
             }
-            (diagnoses, records)
+            (diagnoses, records, boots)
         };
+        if let Some(events) = &self.events {
+            for boot in boots {
+                events.publish(&serde_json::json!({"type": "boot", "boot": boot}));
+            }
+        }
         // Logged outside the lock: the nearest-name lookup reads a directory.
         for diagnosis in &diagnoses {
             log_diagnosis(&self.root, diagnosis);

@@ -24,6 +24,7 @@ pub mod request;
 pub mod zero_copy;
 
 use crate::fs_store::{FsStore, RootError};
+use crate::machines::Machines;
 use crate::serve::dhcp::ClientBook;
 use crate::serve::timeline::BootWatch;
 use crate::sys::shutdown::Shutdown;
@@ -79,6 +80,7 @@ pub struct HttpService {
     clients: Option<ClientBook>,
     watch: Option<BootWatch>,
     grace: Duration,
+    machines: Option<Machines>,
 }
 
 impl HttpService {
@@ -117,7 +119,15 @@ impl HttpService {
             clients: None,
             watch: None,
             grace: Duration::from_secs(5),
+            machines: None,
         })
+    }
+
+    /// Serves the machines' generated iPXE scripts and their install-done callback under
+    /// `/pocketpxe/machines/MAC/` (see [`crate::machines`]).
+    pub fn with_machines(mut self, machines: Machines) -> Self {
+        self.machines = Some(machines);
+        self
     }
 
     /// Names clients in logs by the MAC address `book` holds for their IP.
@@ -162,6 +172,7 @@ impl HttpService {
             clients,
             watch,
             grace,
+            machines,
         } = self;
         let listener_error = |error| HttpTaskError::Listener { addr: local, error };
         let listener = tokio::net::TcpListener::from_std(listener).map_err(listener_error)?;
@@ -170,6 +181,7 @@ impl HttpService {
             store,
             clients,
             watch,
+            machines,
         });
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -248,6 +260,7 @@ struct Files {
     store: FsStore,
     clients: Option<ClientBook>,
     watch: Option<BootWatch>,
+    machines: Option<Machines>,
 }
 
 impl Files {
@@ -260,6 +273,11 @@ impl Files {
                 reason = %why, "HTTP request refused");
             text(status)
         };
+        if let Some(machines) = &self.machines
+            && let Some((mac, what)) = crate::machines::parse_http_path(raw)
+        {
+            return self.machine(req.method(), peer, machines, mac, what);
+        }
         let head = match *req.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -377,6 +395,91 @@ impl Files {
             );
         }
         set_file_headers(&mut response, &name, last_modified.as_deref());
+        response
+    }
+
+    /// `/pocketpxe/machines/MAC/boot.ipxe` (the generated script) and
+    /// `/pocketpxe/machines/MAC/installed` (the install-done callback, GET or POST: busybox
+    /// and Debian's `wget` send either). The callback is refused from an address DHCP gave
+    /// another machine.
+    fn machine(
+        &self,
+        method: &Method,
+        peer: SocketAddrV4,
+        machines: &Machines,
+        mac: [u8; 6],
+        what: &str,
+    ) -> Response<Body> {
+        let mac_text = crate::sys::netif::format_mac(&mac);
+        let (status, body) = match (what, method) {
+            ("boot.ipxe", &Method::GET | &Method::HEAD) => match machines.script(mac) {
+                Some(script) => (StatusCode::OK, script),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    "no script for this machine\n".to_owned(),
+                ),
+            },
+            ("installed", &Method::GET | &Method::POST) => {
+                let holder = self.clients.as_ref().and_then(|b| b.mac_bytes(*peer.ip()));
+                match holder {
+                    Some(other) if other != mac => (
+                        StatusCode::FORBIDDEN,
+                        "this address belongs to another machine\n".to_owned(),
+                    ),
+                    _ => match machines.mark_installed(mac) {
+                        Ok(_) => (StatusCode::OK, "ok\n".to_owned()),
+                        Err(crate::machines::ChangeError::NotFound(_)) => (
+                            StatusCode::NOT_FOUND,
+                            "no record of this machine\n".to_owned(),
+                        ),
+                        Err(e) => {
+                            tracing::error!(mac = %mac_text, error = %e, "install-done mark not saved");
+                            (StatusCode::INTERNAL_SERVER_ERROR, "not saved\n".to_owned())
+                        }
+                    },
+                }
+            }
+            ("boot.ipxe" | "installed", _) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".to_owned(),
+            ),
+            _ => (StatusCode::NOT_FOUND, "Not Found\n".to_owned()),
+        };
+        tracing::info!(client = %peer, mac = %mac_text, method = %method, what,
+            status = status.as_u16(), "HTTP machine request");
+        let len = body.len();
+        // The script is part of the machine's boot: on its timeline like a file.
+        if let (Some(watch), StatusCode::OK, &Method::GET, "boot.ipxe") =
+            (&self.watch, status, method, what)
+        {
+            let name = format!(
+                "{}{}/boot.ipxe",
+                crate::machines::HTTP_PREFIX,
+                crate::machines::url_mac(&mac)
+            );
+            watch.file_request(peer, &name, Some(len as u64));
+            watch.file_end(
+                peer,
+                &name,
+                pocketpxe_core::timeline::TransferEnd {
+                    outcome: pocketpxe_core::tftp::Outcome::Done,
+                    bytes: len as u64,
+                    duration: Duration::ZERO,
+                    blksize: TIMELINE_BLKSIZE,
+                },
+            );
+        }
+        let mut response = Response::new(Body {
+            kind: Kind::Text((method != Method::HEAD).then(|| Bytes::from(body))),
+        });
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 
