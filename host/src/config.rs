@@ -132,15 +132,20 @@ fn check_partners(cli: &ServeArgs, interfaces: &[ServeArgs]) -> Result<(), Confi
     let has_control = interfaces.iter().any(|a| a.control.is_some());
     let missing = [
         ("uplink", has_nat, "--nat", "nat = true"),
-        ("control_token", has_control, "--control", "control = \"ADDR:PORT\""),
+        (
+            "control_token",
+            has_control,
+            "--control",
+            "control = \"ADDR:PORT\"",
+        ),
     ]
     .into_iter()
     .chain(
-            debian_flags
-                .into_iter()
-                .map(|id| (id, has_debian, "--debian", "debian = \"DIST\"")),
-        )
-        .find(|&(id, partnered, ..)| cli.given(id) && !partnered);
+        debian_flags
+            .into_iter()
+            .map(|id| (id, has_debian, "--debian", "debian = \"DIST\"")),
+    )
+    .find(|&(id, partnered, ..)| cli.given(id) && !partnered);
     if let Some((id, _, flag, key)) = missing {
         let id = id.replace('_', "-");
         return Err(ConfigError::Usage(format!(
