@@ -23,16 +23,14 @@ use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::FlockOperation;
-use rustix::io::Errno;
 use sha2::{Digest as _, Sha256};
 
-use super::dirfd::{ensure_dirs, open_dir};
+use super::dirfd::ensure_dirs;
 use super::download::{agent, check_mirror, download, get_bytes};
 use super::install::WorkDir;
 use super::signature::Keyring;
 use super::verify::hex;
-use super::{FetchError, Verification, io_err};
+use super::{FetchError, Verification, io_err, lock_root};
 
 /// Where the `debian-keyring` package puts the keys of Debian's roles and members, the
 /// "Debian GPG keyring" that the Debian CD signing key (which signs the live images'
@@ -83,13 +81,7 @@ pub fn fetch_live(req: &LiveRequest) -> Result<LiveReport, FetchError> {
     let base = check_mirror(&req.url)?;
     let dest = check_rel(&req.dest)?;
     let root = &req.root;
-    fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
-    let root_fd = open_dir(root).map_err(|e| io_err(root, e))?;
-    match rustix::fs::flock(&root_fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => return Err(FetchError::Busy(root.clone())),
-        Err(e) => return Err(io_err(root, e.into())),
-    }
+    let root_fd = lock_root(root)?;
     let agent = agent();
     let sums_url = format!("{base}/SHA256SUMS");
     let sums = get_bytes(&agent, &sums_url, MAX_SUMS_BYTES)?;

@@ -235,13 +235,7 @@ pub fn fetch_debian(req: &FetchRequest) -> Result<FetchReport, FetchError> {
     check_dist(&req.dist)?;
     let mirror = check_mirror(&req.mirror)?;
     let root = &req.root;
-    fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
-    let root_fd = open_dir(root).map_err(|e| io_err(root, e))?;
-    match rustix::fs::flock(&root_fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => return Err(FetchError::Busy(root.clone())),
-        Err(e) => return Err(io_err(root, e.into())),
-    }
+    let root_fd = lock_root(root)?;
     let spec = MenuSpec {
         dist: req.dist.clone(),
         arch: req.arch,
@@ -565,6 +559,18 @@ fn check_dist(dist: &str) -> Result<(), FetchError> {
         Err(FetchError::BadRequest(format!(
             "'{dist}' is not a Debian release name, e.g. bookworm or trixie"
         )))
+    }
+}
+
+/// Creates `root` if need be and opens it, holding an exclusive lock on it (released when the
+/// descriptor is closed) so that two fetches never write one root at once.
+fn lock_root(root: &Path) -> Result<OwnedFd, FetchError> {
+    fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+    let root_fd = open_dir(root).map_err(|e| io_err(root, e))?;
+    match rustix::fs::flock(&root_fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(root_fd),
+        Err(Errno::WOULDBLOCK) => Err(FetchError::Busy(root.to_owned())),
+        Err(e) => Err(io_err(root, e.into())),
     }
 }
 
