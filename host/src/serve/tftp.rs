@@ -21,7 +21,7 @@
 //! with a window of W blocks, the same three calls per W blocks.
 //!
 //! With the `io-uring` feature the transfer sockets go through one io_uring instead (see
-//! [`crate::sys::uring`]): a multishot receive per socket fed from a shared provided-buffer
+//! `sys::uring`): a multishot receive per socket fed from a shared provided-buffer
 //! ring, the sends of a turn queued and submitted together with one `io_uring_enter` at the end
 //! of the turn, and the ring's descriptor waited for with the reactor. Per block in lock-step
 //! that is one `epoll_wait` and one `io_uring_enter`. If the kernel refuses io_uring (disabled

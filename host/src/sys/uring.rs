@@ -170,7 +170,7 @@ impl Uring {
     /// failure comes back from [`Uring::drain`] under `token`.
     ///
     /// # Errors
-    /// `WouldBlock` when [`SENDS_MAX`] sends are in flight; the kernel's error if the
+    /// `WouldBlock` when `SENDS_MAX` sends are in flight; the kernel's error if the
     /// submission queue was full and could not be submitted.
     pub fn send(
         &mut self,
