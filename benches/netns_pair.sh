@@ -2,10 +2,15 @@
 # Builds pocketpxe, and creates (and deletes) the two network namespaces joined by a veth pair
 # that every measurement runs in. The caller defines log() and die().
 
-# Builds pocketpxe (release) and sets PPX to the binary (unless PPX is set already).
+# Builds pocketpxe (release) and sets PPX to the binary; a PPX given already is used unbuilt.
 build_pocketpxe() {
     local repo="$1"
-    PPX="${PPX:-${CARGO_TARGET_DIR:-$repo/target}/release/pocketpxe}"
+    # A binary given in PPX (another build, say with other features) is measured as it is.
+    if [ -n "${PPX:-}" ] && [ -x "$PPX" ]; then
+        log "measuring $PPX (not rebuilt)"
+        return 0
+    fi
+    PPX="${CARGO_TARGET_DIR:-$repo/target}/release/pocketpxe"
     log "building pocketpxe (release)"
     (cd "$repo" && timeout 1200 cargo build --quiet --release -p pocketpxe >&2) \
         || die "cargo build failed"

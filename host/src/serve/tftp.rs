@@ -20,6 +20,14 @@
 //! Per block in lock-step that is one `epoll_wait` (tokio's), one `recvmmsg` and one `sendto`;
 //! with a window of W blocks, the same three calls per W blocks.
 //!
+//! With the `io-uring` feature the transfer sockets go through one io_uring instead (see
+//! `sys::uring`): a multishot receive per socket fed from a shared provided-buffer
+//! ring, the sends of a turn queued and submitted together with one `io_uring_enter` at the end
+//! of the turn, and the ring's descriptor waited for with the reactor. Per block in lock-step
+//! that is one `epoll_wait` and one `io_uring_enter`. If the kernel refuses io_uring (disabled
+//! by `kernel.io_uring_disabled`, a seccomp profile, an old kernel), or `POCKETPXE_IO_URING=off`
+//! is set, one line is logged and the epoll path runs.
+//!
 //! On shutdown the listener stops being read, running transfers may finish until the grace
 //! deadline, then the rest are dropped.
 //!
@@ -250,6 +258,7 @@ impl TftpService {
         let mut server = TftpServer::new(cfg.core, &mut slots[..]);
         server.set_max_transfers_per_client(max_per_client);
         let mut driver = Driver {
+            ring: RingIo::setup(),
             server,
             store: &mut store,
             clock: Clock::new(),
@@ -285,6 +294,8 @@ pub async fn run_tftp(cfg: TftpTaskConfig, shutdown: Shutdown) -> Result<(), Tft
 
 /// The loop's state, borrowed from [`TftpService::run`].
 struct Driver<'a> {
+    /// The io_uring of the transfer sockets, when in use.
+    ring: RingIo,
     server: TftpServer<'a, FileHandle>,
     store: &'a mut FsStore,
     clock: Clock,
@@ -313,7 +324,7 @@ struct Driver<'a> {
 /// The host side of one transfer: its socket (its TID), its waker and what to log at the end.
 struct Transfer {
     id: TransferId,
-    socket: AsyncFd<std::net::UdpSocket>,
+    socket: TransferSocket,
     /// Queues `id` on the driver's [`ReadyQueue`] when the socket becomes readable.
     waker: Waker,
     wake: Arc<SocketWake>,
@@ -321,6 +332,33 @@ struct Transfer {
     /// Whether UDP GSO still works on this socket's route (cleared after a refusal).
     gso: bool,
     log: TransferLog,
+}
+
+/// A transfer's socket, read and written either through the reactor or through the io_uring.
+enum TransferSocket {
+    Reactor(AsyncFd<std::net::UdpSocket>),
+    #[cfg(feature = "io-uring")]
+    Ring {
+        socket: std::net::UdpSocket,
+        /// Names the socket's completions: its slot index in the low 16 bits, a sequence
+        /// number above, so that a late completion of an ended transfer finds nothing.
+        token: u64,
+    },
+}
+
+/// The io_uring of the transfer sockets (the `io-uring` feature), or nothing: then every
+/// transfer socket goes through the reactor.
+#[derive(Default)]
+struct RingIo {
+    #[cfg(feature = "io-uring")]
+    ring: Option<AsyncFd<crate::sys::uring::Uring>>,
+    #[cfg(feature = "io-uring")]
+    inbox: crate::sys::uring::Inbox,
+    /// Transfers that received something this turn, to be flushed.
+    #[cfg(feature = "io-uring")]
+    touched: Vec<TransferId>,
+    #[cfg(feature = "io-uring")]
+    sequence: u64,
 }
 
 struct TransferLog {
@@ -506,9 +544,15 @@ impl Driver<'_> {
                     timer_at = None;
                     self.on_timeout().await;
                 }
+                () = std::future::poll_fn(|cx| self.ring.poll_completions(cx)),
+                    if self.ring.enabled() => {
+                    self.on_completions().await;
+                }
             }
             self.ready_ids = ready_ids;
             self.drain_events();
+            // Everything this turn queued for the kernel, in one system call.
+            self.ring.submit();
         }
     }
 
@@ -586,7 +630,9 @@ impl Driver<'_> {
             blksize: info.map_or(512, |info| info.options.blksize),
         };
         let bind_to = SocketAddrV4::new(self.transfer_ip, 0);
-        let socket = match bind_transfer_socket(bind_to, self.device.as_deref()) {
+        let socket = match open_transfer_socket(bind_to, self.device.as_deref())
+            .and_then(|socket| self.ring.adopt(socket, id))
+        {
             Ok(socket) => socket,
             Err(err) => {
                 tracing::error!(client = %peer, file = %log.file, error = %err,
@@ -597,7 +643,7 @@ impl Driver<'_> {
                 return;
             }
         };
-        let local = match socket.get_ref().local_addr() {
+        let local = match socket.local_addr() {
             Ok(SocketAddr::V4(local)) => local,
             _ => bind_to,
         };
@@ -613,8 +659,10 @@ impl Driver<'_> {
             queue: self.ready.clone(),
         });
         let waker = Waker::from(wake.clone());
-        // Queue it once so that its waker gets registered with the reactor.
-        waker.wake_by_ref();
+        if matches!(socket, TransferSocket::Reactor(_)) {
+            // Queue it once so that its waker gets registered with the reactor.
+            waker.wake_by_ref();
+        }
         let index = id.index();
         if self.transfers.len() <= index {
             self.transfers.resize_with(index + 1, || None);
@@ -652,10 +700,12 @@ impl Driver<'_> {
                 return;
             };
             let local = transfer.local;
+            #[cfg_attr(not(feature = "io-uring"), allow(irrefutable_let_patterns))]
+            let TransferSocket::Reactor(socket) = &transfer.socket else {
+                return; // read through the io_uring
+            };
             // The `Context` must not live across an await (it is neither Send nor Sync).
-            let polled = transfer
-                .socket
-                .poll_read_ready(&mut Context::from_waker(&transfer.waker));
+            let polled = socket.poll_read_ready(&mut Context::from_waker(&transfer.waker));
             let received = match polled {
                 Poll::Pending => return, // the waker is registered
                 Poll::Ready(Err(err)) => {
@@ -763,25 +813,27 @@ impl Driver<'_> {
             self.out.clear();
             return;
         };
+        #[cfg_attr(
+            not(feature = "io-uring"),
+            allow(clippy::infallible_destructuring_match)
+        )]
+        let socket = match &transfer.socket {
+            TransferSocket::Reactor(socket) => socket,
+            #[cfg(feature = "io-uring")]
+            TransferSocket::Ring { socket, token } => {
+                self.ring
+                    .send(socket, *token, transfer.gso, &self.out, &self.tx);
+                self.out.clear();
+                return;
+            }
+        };
         let mut next = 0;
         while next < self.out.len() {
             let (dst, start, len) = self.out[next];
-            // The longest GSO run from `next`: same peer, same size but maybe the last.
-            let mut end = next + 1;
-            let mut bytes = len;
-            while end < self.out.len()
-                && end - next < udp_batch::GSO_MAX_SEGMENTS
-                && self.out[end].0 == dst
-                && self.out[end - 1].2 == len
-                && self.out[end].2 <= len
-                && bytes + self.out[end].2 <= udp_batch::GSO_MAX_BYTES
-            {
-                bytes += self.out[end].2;
-                end += 1;
-            }
+            let (end, bytes) = gso_run(&self.out, next);
             if end - next > 1 && transfer.gso {
                 let segment = u16::try_from(len).unwrap_or(u16::MAX);
-                let result = send_retrying(&transfer.socket, |socket| {
+                let result = send_retrying(socket, |socket| {
                     udp_batch::send_gso(
                         socket.as_fd(),
                         dst,
@@ -811,11 +863,11 @@ impl Driver<'_> {
                 *slot = (to, &self.tx[from..from + len]);
             }
             let result = if count == 1 {
-                send_retrying(&transfer.socket, |socket| socket.send_to(packets[0].1, dst))
+                send_retrying(socket, |socket| socket.send_to(packets[0].1, dst))
                     .await
                     .map(|_| 1)
             } else {
-                send_retrying(&transfer.socket, |socket| {
+                send_retrying(socket, |socket| {
                     udp_batch::send_many(socket.as_fd(), &packets[..count])
                 })
                 .await
@@ -861,6 +913,7 @@ impl Driver<'_> {
         self.transfer(id)?;
         let transfer = self.transfers.get_mut(id.index())?.take()?;
         self.running -= 1;
+        self.ring.forget(&transfer.socket);
         Some(transfer)
     }
 
@@ -947,11 +1000,8 @@ fn non_empty(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
-/// A non-blocking UDP socket for one transfer, registered with tokio's reactor.
-fn bind_transfer_socket(
-    addr: SocketAddrV4,
-    device: Option<&str>,
-) -> io::Result<AsyncFd<std::net::UdpSocket>> {
+/// A non-blocking UDP socket for one transfer.
+fn open_transfer_socket(addr: SocketAddrV4, device: Option<&str>) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     if let Some(device) = device {
@@ -959,9 +1009,46 @@ fn bind_transfer_socket(
     }
     socket.set_nonblocking(true)?;
     socket.bind(&SocketAddr::V4(addr).into())?;
+    Ok(socket)
+}
+
+/// A transfer socket registered with tokio's reactor.
+fn register_transfer_socket(socket: socket2::Socket) -> io::Result<TransferSocket> {
     // SAFETY: the std socket owns its descriptor, which stays open and the same for as long as
     // the `AsyncFd` owns the socket.
-    unsafe { AsyncFd::register(std::net::UdpSocket::from(socket)) }.map_err(io::Error::from)
+    unsafe { AsyncFd::register(std::net::UdpSocket::from(socket)) }
+        .map(TransferSocket::Reactor)
+        .map_err(io::Error::from)
+}
+
+/// The longest run of datagrams in `out` from `next` that one GSO send can carry: same peer,
+/// same size but maybe the last, within the kernel's limits. Returns the end of the run and
+/// its bytes.
+fn gso_run(out: &[(SocketAddrV4, usize, usize)], next: usize) -> (usize, usize) {
+    let (dst, _, len) = out[next];
+    let mut end = next + 1;
+    let mut bytes = len;
+    while end < out.len()
+        && end - next < udp_batch::GSO_MAX_SEGMENTS
+        && out[end].0 == dst
+        && out[end - 1].2 == len
+        && out[end].2 <= len
+        && bytes + out[end].2 <= udp_batch::GSO_MAX_BYTES
+    {
+        bytes += out[end].2;
+        end += 1;
+    }
+    (end, bytes)
+}
+
+impl TransferSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Self::Reactor(socket) => socket.get_ref().local_addr(),
+            #[cfg(feature = "io-uring")]
+            Self::Ring { socket, .. } => socket.local_addr(),
+        }
+    }
 }
 
 /// Sends `tx[..transmit.len]` from `socket`. UDP send errors are logged and otherwise left to
@@ -987,6 +1074,235 @@ fn bind_error(addr: SocketAddrV4, error: io::Error) -> TftpTaskError {
         _ => "",
     };
     TftpTaskError::Bind { addr, error, hint }
+}
+
+#[cfg(not(feature = "io-uring"))]
+impl RingIo {
+    fn setup() -> Self {
+        Self::default()
+    }
+
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    fn poll_completions(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+
+    fn adopt(&mut self, socket: socket2::Socket, _id: TransferId) -> io::Result<TransferSocket> {
+        register_transfer_socket(socket)
+    }
+
+    fn forget(&mut self, _socket: &TransferSocket) {}
+
+    fn submit(&mut self) {}
+}
+
+#[cfg(not(feature = "io-uring"))]
+impl Driver<'_> {
+    async fn on_completions(&mut self) {}
+}
+
+#[cfg(feature = "io-uring")]
+impl RingIo {
+    /// Sets up the ring; if the kernel refuses, says so once and leaves the reactor path on.
+    fn setup() -> Self {
+        let ring = crate::sys::uring::Uring::new().and_then(crate::sys::uring::Uring::into_async);
+        let ring = match ring {
+            Ok(ring) => {
+                tracing::debug!("TFTP transfer sockets on io_uring");
+                Some(ring)
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "io_uring unavailable: TFTP transfer sockets use epoll");
+                None
+            }
+        };
+        Self {
+            ring,
+            ..Self::default()
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.ring.is_some()
+    }
+
+    /// Ready when completions wait in the ring.
+    fn poll_completions(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(ring) = self.ring.as_mut() else {
+            return Poll::Pending;
+        };
+        loop {
+            match ring.poll_read_ready_mut(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => {
+                    tracing::error!(error = %err, "io_uring descriptor failed");
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(mut guard)) => {
+                    if guard.get_inner_mut().has_completions() {
+                        // Readiness kept: checked again (in memory) next turn.
+                        return Poll::Ready(());
+                    }
+                    guard.clear_ready();
+                }
+            }
+        }
+    }
+
+    /// Takes a new transfer socket into the ring (its receive armed, submitted with the
+    /// turn), or registers it with the reactor when there is no ring.
+    fn adopt(&mut self, socket: socket2::Socket, id: TransferId) -> io::Result<TransferSocket> {
+        let Some(ring) = self.ring.as_mut() else {
+            return register_transfer_socket(socket);
+        };
+        self.sequence += 1;
+        let token = (self.sequence << 16) | (id.index() as u64 & 0xFFFF);
+        let socket = std::net::UdpSocket::from(socket);
+        ring.get_mut().arm_recv(socket.as_fd(), token)?;
+        Ok(TransferSocket::Ring { socket, token })
+    }
+
+    /// A transfer socket is about to close: its receive is cancelled, and whatever is queued
+    /// for it is submitted now, while its descriptor still names it.
+    fn forget(&mut self, socket: &TransferSocket) {
+        let (Some(ring), TransferSocket::Ring { token, .. }) = (self.ring.as_mut(), socket) else {
+            return;
+        };
+        let ring = ring.get_mut();
+        if let Err(err) = ring.cancel(*token).and_then(|()| ring.submit()) {
+            tracing::warn!(error = %err, "io_uring cancel failed");
+        }
+    }
+
+    fn submit(&mut self) {
+        if let Some(ring) = self.ring.as_mut()
+            && let Err(err) = ring.get_mut().submit()
+        {
+            tracing::warn!(error = %err, "io_uring submit failed");
+        }
+    }
+
+    /// Queues the datagrams listed in `out` (in `tx`) on transfer socket `socket`: a run of
+    /// equal-sized datagrams to one peer as one GSO send (if `gso`), the others one by one.
+    fn send(
+        &mut self,
+        socket: &std::net::UdpSocket,
+        token: u64,
+        gso: bool,
+        out: &[(SocketAddrV4, usize, usize)],
+        tx: &[u8],
+    ) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let ring = ring.get_mut();
+        let mut next = 0;
+        while next < out.len() {
+            let (dst, start, len) = out[next];
+            let (end, bytes) = if gso {
+                gso_run(out, next)
+            } else {
+                (next + 1, len)
+            };
+            let segment = (end - next > 1).then(|| u16::try_from(len).unwrap_or(u16::MAX));
+            if let Err(err) = ring.send(
+                socket.as_fd(),
+                dst,
+                &tx[start..start + bytes],
+                segment,
+                token,
+            ) {
+                // Left to the core's retransmission, as a lost datagram would be.
+                tracing::debug!(client = %dst, error = %err, "send failed");
+            }
+            next = end;
+        }
+    }
+}
+
+#[cfg(feature = "io-uring")]
+impl Driver<'_> {
+    /// Completions wait in the ring: hand every received datagram to the core, re-arm the
+    /// receives that stopped, then send what the core wants sent for each transfer touched.
+    async fn on_completions(&mut self) {
+        let Some(ring) = self.ring.ring.as_mut() else {
+            return;
+        };
+        ring.get_mut().drain(&mut self.ring.inbox);
+        let inbox = &self.ring.inbox;
+        let touched = &mut self.ring.touched;
+        touched.clear();
+        let now = self.clock.now();
+        for (token, src, payload) in inbox.received() {
+            let Some(transfer) = ring_lookup(&self.transfers, token) else {
+                continue; // ended meanwhile
+            };
+            let Some(src) = src else {
+                continue; // not IPv4
+            };
+            let id = transfer.id;
+            let rx = Received {
+                src,
+                dst: transfer.local,
+                payload,
+            };
+            if let Handled::Ignored(reason) = self.server.handle(now, id, &rx) {
+                tracing::trace!(client = %src, reason = %reason, "datagram ignored");
+            }
+            if touched.last() != Some(&id) {
+                touched.push(id);
+            }
+        }
+        for &token in &inbox.rearm {
+            if let Some(Transfer {
+                socket: TransferSocket::Ring { socket, .. },
+                ..
+            }) = ring_lookup(&self.transfers, token)
+                && let Err(err) = ring.get_mut().arm_recv(socket.as_fd(), token)
+            {
+                tracing::warn!(error = %err, "cannot re-arm a transfer receive");
+            }
+        }
+        for (token, error) in &inbox.recv_failed {
+            if let Some(transfer) = ring_lookup(&self.transfers, *token) {
+                tracing::warn!(client = %transfer.log.peer, error = %error,
+                    "transfer socket failed");
+            }
+        }
+        for (token, was_gso, error) in &inbox.send_failed {
+            let index = (*token & 0xFFFF) as usize;
+            if let Some(Some(transfer)) = self.transfers.get_mut(index)
+                && matches!(transfer.socket, TransferSocket::Ring { token: t, .. } if t == *token)
+            {
+                tracing::debug!(client = %transfer.log.peer, error = %error, "send failed");
+                if *was_gso {
+                    // As on the reactor path: datagram by datagram from now on; the lost
+                    // window is left to the core's retransmission.
+                    transfer.gso = false;
+                }
+            }
+        }
+        let mut touched = std::mem::take(&mut self.ring.touched);
+        touched.sort_unstable_by_key(|id| id.index());
+        touched.dedup();
+        for &id in &touched {
+            self.flush(id).await;
+        }
+        self.ring.touched = touched;
+    }
+}
+
+/// The transfer whose ring socket carries `token`, unless it ended.
+#[cfg(feature = "io-uring")]
+fn ring_lookup(transfers: &[Option<Transfer>], token: u64) -> Option<&Transfer> {
+    let index = usize::try_from(token & 0xFFFF).ok()?;
+    transfers
+        .get(index)?
+        .as_ref()
+        .filter(|t| matches!(t.socket, TransferSocket::Ring { token: own, .. } if own == token))
 }
 
 /// Listener receive buffer: large enough to see over-long requests whole.

@@ -12,3 +12,5 @@ pub mod shutdown;
 pub mod tcp;
 pub mod udp;
 pub mod udp_batch;
+#[cfg(feature = "io-uring")]
+pub mod uring;
