@@ -163,8 +163,10 @@ pub struct ServeArgs {
     /// With --debian: how machines reach the installer. `tftp`: pxelinux (BIOS) and GRUB
     /// (UEFI) load it over TFTP. `ipxe`: they chain to iPXE (Debian's `ipxe` package:
     /// undionly.kpxe, snponly.efi), whose script loads it over HTTP when the server serves
-    /// HTTP. In proxy mode UEFI machines chain to iPXE either way.
-    #[arg(long, value_enum, default_value_t = Via::Tftp)]
+    /// HTTP. `auto`: BIOS machines through iPXE, UEFI machines through Debian's signed shim
+    /// and GRUB (so Secure Boot works). In proxy mode UEFI machines chain to iPXE whatever
+    /// this says.
+    #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// TCP port of the HTTP server, which serves --root read-only on the interface (kernels
     /// and initrds for iPXE and UEFI HTTP boot clients).
@@ -288,6 +290,8 @@ pub enum OnOff {
 /// `--via`: the path from the firmware to the Debian installer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Via {
+    /// BIOS through iPXE (the installer over HTTP), UEFI through the signed shim and GRUB.
+    Auto,
     /// pxelinux and GRUB over TFTP.
     Tftp,
     /// iPXE, then its script.

@@ -1084,7 +1084,9 @@ pub(crate) fn boot_table(args: &ServeArgs) -> Vec<BootSpec> {
 /// debian` puts in the root for each of `--arch`. For amd64, by `--via`:
 /// * `tftp`: BIOS pxelinux.0, UEFI x64 the signed shim (which chains GRUB), both over TFTP;
 /// * `ipxe`: BIOS `undionly.kpxe`, UEFI x64 `snponly.efi`, and iPXE the generated `boot.ipxe`
-///   (whose kernel and initrd come over HTTP when the server serves HTTP).
+///   (whose kernel and initrd come over HTTP when the server serves HTTP);
+/// * `auto` (the default): BIOS as `ipxe` (much sooner at the installer), UEFI x64 as `tftp`
+///   (as soon there, and signed for Secure Boot, which Debian's iPXE is not).
 ///
 /// In proxy mode UEFI x64 machines chain through iPXE with either: Debian's GRUB asks the
 /// address-giving server for its files (docs/protocol.md §2) and stops at its prompt.
@@ -1108,8 +1110,8 @@ fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
         }
         return table;
     }
-    let chain = args.via == Via::Ipxe;
-    let uefi_chain = chain || args.mode == ServeMode::Proxy;
+    let chain = args.via != Via::Tftp && args.arch.contains(Arch::Amd64);
+    let uefi_chain = args.via == Via::Ipxe || args.mode == ServeMode::Proxy;
     let mut table = Vec::new();
     for arch in args.arch.as_slice() {
         match arch {
@@ -1130,7 +1132,7 @@ fn default_boot_table(args: &ServeArgs) -> Vec<BootSpec> {
             Arch::Arm64 => table.push(spec(efi_class(*arch), &arch.efi_loader())),
         }
     }
-    if uefi_chain {
+    if chain || uefi_chain {
         // The iPXE that is handed out is Debian's x86 one: it runs amd64's script.
         let script_arch = if args.arch.contains(Arch::Amd64) {
             Arch::Amd64
@@ -1766,7 +1768,15 @@ mod tests {
 
     #[test]
     fn debian_and_nat_flags() {
-        let args = parse(&["--debian", "bookworm", "--console", "ttyS0", "--nat"]);
+        let args = parse(&[
+            "--debian",
+            "bookworm",
+            "--console",
+            "ttyS0",
+            "--nat",
+            "--via",
+            "tftp",
+        ]);
         assert_eq!(args.debian.as_deref(), Some("bookworm"));
         assert_eq!(args.console.as_ref().map(|c| c.baud), Some(115_200));
         assert!(args.nat && args.uplink.is_none());
@@ -1813,17 +1823,24 @@ mod tests {
                 ClientClass::EfiX64,
                 "debian-installer/amd64/bootnetx64.efi".to_owned(),
             ),
-            (ClientClass::Bios, "pxelinux.0".to_owned()),
+            (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
         ];
+        let script = (
+            ClientClass::Ipxe,
+            "debian-installer/amd64/boot.ipxe".to_owned(),
+        );
         let arm64 = (
             ClientClass::EfiArm64,
             "debian-installer/arm64/bootnetaa64.efi".to_owned(),
         );
         // amd64 is the default, and unchanged.
-        assert_eq!(files(&[]), amd64);
-        assert_eq!(files(&["--arch", "amd64"]), amd64);
+        let mut alone = amd64.to_vec();
+        alone.push(script.clone());
+        assert_eq!(files(&[]), alone);
+        assert_eq!(files(&["--arch", "amd64"]), alone);
         let mut both = amd64.to_vec();
         both.push(arm64.clone());
+        both.push(script);
         assert_eq!(files(&["--arch", "amd64,arm64"]), both);
         assert_eq!(files(&["--arch", "arm64"]), std::slice::from_ref(&arm64));
         // No arm64 iPXE in Debian: arm64 keeps shim and GRUB; iPXE runs amd64's script.
@@ -1840,8 +1857,8 @@ mod tests {
             ]
         );
         // Through the core: a client of architecture type 11 (RFC 4578 §2.1) gets the arm64
-        // shim, type 7 and 9 the amd64 one, type 0 pxelinux, type 19 (arm64 HTTP boot) the
-        // arm64 shim as a URL.
+        // shim, type 7 and 9 the amd64 one, type 0 iPXE, type 19 (arm64 HTTP boot) the arm64
+        // shim as a URL.
         let table = boot_table(&parse(&["--debian", "bookworm", "--arch", "amd64,arm64"]));
         let rules: Vec<BootRule<'_>> = table
             .iter()
@@ -1851,7 +1868,7 @@ mod tests {
             (11u8, "debian-installer/arm64/bootnetaa64.efi"),
             (7, "debian-installer/amd64/bootnetx64.efi"),
             (9, "debian-installer/amd64/bootnetx64.efi"),
-            (0, "pxelinux.0"),
+            (0, "ipxe/undionly.kpxe"),
             (19, "debian-installer/arm64/bootnetaa64.efi"),
         ] {
             let arch = pocketpxe_core::wire::dhcp_option::Arch::from(u16::from(arch_type));
@@ -1900,7 +1917,7 @@ mod tests {
         assert_eq!(files(&["--via", "ipxe", "--mode", "proxy"]), chain);
         // Proxy mode over TFTP: BIOS keeps pxelinux, UEFI chains through iPXE.
         assert_eq!(
-            files(&["--mode", "proxy"]),
+            files(&["--mode", "proxy", "--via", "tftp"]),
             [
                 (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
                 (ClientClass::Bios, "pxelinux.0".to_owned()),
@@ -1910,7 +1927,33 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(files(&["--via", "tftp"]), files(&[]));
+        // The default: BIOS through iPXE, UEFI through the signed shim.
+        assert_eq!(files(&["--via", "auto"]), files(&[]));
+        assert_eq!(
+            files(&[]),
+            [
+                (
+                    ClientClass::EfiX64,
+                    "debian-installer/amd64/bootnetx64.efi".to_owned()
+                ),
+                (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
+                (
+                    ClientClass::Ipxe,
+                    "debian-installer/amd64/boot.ipxe".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(files(&["--mode", "proxy"]), chain);
+        assert_eq!(
+            files(&["--via", "tftp"]),
+            [
+                (
+                    ClientClass::EfiX64,
+                    "debian-installer/amd64/bootnetx64.efi".to_owned()
+                ),
+                (ClientClass::Bios, "pxelinux.0".to_owned()),
+            ]
+        );
         // --via needs --debian; --router-advert takes on or off.
         let argv = |extra: &[&'static str]| {
             let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
