@@ -3,7 +3,8 @@
 //! httpd in the upstream namespace, serving a `netboot.tar.gz` the test packs from the installed
 //! netboot tree, with its SHA256SUMS and an InRelease that a key the test makes with GnuPG signs,
 //! handed to the server with `--keyring`), verifies and unpacks it, writes its own boot menus with a
-//! serial console, and a BIOS client boots with those menus to the installer's first screen.
+//! serial console, and a BIOS client boots to the installer's first screen through the default
+//! `--via auto` chain: QEMU's BIOS ROM is iPXE, which runs the generated `boot.ipxe`.
 //!
 //! The same with `--via ipxe` and a UEFI client: `serve --debian` copies `snponly.efi` from
 //! Debian's `ipxe` package into the root, EDK2's PXE loads it, and iPXE runs the generated
@@ -142,7 +143,14 @@ fn serve_debian_boots(test: &str, firmware: Firmware, flags: &[&str], proxy: boo
         .wait_for(&mut vm, marker::INSTALLER_FIRST_SCREEN, FIRST_SCREEN)
         .unwrap_or_else(|e| panic!("{e}"));
     let took = start.elapsed();
-    if firmware != Firmware::Bios {
+    if firmware == Firmware::Bios {
+        // `--via auto`: the ROM's iPXE ran the generated script, not pxelinux.
+        let log = std::fs::read_to_string(dir.join("pocketpxe.log")).unwrap();
+        assert!(
+            log.contains("boot.ipxe") && !log.contains("file=pxelinux.0"),
+            "{log}"
+        );
+    } else {
         // The chain went through the copied iPXE and the generated menu.
         let log = std::fs::read_to_string(dir.join("pocketpxe.log")).unwrap();
         assert!(
