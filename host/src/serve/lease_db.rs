@@ -10,7 +10,7 @@
 //!   (`DhcpServer::learn`); its DHCPACK is withheld, so the client is NAKed when it asks again
 //!   and is offered another address. Two servers racing for one address serialize on its row.
 //! * **Durable before announced**, as with the lease file: the changes of one batch of
-//!   datagrams are written in one transaction ([`LeaseDb::commit`]); its DHCPACKs leave only
+//!   datagrams are written in one transaction ([`DbSession::commit`]); its DHCPACKs leave only
 //!   after `COMMIT` returned (PostgreSQL's `synchronous_commit`, on by default, makes that a
 //!   WAL flush).
 //! * **The database is down:** a commit fails at once (or after [`QUERY_TIMEOUT`]); the ACKs
