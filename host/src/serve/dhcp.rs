@@ -367,7 +367,13 @@ impl DhcpService {
         for (socket, port) in
             std::iter::once((&main, cfg.port)).chain(pxe.as_ref().map(|s| (s, PXE_PORT)))
         {
-            spawn_reader(Arc::clone(socket), port, batch_tx.clone(), &cfg.interface)?;
+            // Detached: it ends on its own once `batches` is dropped.
+            drop(spawn_reader(
+                Arc::clone(socket),
+                port,
+                batch_tx.clone(),
+                &cfg.interface,
+            )?);
         }
         drop(batch_tx);
         let sockets = Sockets {
@@ -1443,11 +1449,10 @@ fn spawn_reader(
     port: u16,
     tx: mpsc::Sender<Read>,
     iface: &str,
-) -> Result<(), DhcpTaskError> {
+) -> Result<std::thread::JoinHandle<()>, DhcpTaskError> {
     std::thread::Builder::new()
         .name(format!("dhcp-read-{port}"))
         .spawn(move || read_loop(&socket, port, &tx))
-        .map(drop)
         .map_err(|error| DhcpTaskError::Socket {
             iface: iface.to_owned(),
             port,
@@ -1645,6 +1650,50 @@ mod tests {
             }
         );
         assert!(!change.is_empty());
+    }
+
+    /// The reader thread hands over what is queued, one `recvmmsg` per batch, with each
+    /// datagram's source, and ends once the driver drops the queue.
+    #[test]
+    fn reader_thread_hands_over_batches_and_ends_with_the_driver() {
+        let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let to = socket.local_addr().unwrap();
+        let client = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let std::net::SocketAddr::V4(from) = client.local_addr().unwrap() else {
+            panic!("not IPv4");
+        };
+        for n in 0..3u8 {
+            client.send_to(&[n; 300], to).unwrap();
+        }
+        let (tx, mut rx) = mpsc::channel(READ_QUEUE);
+        let reader = spawn_reader(Arc::new(socket), 67, tx, "lo").unwrap();
+        let mut got = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 3 && std::time::Instant::now() < until {
+            match rx.try_recv() {
+                Ok(Read::Datagrams(batch)) => {
+                    assert_eq!(batch.port, 67);
+                    let mut start = 0;
+                    for (src, end) in batch.items {
+                        assert_eq!(src, from);
+                        got.push(batch.data[start..end].to_vec());
+                        start = end;
+                    }
+                }
+                Ok(Read::Error(_, err)) => panic!("receive error: {err}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let want: Vec<Vec<u8>> = (0..3u8).map(|n| vec![n; 300]).collect();
+        assert_eq!(got, want);
+        drop(rx);
+        let until = std::time::Instant::now() + READ_POLL + Duration::from_secs(2);
+        while !reader.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(reader.is_finished(), "the reader outlived its driver");
+        reader.join().unwrap();
     }
 
     #[test]
