@@ -1,4 +1,4 @@
-//! The DHCP task: tokio sockets on one interface around the core's [`DhcpServer`].
+//! The DHCP task: sockets on one interface around the core's [`DhcpServer`].
 //!
 //! Sockets listen on `0.0.0.0:67` (and `0.0.0.0:4011` in proxy mode) with `SO_BINDTODEVICE`,
 //! so only that interface's clients are heard and answered. Replies to
@@ -7,8 +7,9 @@
 //!
 //! Leases are durable before they are announced (the core's driver contract, see
 //! `pocketpxe_core::dhcp`): every datagram already queued is read (`recvmmsg`, up to 64 per
-//! call) and handled (a batch), the leases the batch changed are appended to the lease file
-//! with one `fdatasync`, and only then do the batch's ACKs go out (`sendmmsg`, up to 64 per
+//! call, by a reader thread per socket that paces its wake-ups under load, see
+//! `spawn_reader`) and handled (a batch), the leases the batch changed are appended to the
+//! lease file with one `fdatasync`, and only then do the batch's ACKs go out (`sendmmsg`, up to 64 per
 //! call); offers and NAKs need no save and go out at once. Under load the saves are group
 //! commits: at most one per 10 ms (`COMMIT_INTERVAL`) unless 64 ACKs (`COMMIT_BATCH`) wait, so
 //! that one `fdatasync` covers the ACKs of several batches. If the file cannot be written the
@@ -45,8 +46,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::Interest;
-use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -372,15 +371,27 @@ impl DhcpService {
         carry.machines = machines;
         carry.http_port = cfg.http_port;
         let proxy = pxe.is_some();
-        let main = readable_only(main, &cfg.interface, cfg.port)?;
+        let main = into_std(main, &cfg.interface, cfg.port)?;
         let pxe = match pxe {
-            Some(sock) => Some(readable_only(sock, &cfg.interface, PXE_PORT)?),
+            Some(sock) => Some(into_std(sock, &cfg.interface, PXE_PORT)?),
             None => None,
         };
-        let mut rx = RecvSlots::new(udp_batch::RECV_SLOTS_MAX, RX_BUF_LEN);
+        let (batch_tx, mut batches) = mpsc::channel(READ_QUEUE);
+        for (socket, port) in
+            std::iter::once((&main, cfg.port)).chain(pxe.as_ref().map(|s| (s, PXE_PORT)))
+        {
+            // Detached: it ends on its own once `batches` is dropped.
+            drop(spawn_reader(
+                Arc::clone(socket),
+                port,
+                batch_tx.clone(),
+                &cfg.interface,
+            )?);
+        }
+        drop(batch_tx);
         let sockets = Sockets {
             main: (&main, cfg.port),
-            pxe: pxe.as_ref().map(|sock| (sock, PXE_PORT)),
+            pxe: pxe.as_ref().map(|sock| (&**sock, PXE_PORT)),
         };
         loop {
             let rules: Vec<BootRule<'_>> = boot
@@ -423,7 +434,7 @@ impl DhcpService {
                 );
             }
             let exit = driver
-                .serve(&sockets, &mut shutdown, &mut updates, &mut rx)
+                .serve(&sockets, &mut shutdown, &mut updates, &mut batches)
                 .await;
             carry = driver.into_carry();
             drop(rules);
@@ -714,8 +725,8 @@ impl Carry {
 
 /// The sockets replies leave by, with their ports.
 struct Sockets<'s> {
-    main: (&'s DhcpSocket, u16),
-    pxe: Option<(&'s DhcpSocket, u16)>,
+    main: (&'s std::net::UdpSocket, u16),
+    pxe: Option<(&'s std::net::UdpSocket, u16)>,
 }
 
 /// The loop's state.
@@ -760,10 +771,8 @@ impl Driver<'_> {
         sockets: &Sockets<'_>,
         shutdown: &mut Shutdown,
         updates: &mut mpsc::Receiver<RuleUpdate>,
-        rx: &mut RecvSlots,
+        batches: &mut mpsc::Receiver<Read>,
     ) -> Result<Exit, DhcpTaskError> {
-        let (main, port) = sockets.main;
-        let pxe = sockets.pxe.map(|(socket, _)| socket);
         loop {
             let timer = self
                 .server
@@ -783,14 +792,7 @@ impl Driver<'_> {
                     self.finish_batch(sockets, true).await;
                     return Ok(Exit::Rules(update));
                 }
-                ready = main.readable() => match ready {
-                    Ok(guard) => self.receive(guard, port, rx)?,
-                    Err(err) => self.check_ready(Err(err), port)?,
-                },
-                ready = readable_opt(pxe) => match ready {
-                    Ok(guard) => self.receive(guard, PXE_PORT, rx)?,
-                    Err(err) => self.check_ready(Err(err), PXE_PORT)?,
-                },
+                read = batches.recv() => self.receive(read, batches)?,
                 () = sleep_until(hold), if hold.is_some() => {}
                 () = sleep_until(timer), if timer.is_some() => self.on_timeout().await,
             }
@@ -1000,45 +1002,47 @@ impl Driver<'_> {
         (due > tokio::time::Instant::now()).then_some(due)
     }
 
-    /// Reads and handles the datagrams queued on `socket`, many per `recvmmsg(2)`, until the
-    /// queue is empty or [`MAX_BATCH`] were read.
+    /// Handles `read` (one reader thread's `recvmmsg`), then what else the readers have
+    /// queued, until [`MAX_BATCH`] datagrams were handled.
     ///
     /// # Errors
-    /// [`DhcpTaskError::Socket`] if the socket fails for good.
+    /// [`DhcpTaskError::Socket`] if a socket failed for good (its reader has stopped).
     fn receive(
         &mut self,
-        mut ready: AsyncFdReadyGuard<'_, std::net::UdpSocket>,
-        port: u16,
-        rx: &mut RecvSlots,
+        mut read: Option<Read>,
+        batches: &mut mpsc::Receiver<Read>,
     ) -> Result<(), DhcpTaskError> {
-        let mut read = 0;
-        // Each pass reads at least one datagram or takes one pending socket error.
+        let mut handled = 0;
+        // Each pass takes one message off the queue.
         for _ in 0..MAX_BATCH {
-            if read >= MAX_BATCH {
+            match read {
+                Some(Read::Datagrams(batch)) => {
+                    let mut start = 0;
+                    for &(src, end) in &batch.items {
+                        if let Some(payload) = batch.data.get(start..end) {
+                            self.on_datagram(batch.port, src, payload);
+                        }
+                        start = end;
+                    }
+                    handled += batch.items.len();
+                }
+                Some(Read::Error(port, err)) => self.check_ready(Err(err), port)?,
+                // Every reader stopped without a fatal error: it cannot happen, as a reader
+                // ends only when this queue is closed or after sending its error.
+                None => {
+                    return Err(DhcpTaskError::Socket {
+                        iface: self.iface.to_owned(),
+                        port: 0,
+                        error: io::Error::other("the DHCP socket readers stopped"),
+                    });
+                }
+            }
+            if handled >= MAX_BATCH {
                 break;
             }
-            let count = match udp_batch::recv_slots(ready.get_inner().as_fd(), rx) {
-                Ok(count) => count,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    ready.clear_ready();
-                    break;
-                }
-                Err(err) => {
-                    self.check_ready(Err(err), port)?;
-                    continue;
-                }
-            };
-            for i in 0..count {
-                // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
-                if let Some((Some(src), payload)) = rx.get(i) {
-                    self.on_datagram(port, src, payload);
-                }
-            }
-            read += count;
-            // A short batch emptied the queue: no need to learn it from EAGAIN.
-            if count < rx.capacity() {
-                ready.clear_ready();
-                break;
+            match batches.try_recv() {
+                Ok(next) => read = Some(next),
+                Err(_) => break,
             }
         }
         Ok(())
@@ -1423,21 +1427,33 @@ fn log_ignored(
     }
 }
 
-/// A DHCP socket, registered with tokio for readability only: sends are never awaited (a UDP
-/// send buffer is rarely full), so the kernel's "room to send" after each reply does not wake
-/// the loop.
-type DhcpSocket = AsyncFd<std::net::UdpSocket>;
+/// What a reader thread hands the driver: one `recvmmsg(2)`'s datagrams, or the error it
+/// returned (with the socket's port).
+enum Read {
+    Datagrams(Batch),
+    Error(u16, io::Error),
+}
 
-/// `socket` as a [`DhcpSocket`].
-fn readable_only(socket: UdpSocket, iface: &str, port: u16) -> Result<DhcpSocket, DhcpTaskError> {
+/// The datagrams of one `recvmmsg(2)` on one socket.
+struct Batch {
+    /// The socket's port.
+    port: u16,
+    /// The payloads, one after another.
+    data: Vec<u8>,
+    /// Each datagram's IPv4 source and end in `data`.
+    items: Vec<(SocketAddrV4, usize)>,
+}
+
+/// `socket` as a std socket, taken from tokio's reactor (still non-blocking), shared by its
+/// reader thread and the driver (which sends on it).
+fn into_std(
+    socket: UdpSocket,
+    iface: &str,
+    port: u16,
+) -> Result<Arc<std::net::UdpSocket>, DhcpTaskError> {
     socket
         .into_std()
-        .and_then(|std| {
-            // SAFETY: the std socket owns its descriptor, which stays open and the same for as
-            // long as the `AsyncFd` owns the socket.
-            unsafe { AsyncFd::register_with_interest(std, Interest::READABLE) }
-                .map_err(io::Error::from)
-        })
+        .map(Arc::new)
         .map_err(|error| DhcpTaskError::Socket {
             iface: iface.to_owned(),
             port,
@@ -1445,12 +1461,74 @@ fn readable_only(socket: UdpSocket, iface: &str, port: u16) -> Result<DhcpSocket
         })
 }
 
-async fn readable_opt(
-    socket: Option<&DhcpSocket>,
-) -> io::Result<AsyncFdReadyGuard<'_, std::net::UdpSocket>> {
-    match socket {
-        Some(socket) => socket.readable().await,
-        None => std::future::pending().await,
+/// Starts the thread that reads `socket` for the driver: it waits for a datagram in
+/// `poll(2)`, reads every datagram queued with one `recvmmsg(2)` and hands them to the driver
+/// over `tx`. After a read that did not fill the batch it sleeps [`READ_PACE`] before reading
+/// again, so that under load one wake-up of the thread and one of the driver take every
+/// datagram that arrived meanwhile; the socket has no waiter while it sleeps, so arrivals wake
+/// no one. A datagram waits at most that long (plus the work) before it is read. The thread
+/// ends within [`READ_POLL`] once the driver has dropped the queue's receiver, or after a
+/// fatal socket error, which it hands over first.
+fn spawn_reader(
+    socket: Arc<std::net::UdpSocket>,
+    port: u16,
+    tx: mpsc::Sender<Read>,
+    iface: &str,
+) -> Result<std::thread::JoinHandle<()>, DhcpTaskError> {
+    std::thread::Builder::new()
+        .name(format!("dhcp-read-{port}"))
+        .spawn(move || read_loop(&socket, port, &tx))
+        .map_err(|error| DhcpTaskError::Socket {
+            iface: iface.to_owned(),
+            port,
+            error,
+        })
+}
+
+/// The reader thread's loop (see [`spawn_reader`]).
+fn read_loop(socket: &std::net::UdpSocket, port: u16, tx: &mpsc::Sender<Read>) {
+    let mut rx = RecvSlots::new(udp_batch::RECV_SLOTS_MAX, RX_BUF_LEN);
+    while !tx.is_closed() {
+        let count = match udp_batch::recv_slots(socket.as_fd(), &mut rx) {
+            Ok(count) => count,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = udp_batch::wait_readable(socket.as_fd(), READ_POLL)
+                    && !transient(&err)
+                {
+                    let _ = tx.blocking_send(Read::Error(port, err));
+                    return;
+                }
+                continue;
+            }
+            Err(err) => {
+                let fatal = !transient(&err);
+                if tx.blocking_send(Read::Error(port, err)).is_err() || fatal {
+                    return;
+                }
+                // A passing error (an ICMP error queued on the socket) is taken by the call
+                // that returns it; pace them all the same.
+                std::thread::sleep(READ_PACE);
+                continue;
+            }
+        };
+        let mut batch = Batch {
+            port,
+            data: Vec::with_capacity(count * 600),
+            items: Vec::with_capacity(count),
+        };
+        for i in 0..count {
+            // `None`: longer than a slot (no DHCP message is); `Some((None, _))`: not IPv4.
+            if let Some((Some(src), payload)) = rx.get(i) {
+                batch.data.extend_from_slice(payload);
+                batch.items.push((src, batch.data.len()));
+            }
+        }
+        if !batch.items.is_empty() && tx.blocking_send(Read::Datagrams(batch)).is_err() {
+            return;
+        }
+        if count < rx.capacity() {
+            std::thread::sleep(READ_PACE);
+        }
     }
 }
 
@@ -1459,7 +1537,7 @@ async fn readable_opt(
 /// MAC of the client in `answered`, same order) and skipped. Whether each packet was sent, in
 /// order.
 async fn send_all(
-    socket: &DhcpSocket,
+    socket: &std::net::UdpSocket,
     iface: &str,
     packets: &[(SocketAddrV4, &[u8])],
     answered: &[&Summary],
@@ -1471,7 +1549,7 @@ async fn send_all(
         let Some(rest) = packets.get(next..).filter(|rest| !rest.is_empty()) else {
             return sent;
         };
-        match udp_batch::send_many(socket.get_ref().as_fd(), rest) {
+        match udp_batch::send_many(socket.as_fd(), rest) {
             Ok(count) => {
                 let end = (next + count).min(packets.len());
                 sent[next..end].fill(true);
@@ -1509,8 +1587,15 @@ const MAX_LEASE_SLOTS: usize = 65_536;
 const RX_BUF_LEN: usize = 9000;
 /// Replies: the core honours option 57 (at most 65535) but stays within what fits.
 const TX_BUF_LEN: usize = 9000;
-/// Datagrams read from a socket in one go, before the replies that need no save go out.
+/// Datagrams handled in one go, before the replies that need no save go out.
 const MAX_BATCH: usize = 256;
+/// Reads (of up to 64 datagrams each) a reader thread may queue for the driver before it
+/// waits, leaving the rest in the socket's receive buffer.
+const READ_QUEUE: usize = 64;
+/// How long a reader thread sleeps after a read that emptied the socket's queue.
+const READ_PACE: Duration = Duration::from_millis(1);
+/// How long a reader thread waits for a datagram before it checks that the driver still runs.
+const READ_POLL: Duration = Duration::from_millis(100);
 /// Under load, the lease file is synced at most once per this interval; replies that wait
 /// for a save wait at most this long (plus the save).
 const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
@@ -1590,6 +1675,50 @@ mod tests {
             }
         );
         assert!(!change.is_empty());
+    }
+
+    /// The reader thread hands over what is queued, one `recvmmsg` per batch, with each
+    /// datagram's source, and ends once the driver drops the queue.
+    #[test]
+    fn reader_thread_hands_over_batches_and_ends_with_the_driver() {
+        let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let to = socket.local_addr().unwrap();
+        let client = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let std::net::SocketAddr::V4(from) = client.local_addr().unwrap() else {
+            panic!("not IPv4");
+        };
+        for n in 0..3u8 {
+            client.send_to(&[n; 300], to).unwrap();
+        }
+        let (tx, mut rx) = mpsc::channel(READ_QUEUE);
+        let reader = spawn_reader(Arc::new(socket), 67, tx, "lo").unwrap();
+        let mut got = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 3 && std::time::Instant::now() < until {
+            match rx.try_recv() {
+                Ok(Read::Datagrams(batch)) => {
+                    assert_eq!(batch.port, 67);
+                    let mut start = 0;
+                    for (src, end) in batch.items {
+                        assert_eq!(src, from);
+                        got.push(batch.data[start..end].to_vec());
+                        start = end;
+                    }
+                }
+                Ok(Read::Error(_, err)) => panic!("receive error: {err}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let want: Vec<Vec<u8>> = (0..3u8).map(|n| vec![n; 300]).collect();
+        assert_eq!(got, want);
+        drop(rx);
+        let until = std::time::Instant::now() + READ_POLL + Duration::from_secs(2);
+        while !reader.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(reader.is_finished(), "the reader outlived its driver");
+        reader.join().unwrap();
     }
 
     #[test]

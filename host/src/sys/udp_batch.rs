@@ -276,6 +276,26 @@ fn recv_into<const N: usize>(
     Ok(n)
 }
 
+/// Waits with `poll(2)` until `fd` has a datagram to read or `timeout` has passed; whether
+/// it has one.
+///
+/// # Errors
+/// The OS error (`Interrupted` when a signal came first).
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pfd` is one valid pollfd, alive for the call.
+    let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
+}
+
 fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
     // SAFETY: all-zero is a valid sockaddr_in.
     let mut out: libc::sockaddr_in = unsafe { zeroed() };
