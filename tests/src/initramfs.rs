@@ -196,10 +196,27 @@ pub mod marker {
 /// # Errors
 /// When busybox or the module cannot be read.
 pub fn busybox_nat_probe(installer_initrd: &Path, url: &str) -> crate::Result<Vec<u8>> {
+    let init = format!("{PROBE_START}{}", NAT_INIT.replace("@URL@", url));
+    busybox_e1000_probe(installer_initrd, &init)
+}
+
+/// The machine-records probe initramfs (tests/tests/machines.rs): busybox, e1000.ko from
+/// `installer_initrd`, and an `/init` that gets a lease, calls the URL in `done=` on the kernel
+/// command line if there is one (the install-done callback, with busybox `wget` as a Debian
+/// installer's `late_command` would), prints [`marker::MACHINE_BOOTED`] and reboots (QEMU runs
+/// with `-no-reboot`, so it exits).
+///
+/// # Errors
+/// When busybox or the module cannot be read.
+pub fn busybox_machine_probe(installer_initrd: &Path) -> crate::Result<Vec<u8>> {
+    busybox_e1000_probe(installer_initrd, &format!("{PROBE_START}{MACHINE_INIT}"))
+}
+
+/// An initramfs of busybox, e1000.ko from `installer_initrd`, the udhcpc script and `init`.
+fn busybox_e1000_probe(installer_initrd: &Path, init: &str) -> crate::Result<Vec<u8>> {
     let busybox = std::fs::read(crate::gate::BUSYBOX)
         .map_err(|e| format!("{}: {e}", crate::gate::BUSYBOX))?;
     let e1000 = find_module(installer_initrd, "e1000.ko")?;
-    let init = NAT_INIT.replace("@URL@", url);
     let mut cpio = CpioWriter::new();
     for d in [
         "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "etc",
@@ -216,34 +233,6 @@ pub fn busybox_nat_probe(installer_initrd: &Path, url: &str) -> crate::Result<Ve
     Ok(cpio.finish())
 }
 
-/// The machine-records probe initramfs (tests/tests/machines.rs): busybox, e1000.ko from
-/// `installer_initrd`, and an `/init` that gets a lease, calls the URL in `done=` on the kernel
-/// command line if there is one (the install-done callback, with busybox `wget` as a Debian
-/// installer's `late_command` would), prints [`marker::MACHINE_BOOTED`] and reboots (QEMU runs
-/// with `-no-reboot`, so it exits).
-///
-/// # Errors
-/// When busybox or the module cannot be read.
-pub fn busybox_machine_probe(installer_initrd: &Path) -> crate::Result<Vec<u8>> {
-    let busybox = std::fs::read(crate::gate::BUSYBOX)
-        .map_err(|e| format!("{}: {e}", crate::gate::BUSYBOX))?;
-    let e1000 = find_module(installer_initrd, "e1000.ko")?;
-    let mut cpio = CpioWriter::new();
-    for d in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "etc",
-    ] {
-        cpio.dir(d);
-    }
-    cpio.char_dev("dev/console", 5, 1)
-        .char_dev("dev/null", 1, 3)
-        .file("bin/busybox", 0o755, &busybox)
-        .symlink("bin/sh", "busybox")
-        .file("e1000.ko", 0o644, &e1000)
-        .file("init", 0o755, MACHINE_INIT.as_bytes())
-        .file("udhcpc.script", 0o755, UDHCPC_SCRIPT.as_bytes());
-    Ok(cpio.finish())
-}
-
 /// Finds `lib/modules/<version>/kernel/drivers/net/ethernet/intel/e1000/<file_name>` in the
 /// installer's initrd, whatever the kernel version.
 fn find_module(initrd: &Path, file_name: &str) -> crate::Result<Vec<u8>> {
@@ -253,7 +242,9 @@ fn find_module(initrd: &Path, file_name: &str) -> crate::Result<Vec<u8>> {
     })
 }
 
-const NAT_INIT: &str = r#"#!/bin/sh
+/// The start of both probes' `/init`: busybox, the mounts, e1000 and the first network
+/// interface up (in `$IF`).
+const PROBE_START: &str = r#"#!/bin/sh
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -271,7 +262,10 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 ip link set lo up
 ip link set "$IF" up
-if udhcpc -i "$IF" -s /udhcpc.script -n -q -t 10 -T 3; then
+"#;
+
+/// The NAT probe's `/init` after [`PROBE_START`].
+const NAT_INIT: &str = r#"if udhcpc -i "$IF" -s /udhcpc.script -n -q -t 10 -T 3; then
   # Not wget -T: busybox 1.35's wget segfaults with it (exit 139).
   if timeout 20 wget -q -O /tmp/page "@URL@"; then
     echo "E2E-FETCH-OK $(cat /tmp/page)"
@@ -285,25 +279,8 @@ sync
 poweroff -f
 "#;
 
-const MACHINE_INIT: &str = r#"#!/bin/sh
-/bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "E2E-INIT started"
-insmod /e1000.ko
-IF=
-for i in 1 2 3 4 5 6 7 8 9 10; do
-  for d in /sys/class/net/*; do
-    n=${d##*/}
-    [ "$n" != lo ] && IF=$n
-  done
-  [ -n "$IF" ] && break
-  sleep 1
-done
-ip link set lo up
-ip link set "$IF" up
-DONE=$(sed -n 's/.*done=\([^ ]*\).*/\1/p' /proc/cmdline)
+/// The machine probe's `/init` after [`PROBE_START`].
+const MACHINE_INIT: &str = r#"DONE=$(sed -n 's/.*done=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -n "$DONE" ]; then
   if udhcpc -i "$IF" -s /udhcpc.script -n -q -t 10 -T 3; then
     # Not wget -T: busybox 1.35's wget segfaults with it (exit 139).
