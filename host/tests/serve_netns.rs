@@ -348,27 +348,7 @@ fn proxy_next_to_dnsmasq() {
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("pxelinux.0"), PXELINUX).unwrap();
 
-    let mut cmd = dns.command("dnsmasq");
-    cmd.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--interface=eth0",
-        "--bind-interfaces",
-        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
-        // Offer at once: dnsmasq's ping check delays the first offer beyond udhcpc's tries.
-        "--no-ping",
-        "--user=root",
-        "--log-facility=-",
-        "--log-dhcp",
-    ])
-    .arg(format!(
-        "--dhcp-leasefile={}",
-        tmp.join("dnsmasq.leases").display()
-    ))
-    .arg(format!("--pid-file={}", tmp.join("dnsmasq.pid").display()));
-    let mut dnsmasq = Proc::spawn("dnsmasq", cmd);
-    dnsmasq.wait_log("DHCP, IP range", Duration::from_secs(10));
+    let dnsmasq = dnsmasq_address_server(&dns, &tmp.path);
 
     let server = ServeProc::start(
         &srv,

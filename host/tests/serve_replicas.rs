@@ -685,25 +685,7 @@ fn two_proxy_replicas_side_by_side_each_boot_the_client() {
     let root = tmp.join("root");
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("pxelinux.0"), PXELINUX).unwrap();
-    let mut cmd = dns.command("dnsmasq");
-    cmd.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--interface=eth0",
-        "--bind-interfaces",
-        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
-        "--no-ping",
-        "--user=root",
-        "--log-facility=-",
-    ])
-    .arg(format!(
-        "--dhcp-leasefile={}",
-        tmp.join("dnsmasq.leases").display()
-    ))
-    .arg(format!("--pid-file={}", tmp.join("dnsmasq.pid").display()));
-    let mut dnsmasq = Proc::spawn("dnsmasq", cmd);
-    dnsmasq.wait_log("DHCP, IP range", Duration::from_secs(10));
+    let _dnsmasq = dnsmasq_address_server(&dns, &tmp.path);
     let ids = [Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 2)];
     let mut replicas: Vec<ServeProc> = srv
         .iter()

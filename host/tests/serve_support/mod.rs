@@ -424,6 +424,33 @@ impl Drop for ServeProc {
     }
 }
 
+/// dnsmasq as the address-giving DHCP server on `ns`'s eth0 (10.77.0.100–150, 1 h, no DNS),
+/// its lease and pid files in `dir`, started and ready (its range announced).
+pub fn dnsmasq_address_server(ns: &Netns, dir: &Path) -> Proc {
+    let mut cmd = ns.command("dnsmasq");
+    cmd.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=eth0",
+        "--bind-interfaces",
+        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
+        // Offer at once: dnsmasq's ping check delays the first offer beyond udhcpc's tries.
+        "--no-ping",
+        "--user=root",
+        "--log-facility=-",
+        "--log-dhcp",
+    ])
+    .arg(format!(
+        "--dhcp-leasefile={}",
+        dir.join("dnsmasq.leases").display()
+    ))
+    .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()));
+    let mut dnsmasq = Proc::spawn("dnsmasq", cmd);
+    dnsmasq.wait_log("DHCP, IP range", Duration::from_secs(10));
+    dnsmasq
+}
+
 /// Any other long-running process, killed by its PID on drop.
 pub struct Proc {
     pub child: Child,
