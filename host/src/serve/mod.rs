@@ -1533,6 +1533,23 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser as _;
 
+    /// `pocketpxe serve --interface e --root /` and `extra`.
+    fn argv(extra: &[&'static str]) -> Vec<&'static str> {
+        let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    /// The default boot table of `serve --debian bookworm` and `extra`, as (class, file).
+    fn files(extra: &[&str]) -> Vec<(ClientClass, String)> {
+        let mut argv = vec!["--debian", "bookworm"];
+        argv.extend_from_slice(extra);
+        boot_table(&parse(&argv))
+            .into_iter()
+            .map(|b| (b.class, b.file))
+            .collect()
+    }
+
     /// Whether `serve` refuses these arguments: when parsing them, or when resolving them
     /// without a config file (where flags that need a partner are checked).
     fn refused(argv: Vec<&str>) -> bool {
@@ -1797,11 +1814,6 @@ mod tests {
         // Explicit --boot wins over the Debian defaults.
         let args = parse(&["--debian", "trixie", "--boot", "efi-x64=ipxe.efi"]);
         assert_eq!(boot_table(&args).len(), 1);
-        let argv = |extra: &[&'static str]| {
-            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
-            v.extend_from_slice(extra);
-            v
-        };
         assert!(refused(argv(&["--uplink", "eth0"])));
         assert!(refused(argv(&["--console", "ttyS0"])));
         assert!(!refused(argv(&["--nat", "--uplink", "eth0"])));
@@ -1810,14 +1822,6 @@ mod tests {
     #[test]
     fn debian_arches_map_each_uefi_class_to_its_loader() {
         use pocketpxe_core::dhcp::{BootRule, ClientInfo, choose};
-        let files = |extra: &[&str]| -> Vec<(ClientClass, String)> {
-            let mut argv = vec!["--debian", "bookworm"];
-            argv.extend_from_slice(extra);
-            boot_table(&parse(&argv))
-                .into_iter()
-                .map(|b| (b.class, b.file))
-                .collect()
-        };
         let amd64 = [
             (
                 ClientClass::EfiX64,
@@ -1882,11 +1886,6 @@ mod tests {
             let choice = choose(&rules, &info, [0x52, 0x54, 0, 0, 0, 1]).unwrap();
             assert_eq!(choice.rule.file, want, "architecture type {arch_type}");
         }
-        let argv = |extra: &[&'static str]| {
-            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
-            v.extend_from_slice(extra);
-            v
-        };
         // --arch goes with --debian, and names known architectures once.
         assert!(refused(argv(&["--arch", "arm64"])));
         assert!(refused(argv(&["--debian", "bookworm", "--arch", "i386"])));
@@ -1897,14 +1896,6 @@ mod tests {
 
     #[test]
     fn via_and_proxy_mode_choose_the_debian_chain() {
-        let files = |extra: &[&str]| -> Vec<(ClientClass, String)> {
-            let mut argv = vec!["--debian", "bookworm"];
-            argv.extend_from_slice(extra);
-            boot_table(&parse(&argv))
-                .into_iter()
-                .map(|b| (b.class, b.file))
-                .collect()
-        };
         let chain = [
             (ClientClass::EfiX64, "ipxe/snponly.efi".to_owned()),
             (ClientClass::Bios, "ipxe/undionly.kpxe".to_owned()),
@@ -1955,11 +1946,6 @@ mod tests {
             ]
         );
         // --via needs --debian; --router-advert takes on or off.
-        let argv = |extra: &[&'static str]| {
-            let mut v = vec!["pocketpxe", "serve", "--interface", "e", "--root", "/"];
-            v.extend_from_slice(extra);
-            v
-        };
         assert!(refused(argv(&["--via", "ipxe"])));
         assert!(refused(argv(&["--router-advert", "yes"])));
         assert_eq!(
